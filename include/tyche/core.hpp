@@ -1,0 +1,17 @@
+// Layer 1 of tyche: N-dimensional arrays with NumPy broadcasting and
+// reverse-mode automatic differentiation over whole arrays.
+//
+//   #include <tyche/core.hpp>
+//   auto f = [](const tyche::Tensor& q) { return tyche::sum(tyche::exp(q)); };
+//   auto [value, gradient] = tyche::value_and_grad(f, Eigen::VectorXd::Ones(3));
+#pragma once
+
+#include "tyche/core/elementwise.hpp"
+#include "tyche/core/grad.hpp"
+#include "tyche/core/indexing.hpp"
+#include "tyche/core/linalg.hpp"
+#include "tyche/core/log_density.hpp"
+#include "tyche/core/reduce.hpp"
+#include "tyche/core/shape.hpp"
+#include "tyche/core/special.hpp"
+#include "tyche/core/tensor.hpp"

@@ -1,0 +1,343 @@
+// Shape and indexing operations that move elements without arithmetic:
+// transpose, gather, slicing along any axis, diagonal, concatenate, stack,
+// where, comparisons (0/1 arrays) and stop_gradient.
+//
+//   tyche::Tensor locs{-1.0, 0.0, 5.0}, assignment{2.0, 0.0, 0.0, 1.0};
+//   auto mu = locs[assignment];                      // {5, -1, -1, 0}, gradients flow to locs
+//   auto m = tyche::stack({locs, 2.0 * locs});       // shape (2, 3)
+//   auto t = tyche::transpose(m);                    // shape (3, 2)
+//   auto pos = tyche::where(locs > 0.0, locs, 0.0);  // {0, 0, 5}
+#pragma once
+
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "tyche/core/broadcast.hpp"
+#include "tyche/core/elementwise.hpp"
+#include "tyche/core/tensor.hpp"
+
+namespace tyche {
+namespace detail {
+
+// Element k of x lands at element k of y, through optional index arrays
+// (null means the identity): y[y_index[k]] = x[x_index[k]].
+struct MoveNode : Node {
+  const std::int64_t* x_index;
+  const std::int64_t* y_index;
+  std::int64_t count;
+  const double* x;
+  const double* y;
+  double* gx;
+  const double* gy;
+};
+
+inline void move_forward(const Node& base) {
+  const auto& nd = static_cast<const MoveNode&>(base);
+  double* y = const_cast<double*>(nd.y);
+  for (std::int64_t k = 0; k < nd.count; ++k)
+    y[nd.y_index ? nd.y_index[k] : k] = nd.x[nd.x_index ? nd.x_index[k] : k];
+}
+
+inline void move_backward(const Node& base) {
+  const auto& nd = static_cast<const MoveNode&>(base);
+  for (std::int64_t k = 0; k < nd.count; ++k)
+    nd.gx[nd.x_index ? nd.x_index[k] : k] += nd.gy[nd.y_index ? nd.y_index[k] : k];
+}
+
+// Scratch for index arrays: in the arena while recording (a node keeps them),
+// otherwise a per-thread buffer reused by the next operation.
+inline std::int64_t* index_buffer(std::int64_t n) {
+  Tape& tape = this_thread_tape();
+  if (tape.recording())
+    return static_cast<std::int64_t*>(tape.allocate(std::size_t(n) * sizeof(std::int64_t)));
+  thread_local std::vector<std::int64_t> scratch;
+  scratch.resize(std::size_t(n));
+  return scratch.data();
+}
+
+// Offsets of an array's elements, walked in the order of `shape` with the
+// given strides, starting at `offset`.
+inline std::int64_t* strided_offsets(const Shape& shape, const Strides& strides, std::int64_t offset) {
+  std::int64_t* index = index_buffer(shape.numel());
+  BroadcastPlan<1> plan;
+  plan.out = shape;
+  plan.strides[0] = strides;
+  plan.for_each([&](std::int64_t i, const std::array<std::int64_t, 1>& at) { index[i] = offset + at[0]; });
+  return index;
+}
+
+inline Strides row_major_strides(const Shape& shape) {
+  Strides s{};
+  std::int64_t stride = 1;
+  for (int i = shape.rank() - 1; i >= 0; --i) {
+    s[std::size_t(i)] = stride;
+    stride *= shape[i];
+  }
+  return s;
+}
+
+// y[i] = x[index[i]] for a result of the given shape.
+inline Tensor gather_flat(const Tensor& x, const Shape& shape, const std::int64_t* index) {
+  Tape& tape = this_thread_tape();
+  const bool grad = needs_grad(tape, x);
+  Tensor y = Access::result(shape, grad);
+  MoveNode local;
+  auto& node = tape.node_for(grad, local, &move_forward, &move_backward);
+  node.x_index = index;
+  node.y_index = nullptr;
+  node.count = node.output_size = shape.numel();
+  node.x = Access::data(x);
+  node.y = Access::data(y);
+  node.gx = Access::grad(x);
+  node.gy = node.output_grad = Access::grad(y);
+  move_forward(node);
+  return y;
+}
+
+inline std::int64_t integer_index(double v, std::int64_t size, const char* op) {
+  if (v != std::floor(v) || !std::isfinite(v))
+    throw std::invalid_argument(std::string("tyche: ") + op + ": index " + std::to_string(v) +
+                                " is not an integer");
+  return normalize_index(std::int64_t(v), size, op);
+}
+
+struct WhereNode : Node {
+  BroadcastPlan<3> plan;
+  const double* condition;
+  const double* a;
+  const double* b;
+  const double* y;
+  double* ga;
+  double* gb;
+  const double* gy;
+};
+
+inline void where_forward(const Node& base) {
+  const auto& nd = static_cast<const WhereNode&>(base);
+  double* y = const_cast<double*>(nd.y);
+  nd.plan.for_each([&](std::int64_t i, const std::array<std::int64_t, 3>& at) {
+    y[i] = nd.condition[at[0]] != 0.0 ? nd.a[at[1]] : nd.b[at[2]];
+  });
+}
+
+inline void where_backward(const Node& base) {
+  const auto& nd = static_cast<const WhereNode&>(base);
+  nd.plan.for_each([&](std::int64_t i, const std::array<std::int64_t, 3>& at) {
+    double* g = nd.condition[at[0]] != 0.0 ? nd.ga : nd.gb;
+    if (g) g[at[nd.condition[at[0]] != 0.0 ? 1 : 2]] += nd.gy[i];
+  });
+}
+
+#define TYCHE_COMPARISON(Name, expr)                            \
+  struct Name {                                                 \
+    static double f(double a, double b) { return (expr) ? 1.0 : 0.0; } \
+    static double da(double, double, double) { return 0.0; }    \
+    static double db(double, double, double) { return 0.0; }    \
+  };
+TYCHE_COMPARISON(LessOp, a < b)
+TYCHE_COMPARISON(LessEqualOp, a <= b)
+TYCHE_COMPARISON(GreaterOp, a > b)
+TYCHE_COMPARISON(GreaterEqualOp, a >= b)
+TYCHE_COMPARISON(EqualOp, a == b)
+TYCHE_COMPARISON(NotEqualOp, a != b)
+#undef TYCHE_COMPARISON
+
+// Recorded like any operation (with zero partials) so that a compiled
+// gradient recomputes the comparison.
+template <class Op>
+Tensor compare(const Tensor& a, const Tensor& b, const char* name) {
+  return binary<Op>(a, b, name);
+}
+
+}  // namespace detail
+
+// The same values with no gradient flowing back (JAX's stop_gradient).
+inline Tensor stop_gradient(const Tensor& x) { return detail::unary<detail::StopGradientOp>(x); }
+
+// Elementwise comparisons give arrays of 0 and 1 (the boolean arrays that
+// `where` and masks take) and carry no gradient.
+inline Tensor operator<(const Tensor& a, const Tensor& b) { return detail::compare<detail::LessOp>(a, b, "less"); }
+inline Tensor operator<=(const Tensor& a, const Tensor& b) { return detail::compare<detail::LessEqualOp>(a, b, "less_equal"); }
+inline Tensor operator>(const Tensor& a, const Tensor& b) { return detail::compare<detail::GreaterOp>(a, b, "greater"); }
+inline Tensor operator>=(const Tensor& a, const Tensor& b) { return detail::compare<detail::GreaterEqualOp>(a, b, "greater_equal"); }
+inline Tensor operator==(const Tensor& a, const Tensor& b) { return detail::compare<detail::EqualOp>(a, b, "equal"); }
+inline Tensor operator!=(const Tensor& a, const Tensor& b) { return detail::compare<detail::NotEqualOp>(a, b, "not_equal"); }
+
+// a where condition is non-zero, b elsewhere; all three broadcast together.
+inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  using namespace detail;
+  Tape& tape = this_thread_tape();
+  const bool grad = needs_grad(tape, condition, a, b);
+  const auto plan = BroadcastPlan<3>::make({condition.shape(), a.shape(), b.shape()}, "where");
+  Tensor y = Access::result(plan.out, grad);
+  WhereNode local;
+  auto& node = tape.node_for(grad, local, &where_forward, &where_backward);
+  node.plan = plan;
+  node.condition = Access::data(condition);
+  node.a = Access::data(a);
+  node.b = Access::data(b);
+  node.y = Access::data(y);
+  node.ga = Access::grad(a);
+  node.gb = Access::grad(b);
+  node.gy = node.output_grad = Access::grad(y);
+  node.output_size = y.size();
+  where_forward(node);
+  return y;
+}
+
+// Permutes the axes; without a permutation, reverses them (NumPy's `.T`).
+inline Tensor transpose(const Tensor& x, std::vector<int> axes = {}) {
+  using namespace detail;
+  const int rank = x.ndim();
+  if (axes.empty()) {
+    axes.resize(std::size_t(rank));
+    std::iota(axes.rbegin(), axes.rend(), 0);
+  }
+  std::vector<int> sorted = axes;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < int(sorted.size()); ++i)
+    if (int(sorted.size()) != rank || sorted[std::size_t(i)] != i)
+      throw ShapeError("tyche: transpose: the axes are not a permutation of an array of shape " +
+                       x.shape().str());
+  const Strides source = row_major_strides(x.shape());
+  Shape shape;
+  Strides strides{};
+  for (int i = 0; i < rank; ++i) {
+    shape.push_back(x.shape()[axes[std::size_t(i)]]);
+    strides[std::size_t(i)] = source[std::size_t(axes[std::size_t(i)])];
+  }
+  return gather_flat(x, shape, strided_offsets(shape, strides, 0));
+}
+
+// Elements start..stop-1 along one axis (negative bounds count from the end).
+inline Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop) {
+  using namespace detail;
+  const int a = normalize_axis(axis, x.ndim(), "slice");
+  const std::int64_t n = x.shape()[a];
+  start = std::clamp<std::int64_t>(start < 0 ? start + n : start, 0, n);
+  stop = std::clamp<std::int64_t>(stop < 0 ? stop + n : stop, start, n);
+  if (a == 0) return x.slice(start, stop);
+  Shape shape = x.shape();
+  shape.set(a, stop - start);
+  const Strides strides = row_major_strides(x.shape());
+  return gather_flat(x, shape, strided_offsets(shape, strides, start * strides[std::size_t(a)]));
+}
+
+// Gathers along the first axis: result shape index.shape + x.shape[1:].
+inline Tensor take(const Tensor& x, const Tensor& index) {
+  using namespace detail;
+  if (x.ndim() == 0) throw ShapeError("tyche: cannot index an array of rank 0");
+  const std::int64_t row = x.shape().drop_front().numel();
+  Shape shape = index.shape();
+  for (std::int64_t d : x.shape().drop_front()) shape.push_back(d);
+  std::int64_t* offsets = index_buffer(shape.numel());
+  const double* pi = index.data();
+  for (std::int64_t j = 0; j < index.size(); ++j) {
+    const std::int64_t first = integer_index(pi[j], x.shape()[0], "take") * row;
+    for (std::int64_t r = 0; r < row; ++r) offsets[j * row + r] = first + r;
+  }
+  return gather_flat(x, shape, offsets);
+}
+
+inline Tensor take(const Tensor& x, const std::vector<std::int64_t>& index) {
+  std::vector<double> as_double(index.begin(), index.end());
+  return take(x, Tensor(as_double));
+}
+
+// The main diagonal of a square matrix.
+inline Tensor diagonal(const Tensor& x) {
+  using namespace detail;
+  if (x.ndim() != 2 || x.shape()[0] != x.shape()[1])
+    throw ShapeError("tyche: diagonal needs a square matrix but got shape " + x.shape().str());
+  const std::int64_t n = x.shape()[0];
+  std::int64_t* offsets = index_buffer(n);
+  for (std::int64_t i = 0; i < n; ++i) offsets[i] = i * (n + 1);
+  return gather_flat(x, Shape{n}, offsets);
+}
+
+// Joins arrays of equal shape except along `axis`.
+inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
+  using namespace detail;
+  if (parts.empty()) throw ShapeError("tyche: concatenate needs at least one array");
+  const Shape& first = parts.front().shape();
+  const int a = normalize_axis(axis, first.rank(), "concatenate");
+  Shape shape = first;
+  shape.set(a, 0);
+  for (const Tensor& p : parts) {
+    Shape s = p.shape();
+    bool match = s.rank() == first.rank();
+    if (match) {
+      s.set(a, first[a]);
+      match = s == first;
+    }
+    if (!match)
+      throw ShapeError("tyche: concatenate: shape " + p.shape().str() + " does not match shape " +
+                       first.str() + " outside axis " + std::to_string(a));
+    shape.set(a, shape[a] + p.shape()[a]);
+  }
+  Tape& tape = this_thread_tape();
+  bool grad = false;
+  for (const Tensor& p : parts) grad = needs_grad(tape, p) || grad;
+  Tensor y = Access::result(shape, grad);
+  const Strides strides = row_major_strides(shape);
+  std::int64_t start = 0;
+  // Constant parts are written once; a replay rewrites only the recorded ones,
+  // the first of which also clears the result's gradient.
+  bool first_recorded = true;
+  for (const Tensor& p : parts) {
+    MoveNode local;
+    auto& node = tape.node_for(grad && Access::grad(p), local, &move_forward, &move_backward);
+    node.x_index = nullptr;
+    node.y_index = strided_offsets(p.shape(), strides, start * strides[std::size_t(a)]);
+    node.count = p.size();
+    node.x = Access::data(p);
+    node.y = Access::data(y);
+    node.gx = Access::grad(p);
+    node.gy = Access::grad(y);
+    if (grad && Access::grad(p) && first_recorded) {
+      node.output_grad = Access::grad(y);
+      node.output_size = y.size();
+      first_recorded = false;
+    }
+    move_forward(node);
+    start += p.shape()[a];
+  }
+  return y;
+}
+
+// Joins arrays of equal shape along a new axis.
+inline Tensor stack(const std::vector<Tensor>& parts, int axis = 0) {
+  if (parts.empty()) throw ShapeError("tyche: stack needs at least one array");
+  const int rank = parts.front().ndim();
+  const int a = axis < 0 ? axis + rank + 1 : axis;
+  if (a < 0 || a > rank)
+    throw ShapeError("tyche: stack: axis " + std::to_string(axis) + " is out of range for rank " +
+                     std::to_string(rank));
+  std::vector<Tensor> expanded;
+  expanded.reserve(parts.size());
+  for (const Tensor& p : parts) {
+    if (!(p.shape() == parts.front().shape()))
+      throw ShapeError("tyche: stack needs arrays of one shape but got " +
+                       parts.front().shape().str() + " and " + p.shape().str());
+    std::vector<std::int64_t> dims(p.shape().begin(), p.shape().end());
+    dims.insert(dims.begin() + a, 1);
+    expanded.push_back(p.reshape(dims));
+  }
+  return concatenate(expanded, a);
+}
+
+// The array repeated along broadcast axes to the given shape (NumPy's broadcast_to).
+inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  using namespace detail;
+  if (!(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape))
+    throw ShapeError("tyche: broadcast_to: cannot broadcast shape " + x.shape().str() + " to " +
+                     shape.str());
+  if (x.shape() == shape) return x;
+  return gather_flat(x, shape, strided_offsets(shape, broadcast_strides(x.shape(), shape), 0));
+}
+
+inline Tensor Tensor::operator[](const Tensor& index) const { return take(*this, index); }
+
+}  // namespace tyche

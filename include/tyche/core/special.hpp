@@ -1,0 +1,53 @@
+// Scalar special functions and the derivatives that array operations need,
+// from Boost.Math where the standard library has none.
+//
+//   tyche::special::log_ndtr(-40.0);  // log Phi(-40), finite where Phi underflows
+//   tyche::special::digamma(0.5);     // derivative of lgamma at 0.5
+#pragma once
+
+#include <boost/math/special_functions/digamma.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+#include <boost/math/special_functions/trigamma.hpp>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace tyche::special {
+
+namespace detail {
+// NumPy's conventions: poles and domain errors give inf or NaN, they do not throw;
+// distributions check their arguments before they get here.
+using Policy = boost::math::policies::policy<
+    boost::math::policies::domain_error<boost::math::policies::ignore_error>,
+    boost::math::policies::pole_error<boost::math::policies::ignore_error>,
+    boost::math::policies::overflow_error<boost::math::policies::ignore_error>,
+    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>,
+    boost::math::policies::promote_double<false>>;
+}  // namespace detail
+
+inline double lgamma(double x) { return boost::math::lgamma(x, detail::Policy()); }
+inline double digamma(double x) { return boost::math::digamma(x, detail::Policy()); }
+inline double trigamma(double x) { return boost::math::trigamma(x, detail::Policy()); }
+
+// log of the standard normal density.
+inline double log_normal_pdf(double x) {
+  return -0.5 * x * x - 0.5 * std::log(2.0 * std::numbers::pi);
+}
+
+// log Phi(x), accurate in both tails: erfc keeps relative accuracy down to
+// x = -37; below that an asymptotic series takes over before Phi underflows.
+inline double log_ndtr(double x) {
+  if (x > 6.0) return -0.5 * std::erfc(x / std::numbers::sqrt2);  // log1p(-Q) with Q tiny
+  if (x > -20.0) return std::log(0.5 * std::erfc(-x / std::numbers::sqrt2));
+  // log Phi(x) = log phi(x) - log(-x) + log(1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8 ...)
+  const double r = 1.0 / (x * x);
+  const double series = 1.0 - r * (1.0 - 3.0 * r * (1.0 - 5.0 * r * (1.0 - 7.0 * r * (1.0 - 9.0 * r))));
+  return log_normal_pdf(x) - std::log(-x) + std::log(series);
+}
+
+// d/dx log Phi(x) = phi(x) / Phi(x).
+inline double d_log_ndtr(double x, double log_ndtr_x) {
+  return std::exp(log_normal_pdf(x) - log_ndtr_x);
+}
+
+}  // namespace tyche::special

@@ -1,0 +1,206 @@
+// Special functions and their derivatives against Boost.Math (evaluated with
+// its default policy, which promotes double to long double) and long-double
+// closed forms: lgamma, digamma, trigamma, erf, erfc, log_ndtr, and the
+// logistic family at extreme arguments.
+#include <catch2/catch.hpp>
+#include <tyche/tyche.hpp>
+
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/special_functions/digamma.hpp>
+#include <boost/math/special_functions/erf.hpp>
+#include <boost/math/special_functions/gamma.hpp>
+#include <boost/math/special_functions/trigamma.hpp>
+
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <limits>
+#include <numbers>
+#include <string>
+#include <vector>
+
+namespace {
+
+using tyche::Tensor;
+using Grid = std::vector<double>;
+using Unary = Tensor (*)(const Tensor&);
+
+Grid range(double from, double to, double step) {
+  Grid g;
+  for (double x = from; x <= to + 1e-9; x += step) g.push_back(x);
+  return g;
+}
+
+template <class F>
+Grid map(const Grid& x, F f) {
+  Grid y;
+  for (double v : x) y.push_back(double(f(v)));
+  return y;
+}
+
+Grid values(Unary op, const Grid& x) { return op(Tensor(x)).to_std_vector(); }
+
+// d op / dx at each point, through value_and_grad (op is elementwise, so the
+// gradient of sum(op(x)) is the elementwise derivative).
+Grid derivatives(Unary op, const Grid& x) {
+  const Eigen::VectorXd g = tyche::grad([op](const Tensor& q) { return tyche::sum(op(q)); },
+                                        Eigen::Map<const Eigen::VectorXd>(x.data(), Eigen::Index(x.size())));
+  return {g.data(), g.data() + g.size()};
+}
+
+// |got - want| <= tolerance |want| at every point (so a zero is matched exactly).
+void check_relative(const std::string& what, const Grid& x, const Grid& got, const Grid& want, double tolerance) {
+  REQUIRE(got.size() == x.size());
+  REQUIRE(want.size() == x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    INFO(what << " at x = " << std::setprecision(17) << x[i] << ": got " << got[i] << ", expected " << want[i]
+              << " (relative error " << std::abs(got[i] - want[i]) / std::abs(want[i]) << ")");
+    CHECK(std::isfinite(got[i]));
+    CHECK(std::abs(got[i] - want[i]) <= tolerance * std::abs(want[i]));
+  }
+}
+
+constexpr double kTight = 1e-12;
+
+// Near 0, the roots of lgamma (1, 2) and digamma (1.4616...), moderate, large
+// and negative non-integer arguments.
+const Grid kGammaGrid = {1e-150, 1e-10, 1e-5, 0.01, 0.1, 0.5, 0.999, 1.0, 1.001, 1.4616321449683622, 1.5,
+                         1.9999, 2.0, 2.5, 3.7, 10.0, 30.5, 100.0, 171.5, 1e3, 1e5, 1e10, 1e15,
+                         -0.5, -1.5, -2.5, -10.3};
+
+const boost::math::normal kStandardNormal;
+
+// log Phi(x) from Boost, accurate on both sides of 0: for x > 0, log Phi(x) =
+// log1p(-Q(x)), since log(cdf) would lose Q's digits in the rounding of 1 - Q.
+double log_phi_reference(double x) {
+  return x <= 0.0 ? std::log(boost::math::cdf(kStandardNormal, x))
+                  : std::log1p(-boost::math::cdf(boost::math::complement(kStandardNormal, x)));
+}
+
+long double sigmoid_reference(double x) { return 1.0L / (1.0L + std::exp(-static_cast<long double>(x))); }
+long double softplus_reference(double x) {
+  const long double v = x;
+  return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+}
+
+}  // namespace
+
+TEST_CASE("special::lgamma, digamma and trigamma agree with Boost.Math at promoted precision") {
+  const Grid& x = kGammaGrid;
+  check_relative("lgamma", x, map(x, tyche::special::lgamma), map(x, [](double v) { return boost::math::lgamma(v); }), kTight);
+  check_relative("digamma", x, map(x, tyche::special::digamma), map(x, [](double v) { return boost::math::digamma(v); }), kTight);
+  check_relative("trigamma", x, map(x, tyche::special::trigamma), map(x, [](double v) { return boost::math::trigamma(v); }), kTight);
+}
+
+TEST_CASE("lgamma of an array agrees with Boost.Math and its derivative is digamma") {
+  const Grid& x = kGammaGrid;
+  check_relative("lgamma", x, values(tyche::lgamma, x), map(x, [](double v) { return boost::math::lgamma(v); }), kTight);
+  check_relative("d lgamma", x, derivatives(tyche::lgamma, x), map(x, [](double v) { return boost::math::digamma(v); }), kTight);
+}
+
+TEST_CASE("digamma of an array agrees with Boost.Math and its derivative is trigamma") {
+  const Grid& x = kGammaGrid;
+  check_relative("digamma", x, values(tyche::digamma, x), map(x, [](double v) { return boost::math::digamma(v); }), kTight);
+  check_relative("d digamma", x, derivatives(tyche::digamma, x), map(x, [](double v) { return boost::math::trigamma(v); }), kTight);
+}
+
+TEST_CASE("erf and erfc of an array agree with Boost.Math and their derivatives are +-2/sqrt(pi) exp(-x^2)") {
+  const Grid x = {-6.0, -3.0, -1.0, -0.5, -1e-3, -1e-10, 0.0, 1e-300, 1e-10, 1e-3, 0.5, 1.0, 2.0, 3.0, 5.0, 6.0, 10.0, 26.0};
+  const auto d_erf = [](double v) {
+    const long double t = v;
+    return 2.0L / std::sqrt(std::numbers::pi_v<long double>) * std::exp(-t * t);
+  };
+  check_relative("erf", x, values(tyche::erf, x), map(x, [](double v) { return boost::math::erf(v); }), kTight);
+  check_relative("erfc", x, values(tyche::erfc, x), map(x, [](double v) { return boost::math::erfc(v); }), kTight);
+  check_relative("d erf", x, derivatives(tyche::erf, x), map(x, d_erf), kTight);
+  check_relative("d erfc", x, derivatives(tyche::erfc, x), map(x, [&](double v) { return -d_erf(v); }), kTight);
+}
+
+TEST_CASE("log_ndtr agrees with log Phi from Boost.Math between -20 and 3") {
+  Grid x = range(-20.0, 3.0, 0.125);
+  x.insert(x.end(), {-1e-300, 1e-300, 1e-8});
+  check_relative("log_ndtr", x, values(tyche::log_ndtr, x), map(x, log_phi_reference), kTight);
+}
+
+TEST_CASE("log_ndtr keeps full relative accuracy in the upper tail, where it is a tiny negative number") {
+  // log Phi(x) = log1p(-Q(x)) ~ -Q(x): 1e-12 relative needs Q's digits, which
+  // neither log(Phi) (Phi rounds to 1 - k ulp) nor the approximation -Q
+  // (relative error Q / 2) keeps for x between about 4 and 7.
+  Grid x = range(3.0, 10.0, 0.25);
+  x.push_back(std::nextafter(6.0, 7.0));
+  check_relative("log_ndtr", x, values(tyche::log_ndtr, x), map(x, log_phi_reference), kTight);
+}
+
+TEST_CASE("log_ndtr keeps relative accuracy in the asymptotic lower tail from -35 to -20") {
+  // The asymptotic series is truncated after the x^-10 term: ~1e-11 relative to
+  // the series at x = -20, far less relative to log Phi itself (about -200).
+  Grid x = range(-35.0, -20.0, 0.25);
+  x.push_back(std::nextafter(-20.0, -21.0));
+  const auto long_double_reference = [](double v) {
+    return std::log(0.5L * std::erfc(-static_cast<long double>(v) / std::numbers::sqrt2_v<long double>));
+  };
+  const Grid got = values(tyche::log_ndtr, x);
+  check_relative("log_ndtr vs Boost", x, got, map(x, log_phi_reference), 1e-10);
+  check_relative("log_ndtr vs long double erfc", x, got, map(x, long_double_reference), 1e-10);
+}
+
+TEST_CASE("the derivative of log_ndtr is pdf / cdf from -35 to 10") {
+  const auto pdf_over_cdf = [](double v) {
+    return boost::math::pdf(kStandardNormal, v) / boost::math::cdf(kStandardNormal, v);
+  };
+  // x = -20 itself is in the asymptotic branch.
+  const Grid tail = range(-35.0, -20.0, 0.25), body = range(-19.75, 10.0, 0.25);
+  check_relative("d log_ndtr (lower tail)", tail, derivatives(tyche::log_ndtr, tail), map(tail, pdf_over_cdf), 1e-10);
+  check_relative("d log_ndtr", body, derivatives(tyche::log_ndtr, body), map(body, pdf_over_cdf), kTight);
+}
+
+TEST_CASE("softplus, log_sigmoid and sigmoid are exact at extreme arguments") {
+  const Grid x = {-700.0, -40.0, -30.0, -1.0, 0.0, 1.0, 30.0, 40.0, 700.0};
+  const auto sigmoid = [](double v) { return sigmoid_reference(v); };
+  const auto sigmoid_of_minus = [](double v) { return sigmoid_reference(-v); };
+  check_relative("softplus", x, values(tyche::softplus, x), map(x, softplus_reference), kTight);
+  check_relative("log_sigmoid", x, values(tyche::log_sigmoid, x), map(x, [](double v) { return -softplus_reference(-v); }), kTight);
+  check_relative("sigmoid", x, values(tyche::sigmoid, x), map(x, sigmoid), kTight);
+  check_relative("d softplus", x, derivatives(tyche::softplus, x), map(x, sigmoid), kTight);
+  check_relative("d log_sigmoid", x, derivatives(tyche::log_sigmoid, x), map(x, sigmoid_of_minus), kTight);
+  // sigmoid' = y (1 - y) from y = sigmoid(x): exact where y is small (x <= 0);
+  // for x > 0, 1 - y carries y's rounding, so the derivative is only good to an
+  // ulp of 1 in absolute terms (it is 0 rather than 4e-18 at x = 40).
+  const Grid d = derivatives(tyche::sigmoid, x);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = double(sigmoid_reference(x[i]) * sigmoid_reference(-x[i]));
+    INFO("d sigmoid at x = " << x[i] << ": got " << d[i] << ", expected " << want);
+    if (x[i] <= 0.0) CHECK(std::abs(d[i] - want) <= kTight * want);
+    else CHECK(std::abs(d[i] - want) <= std::numeric_limits<double>::epsilon());
+  }
+  // The extreme values the brief singles out, spelt out.
+  const Grid far = {-700.0, 700.0};
+  const Grid sp = values(tyche::softplus, far), ls = values(tyche::log_sigmoid, far), sg = values(tyche::sigmoid, far);
+  CHECK(sp[0] > 0.0);
+  CHECK(sp[0] < 1e-300);
+  CHECK(sp[1] == 700.0);
+  CHECK(ls[0] == -700.0);
+  CHECK(ls[1] < 0.0);
+  CHECK(ls[1] > -1e-300);
+  CHECK(sg[0] > 0.0);
+  CHECK(sg[1] == 1.0);
+}
+
+TEST_CASE("the logistic family gives no NaN and stays in range for any finite argument") {
+  const double big = std::numeric_limits<double>::max();
+  const Grid x = {-big, -1e300, -1000.0, -745.0, -710.0, -700.0, -40.0, 0.0, 40.0, 700.0, 710.0, 745.0, 1000.0, 1e300, big};
+  for (const auto& [name, op] : std::vector<std::pair<std::string, Unary>>{
+           {"softplus", tyche::softplus}, {"log_sigmoid", tyche::log_sigmoid}, {"sigmoid", tyche::sigmoid}}) {
+    const Grid y = values(op, x), d = derivatives(op, x);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      INFO(name << " at x = " << x[i] << ": value " << y[i] << ", derivative " << d[i]);
+      CHECK(!std::isnan(y[i]));
+      CHECK(!std::isnan(d[i]));
+      CHECK(d[i] >= 0.0);
+      CHECK(d[i] <= 1.0);
+      if (name == "softplus") CHECK(y[i] >= std::max(x[i], 0.0));
+      if (name == "log_sigmoid") CHECK(y[i] <= std::min(x[i], 0.0));
+      if (name == "sigmoid") CHECK((y[i] >= 0.0 && y[i] <= 1.0));
+    }
+  }
+}
