@@ -223,7 +223,9 @@ inline void bernoulli_logit_forward(const Node& base) {
   if (nd.out_stride == 0) out[0] = 0.0;
   for (std::int64_t i = 0; i < nd.n; ++i) {
     const double eta = nd.eta[i * nd.eta_stride], e = std::exp(-std::abs(eta));
-    const double lp = nd.y[i * nd.y_stride] * eta - (std::max(eta, 0.0) + std::log1p(e));
+    // y eta - max(eta, 0) is exact for y in {0, 1}; subtracting log1p last keeps
+    // tiny log probabilities such as log sigmoid(40) instead of rounding them to 0.
+    const double lp = (nd.y[i * nd.y_stride] * eta - std::max(eta, 0.0)) - std::log1p(e);
     if (nd.out_stride) out[i] = lp;
     else out[0] += lp;
     if (nd.sigmoid) nd.sigmoid[i] = (eta >= 0.0 ? 1.0 : e) / (1.0 + e);

@@ -42,7 +42,10 @@ class Tensor {
   Tensor() : shape_{0} {}
   // A rank-0 array. Implicit, so that `x * 2.0` and `2.0 - x` read naturally.
   Tensor(double value) : Tensor(Shape{}) { data_[0] = value; }
-  Tensor(std::initializer_list<double> values) : Tensor(Shape{std::int64_t(values.size())}) {
+  // A template so that a nested list such as {{1.0}, {2.0}} is unambiguously a
+  // matrix: an element type cannot be deduced from a braced element.
+  template <class T, class = std::enable_if_t<std::is_arithmetic_v<T>>>
+  Tensor(std::initializer_list<T> values) : Tensor(Shape{std::int64_t(values.size())}) {
     std::copy(values.begin(), values.end(), data_);
   }
   Tensor(std::initializer_list<std::initializer_list<double>> rows);

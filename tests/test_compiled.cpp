@@ -1,0 +1,121 @@
+// compile_gradient: a recording replayed must give exactly what value_and_grad
+// gives, at any parameter values, and refuse what it cannot replay.
+#include <catch2/catch.hpp>
+#include <tyche/tyche.hpp>
+
+#include <random>
+
+using tyche::Tensor;
+
+namespace {
+
+Eigen::VectorXd random_vector(Eigen::Index n, unsigned seed, double scale = 1.0) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal(0.0, scale);
+  Eigen::VectorXd v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+// Replays at several points must equal fresh eager evaluations bit for bit.
+template <class F>
+void require_replay_matches_eager(F f, Eigen::Index n, int points = 5) {
+  auto compiled = tyche::compile_gradient(f, random_vector(n, 1));
+  Eigen::VectorXd g_compiled(n), g_eager(n);
+  for (int k = 0; k < points; ++k) {
+    const Eigen::VectorXd q = random_vector(n, 100 + unsigned(k));
+    const double v_compiled = compiled(q, g_compiled);
+    const double v_eager = tyche::value_and_grad(f, q, g_eager);
+    REQUIRE(v_compiled == v_eager);
+    for (Eigen::Index i = 0; i < n; ++i) REQUIRE(g_compiled[i] == g_eager[i]);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a compiled gradient replays elementwise, reduction and broadcasting operations exactly") {
+  const Tensor m{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
+  require_replay_matches_eager(
+      [&](const Tensor& q) {
+        const Tensor a = q.slice(0, 3), b = q.slice(3, 5).reshape({2, 1});
+        const Tensor t = tyche::exp(a) * m + b - tyche::softplus(b * 2.0) / (1.0 + tyche::square(a));
+        return tyche::sum(tyche::logsumexp(t, 1)) + tyche::mean(tyche::tanh(t)) + tyche::max(t) +
+               tyche::sum(tyche::log_sigmoid(a)) - 3.0 * q[5];
+      },
+      6);
+}
+
+TEST_CASE("a compiled gradient replays linear algebra and indexing exactly") {
+  require_replay_matches_eager(
+      [](const Tensor& q) {
+        const Tensor b = q.slice(0, 9).reshape({3, 3});
+        const Tensor a = tyche::matmul(b, tyche::transpose(b)) + 3.0 * tyche::Tensor{{1.0, 0.0, 0.0}, {0.0, 1.0, 0.0}, {0.0, 0.0, 1.0}};
+        const Tensor l = tyche::cholesky(a);
+        const Tensor z = tyche::solve_triangular(l, q.slice(9, 12));
+        const Tensor picked = q[Tensor{0.0, 2.0, 2.0, 11.0}];
+        const Tensor joined = tyche::concatenate({picked, tyche::diagonal(l), Tensor{7.0}});
+        return tyche::dot(z, z) + 2.0 * tyche::sum(tyche::log(tyche::diagonal(l))) +
+               tyche::sum(tyche::where(joined > 0.0, joined, -joined)) +
+               tyche::sum(tyche::stack({z, tyche::stop_gradient(z)}, -1));
+      },
+      12);
+}
+
+TEST_CASE("a compiled gradient replays the fused log densities exactly") {
+  const Tensor y{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
+  const Tensor sigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
+  const Tensor outcomes{1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0};
+  require_replay_matches_eager(
+      [&](const Tensor& q) {
+        const Tensor mu = q[0], tau = tyche::exp(q[1]), theta_tilde = q.slice(2, 10);
+        return tyche::add_n({tyche::normal_log_density_sum(mu, 0.0, 5.0),
+                             tyche::cauchy_log_density_sum(tau, 0.0, 5.0), q[1],
+                             tyche::normal_log_density_sum(theta_tilde, 0.0, 1.0),
+                             tyche::normal_log_density_sum(y, mu + tau * theta_tilde, sigma),
+                             tyche::sum(tyche::normal_log_density(theta_tilde, mu, tau)),
+                             tyche::bernoulli_logit_log_mass_sum(outcomes, theta_tilde)});
+      },
+      10);
+}
+
+TEST_CASE("a compiled gradient refuses to read values that depend on the parameters") {
+  auto branchy = [](const Tensor& q) { return q[0].item() > 0.0 ? tyche::sum(q) : -tyche::sum(q); };
+  REQUIRE_THROWS_WITH(tyche::compile_gradient(branchy, Eigen::VectorXd::Ones(2)),
+                      Catch::Contains("compiled gradient cannot read the value"));
+  // The eager path runs the function every time, so it may branch.
+  Eigen::VectorXd g(2);
+  REQUIRE(tyche::value_and_grad(branchy, Eigen::VectorXd::Constant(2, -1.0), g) == 2.0);
+  REQUIRE(g[0] == -1.0);
+}
+
+TEST_CASE("a replayed operation that fails throws, and the next replay works") {
+  auto f = [](const Tensor& q) {
+    return tyche::sum(tyche::log(tyche::diagonal(tyche::cholesky(q.reshape({2, 2})))));
+  };
+  Eigen::VectorXd good(4), bad(4), g(4);
+  good << 2.0, 0.5, 0.5, 3.0;
+  bad << 1.0, 2.0, 2.0, 1.0;
+  auto compiled = tyche::compile_gradient(f, good);
+  const double expected = compiled(good, g);
+  REQUIRE_THROWS_WITH(compiled(bad, g), Catch::Contains("positive definite"));
+  REQUIRE(compiled(good, g) == expected);
+}
+
+TEST_CASE("a compiled gradient checks the sizes it is called with") {
+  auto compiled = tyche::compile_gradient([](const Tensor& q) { return tyche::sum(q); },
+                                          Eigen::VectorXd::Ones(3));
+  Eigen::VectorXd g(2);
+  REQUIRE_THROWS_AS(compiled(Eigen::VectorXd::Ones(3), g), tyche::ShapeError);
+}
+
+TEST_CASE("a compiled gradient keeps its own captures alive") {
+  auto make = [] {
+    const Tensor data{1.0, 2.0, 3.0};  // dies with this scope; the lambda holds a copy
+    return tyche::compile_gradient([data](const Tensor& q) { return tyche::sum(data * q); },
+                                   Eigen::VectorXd::Zero(3));
+  };
+  auto compiled = make();
+  Eigen::VectorXd g(3);
+  REQUIRE(compiled(Eigen::VectorXd::Ones(3), g) == 6.0);
+  REQUIRE(g == Eigen::Vector3d(1.0, 2.0, 3.0));
+}

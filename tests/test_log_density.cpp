@@ -1,0 +1,129 @@
+// The fused log densities against Boost.Math's densities, their gradients
+// against finite differences, and their broadcasting.
+#include <catch2/catch.hpp>
+#include <tyche/tyche.hpp>
+
+#include <boost/math/distributions/cauchy.hpp>
+#include <boost/math/distributions/normal.hpp>
+#include <cmath>
+
+using tyche::Tensor;
+
+namespace {
+
+// Central difference of a scalar function of q; step scaled to |q_i|.
+template <class F>
+Eigen::VectorXd finite_difference(F f, const Eigen::VectorXd& q) {
+  Eigen::VectorXd g(q.size());
+  for (Eigen::Index i = 0; i < q.size(); ++i) {
+    const double h = 1e-6 * std::max(1.0, std::abs(q[i]));
+    Eigen::VectorXd up = q, down = q;
+    up[i] += h;
+    down[i] -= h;
+    g[i] = (tyche::value_and_grad(f, up).value - tyche::value_and_grad(f, down).value) / (2 * h);
+  }
+  return g;
+}
+
+template <class F>
+void require_gradient_matches_finite_differences(F f, const Eigen::VectorXd& q) {
+  const Eigen::VectorXd g = tyche::value_and_grad(f, q).grad, fd = finite_difference(f, q);
+  for (Eigen::Index i = 0; i < q.size(); ++i)
+    REQUIRE(g[i] == Approx(fd[i]).epsilon(1e-6).margin(1e-7));
+}
+
+}  // namespace
+
+TEST_CASE("normal_log_density matches Boost.Math's normal pdf") {
+  const Tensor x{-3.0, -0.5, 0.0, 1.25, 40.0}, loc{0.5, -1.0, 0.0, 2.0, 1.0}, scale{0.1, 1.0, 2.0, 7.5, 3.0};
+  const Tensor lp = tyche::normal_log_density(x, loc, scale);
+  REQUIRE(lp.shape() == tyche::Shape{5});
+  double total = 0.0;
+  for (std::int64_t i = 0; i < 5; ++i) {
+    const boost::math::normal_distribution<double> d(loc.at({i}), scale.at({i}));
+    const double expected = std::log(boost::math::pdf(d, x.at({i})));
+    REQUIRE(lp.at({i}) == Approx(expected).epsilon(1e-13));
+    total += expected;
+  }
+  REQUIRE(tyche::normal_log_density_sum(x, loc, scale).item() == Approx(total).epsilon(1e-13));
+}
+
+TEST_CASE("cauchy_log_density matches Boost.Math's Cauchy pdf") {
+  for (double x : {-100.0, -1.0, 0.0, 0.3, 12.0}) {
+    const boost::math::cauchy_distribution<double> d(0.5, 2.5);
+    REQUIRE(tyche::cauchy_log_density(x, 0.5, 2.5).item() ==
+            Approx(std::log(boost::math::pdf(d, x))).epsilon(1e-13));
+  }
+}
+
+TEST_CASE("bernoulli_logit_log_mass is y log sigmoid(eta) + (1 - y) log sigmoid(-eta), stably") {
+  const Tensor y{1.0, 0.0, 1.0, 0.0, 1.0}, eta{0.3, -2.0, 40.0, 40.0, -800.0};
+  const Tensor lp = tyche::bernoulli_logit_log_mass(y, eta);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    const double e = eta.at({i});
+    // log sigmoid(e) = -log1p(exp(-e)) for e >= 0, e - log1p(exp(e)) otherwise.
+    const double log_p = e >= 0 ? -std::log1p(std::exp(-e)) : e - std::log1p(std::exp(e));
+    const double log_q = log_p - e;
+    REQUIRE(lp.at({i}) == Approx(y.at({i}) * log_p + (1 - y.at({i})) * log_q).epsilon(1e-13));
+  }
+  REQUIRE(tyche::bernoulli_logit_log_mass_sum(y, eta).item() == Approx(tyche::sum(lp).item()));
+}
+
+TEST_CASE("fused log densities broadcast like NumPy, single operands included") {
+  const Tensor x{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, loc{0.0, 1.0, 2.0}, scale{{1.0}, {2.0}};
+  const Tensor lp = tyche::normal_log_density(x, loc, scale);
+  REQUIRE(lp.shape() == tyche::Shape{2, 3});
+  for (std::int64_t i = 0; i < 2; ++i)
+    for (std::int64_t j = 0; j < 3; ++j)
+      REQUIRE(lp.at({i, j}) == Approx(tyche::normal_log_density(x.at({i, j}), loc.at({j}), scale.at({i, 0})).item()));
+  REQUIRE(tyche::normal_log_density(Tensor(0.0), Tensor{0.0}, 1.0).shape() == tyche::Shape{1});
+  REQUIRE_THROWS_AS(tyche::normal_log_density(Tensor{1.0, 2.0}, Tensor{1.0, 2.0, 3.0}, 1.0), tyche::ShapeError);
+}
+
+TEST_CASE("gradients of the fused log densities match finite differences for every operand pattern") {
+  // q = (x[4], loc[4], log scale[4]); each operand either full or its first element.
+  for (int pattern = 0; pattern < 8; ++pattern) {
+    for (bool summed : {false, true}) {
+      auto f = [&](const Tensor& q) {
+        const Tensor x = pattern & 4 ? q.slice(0, 4) : q[0];
+        const Tensor loc = pattern & 2 ? q.slice(4, 8) : q[4];
+        const Tensor scale = tyche::exp(pattern & 1 ? q.slice(8, 12) : q[8]);
+        const Tensor weights{0.3, -1.1, 0.7, 2.0};
+        if (summed)
+          return tyche::normal_log_density_sum(x, loc, scale) + 0.5 * tyche::cauchy_log_density_sum(x, loc, scale);
+        return tyche::sum(weights * (tyche::normal_log_density(x, loc, scale) +
+                                     tyche::cauchy_log_density(x, loc, scale)));
+      };
+      Eigen::VectorXd q(12);
+      q << 0.1, -1.3, 2.2, 0.4, 0.5, -0.2, 1.0, 0.0, -0.3, 0.2, 0.9, -1.0;
+      INFO("pattern " << pattern << (summed ? " summed" : ""));
+      require_gradient_matches_finite_differences(f, q);
+    }
+  }
+}
+
+TEST_CASE("the vectorised path of a fused log density agrees with its element loop") {
+  // 100 elements take the vectorised path, 1 element the plain loop.
+  Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(102, -2.0, 3.0);
+  auto f = [](const Tensor& p) {
+    return tyche::normal_log_density_sum(p.slice(0, 100), p[100], tyche::exp(p[101])) +
+           tyche::bernoulli_logit_log_mass_sum(tyche::Tensor::ones(tyche::Shape{100}), p.slice(0, 100));
+  };
+  require_gradient_matches_finite_differences(f, q);
+  double by_element = 0.0;
+  for (Eigen::Index i = 0; i < 100; ++i)
+    by_element += tyche::normal_log_density(q[i], q[100], std::exp(q[101])).item();
+  REQUIRE(tyche::normal_log_density_sum(Tensor(Eigen::VectorXd(q.head(100))), q[100], std::exp(q[101])).item() ==
+          Approx(by_element).epsilon(1e-13));
+}
+
+TEST_CASE("add_n sums arrays of one shape and passes the gradient to each") {
+  auto f = [](const Tensor& q) {
+    return tyche::sum(tyche::add_n({q.slice(0, 2), 3.0 * q.slice(2, 4), Tensor{1.0, 1.0}}));
+  };
+  Eigen::VectorXd q(4), g(4);
+  q << 1.0, 2.0, 3.0, 4.0;
+  REQUIRE(tyche::value_and_grad(f, q, g) == 1 + 2 + 9 + 12 + 2);
+  REQUIRE(g == Eigen::Vector4d(1.0, 1.0, 3.0, 3.0));
+  REQUIRE_THROWS_AS(tyche::add_n({Tensor{1.0}, Tensor{1.0, 2.0}}), tyche::ShapeError);
+}
