@@ -98,6 +98,21 @@ void check_gradient_at(const std::string& name, const Fn& fn, const std::vector<
                       << ", finite difference " << fd);
     CHECK(std::abs(result.grad[i] - fd) <= kTolerance * std::max(1.0, std::abs(fd)));
   }
+
+  // The compiled replay of the same function, recorded at q0 and run at a
+  // nearby point (a relative change, so it stays in the domain), gives the
+  // numbers value_and_grad gives there.
+  Eigen::VectorXd q1 = q0;
+  for (double& v : q1) v *= 1.0 + std::uniform_real_distribution<double>(-1e-3, 1e-3)(rng);
+  auto compiled = tyche::compile_gradient(scalar, q0);
+  Eigen::VectorXd compiled_grad(q0.size());
+  const double compiled_value = compiled(q1, compiled_grad);
+  const tyche::ValueAndGrad expected = tyche::value_and_grad(scalar, q1);
+  INFO("compiled gradient: value " << compiled_value << " vs " << expected.value << ", gradient ["
+                                   << compiled_grad.transpose() << "] vs [" << expected.grad.transpose() << "]");
+  CHECK(compiled_value == Approx(expected.value).epsilon(1e-12));
+  CHECK(((compiled_grad - expected.grad).array().abs() <=
+         1e-12 * expected.grad.array().abs().max(1.0)).all());
 }
 
 void check_gradient(const std::string& name, const Fn& fn, const std::vector<Input>& inputs) {
@@ -402,6 +417,18 @@ TEST_CASE("gradient of diagonal, concatenate and stack matches finite difference
     }, {{{2, 3}}, {{2, 3}}});
   check_gradient("stack of scalars", [](const Inputs& in) { return tyche::stack({in[0], in[1], in[0]}); },
                  {{{}}, {{}}});
+}
+
+TEST_CASE("gradient of broadcast_to and add_n matches finite differences") {
+  for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{
+           {{}, {2, 3}}, {{4}, {3, 4}}, {{3, 1}, {2, 3, 4}}, {{1, 4}, {3, 4}}, {{3, 4}, {3, 4}}})
+    check_gradient("broadcast_to " + to.str(), [&](const Inputs& in) { return tyche::broadcast_to(in[0], to); },
+                   {{from}});
+  check_gradient("add_n", [](const Inputs& in) { return tyche::add_n({in[0], in[1], in[0] * in[1]}); },
+                 {{{3, 4}}, {{3, 4}}});
+  check_gradient("add_n {x, x, 2 x}", [](const Inputs& in) { return tyche::add_n({in[0], in[0], 2.0 * in[0]}); },
+                 {{{2, 3}}});
+  check_gradient("add_n of one", [](const Inputs& in) { return tyche::add_n({tyche::exp(in[0])}); }, {{{5}}});
 }
 
 TEST_CASE("gradient of where matches finite differences, with the condition broadcast") {

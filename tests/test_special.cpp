@@ -154,6 +154,25 @@ TEST_CASE("the derivative of log_ndtr is pdf / cdf from -35 to 10") {
   check_relative("d log_ndtr", body, derivatives(tyche::log_ndtr, body), map(body, pdf_over_cdf), kTight);
 }
 
+TEST_CASE("log_ndtr and its derivative stay finite and accurate far in the lower tail") {
+  // Below x = -100 the first terms of the asymptotic series, in long double,
+  // are exact to double precision: log Phi(x) = log phi(x) - log(-x) +
+  // log(s) and phi / Phi = -x / s with s = 1 - r + 3 r^2 - 15 r^3, r = 1 / x^2.
+  // The derivative must not be formed as exp(log phi - log Phi), a difference
+  // of two numbers of size x^2 / 2.
+  const Grid x = {-100.0, -1e3, -1e4, -1e6, -1e8, -1e150};
+  const auto series = [](double v) {
+    const long double r = 1.0L / (static_cast<long double>(v) * v);
+    return 1.0L - r * (1.0L - 3.0L * r * (1.0L - 5.0L * r));
+  };
+  const auto log_phi = [&](double v) {
+    const long double t = v;
+    return -0.5L * t * t - 0.5L * std::log(2.0L * std::numbers::pi_v<long double>) - std::log(-t) + std::log(series(v));
+  };
+  check_relative("log_ndtr", x, values(tyche::log_ndtr, x), map(x, log_phi), 1e-10);
+  check_relative("d log_ndtr", x, derivatives(tyche::log_ndtr, x), map(x, [&](double v) { return -v / series(v); }), 1e-10);
+}
+
 TEST_CASE("softplus, log_sigmoid and sigmoid are exact at extreme arguments") {
   const Grid x = {-700.0, -40.0, -30.0, -1.0, 0.0, 1.0, 30.0, 40.0, 700.0};
   const auto sigmoid = [](double v) { return sigmoid_reference(v); };

@@ -25,8 +25,7 @@ std::vector<double> values(const Tensor& t) { return t.to_std_vector(); }
 std::string shape_of(const Tensor& t) { return t.shape().str(); }
 std::string str(const Dims& dims) { return Shape(dims).str(); }
 
-// A column vector, shape (n, 1). (Tensor{{1.0}, {2.0}} does not compile: each
-// one-element row also converts to a double.)
+// A column vector, shape (n, 1).
 Tensor column(std::initializer_list<double> v) {
   return Tensor(std::vector<double>(v), Shape{std::int64_t(v.size()), 1});
 }

@@ -112,7 +112,7 @@ TYCHE_UNARY_OP(AbsOp, x.abs(), x.unaryExpr(&sign_scalar))
 TYCHE_UNARY_OP(SinOp, x.sin(), x.cos())
 TYCHE_UNARY_OP(CosOp, x.cos(), -x.sin())
 TYCHE_UNARY_OP(TanhOp, x.tanh(), 1.0 - y.square())
-TYCHE_UNARY_OP(SigmoidOp, x.logistic(), y * (1.0 - y))
+TYCHE_UNARY_OP(SigmoidOp, x.logistic(), y * (-x).logistic())  // 1 - y would cancel for large x
 TYCHE_UNARY_OP(SoftplusOp, x.max(0.0) + (-x.abs()).exp().log1p(), (x - y).exp())
 TYCHE_UNARY_OP(LogSigmoidOp, x.min(0.0) - (-x.abs()).exp().log1p(), (y - x).exp())
 TYCHE_UNARY_OP(LogitOp, x.log() - (-x).log1p(), (x * (1.0 - x)).inverse())

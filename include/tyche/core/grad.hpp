@@ -50,6 +50,7 @@ double value_and_grad(F&& f, const Eigen::Ref<const Eigen::VectorXd>& x,
   detail::RecordingSession session;
   const Tensor parameters = detail::Access::variable(x.data(), x.size());
   const Tensor out = std::forward<F>(f)(parameters);
+  detail::Access::check_live(out);
   if (out.size() != 1)
     throw ShapeError("tyche: value_and_grad needs a function returning one value but got shape " +
                      out.shape().str());
@@ -115,6 +116,7 @@ class CompiledGradient {
     detail::RecordingSession session(*arenas_, /*tracing=*/true);
     const Tensor parameters = detail::Access::variable(x.data(), x.size());
     const Tensor out = (*f_)(parameters);
+    detail::Access::check_live(out);
     if (out.size() != 1)
       throw ShapeError(
           "tyche: compile_gradient needs a function returning one value but got shape " +

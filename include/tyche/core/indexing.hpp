@@ -10,7 +10,8 @@
 #pragma once
 
 #include <cmath>
-#include <numeric>
+#include <array>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -187,28 +188,43 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// Permutes the axes; without a permutation, reverses them (NumPy's `.T`).
-inline Tensor transpose(const Tensor& x, std::vector<int> axes = {}) {
-  using namespace detail;
+namespace detail {
+inline Tensor transpose_impl(const Tensor& x, const int* axes, std::size_t count) {
   const int rank = x.ndim();
-  if (axes.empty()) {
-    axes.resize(std::size_t(rank));
-    std::iota(axes.rbegin(), axes.rend(), 0);
+  std::array<int, kMaxRank> reversed{};
+  if (count == 0 && rank > 0) {  // no axes given: reverse them, as NumPy does
+    for (int i = 0; i < rank; ++i) reversed[std::size_t(i)] = rank - 1 - i;
+    axes = reversed.data();
+    count = std::size_t(rank);
   }
-  std::vector<int> sorted = axes;
-  std::sort(sorted.begin(), sorted.end());
-  for (int i = 0; i < int(sorted.size()); ++i)
-    if (int(sorted.size()) != rank || sorted[std::size_t(i)] != i)
-      throw ShapeError("tyche: transpose: the axes are not a permutation of an array of shape " +
-                       x.shape().str());
+  std::array<bool, kMaxRank> seen{};
+  bool permutation = int(count) == rank;
+  for (std::size_t i = 0; permutation && i < count; ++i) {
+    permutation = axes[i] >= 0 && axes[i] < rank && !seen[std::size_t(axes[i])];
+    if (permutation) seen[std::size_t(axes[i])] = true;
+  }
+  if (!permutation)
+    throw ShapeError("tyche: transpose: the axes are not a permutation of an array of shape " +
+                     x.shape().str());
   const Strides source = row_major_strides(x.shape());
   Shape shape;
   Strides strides{};
   for (int i = 0; i < rank; ++i) {
-    shape.push_back(x.shape()[axes[std::size_t(i)]]);
-    strides[std::size_t(i)] = source[std::size_t(axes[std::size_t(i)])];
+    shape.push_back(x.shape()[axes[i]]);
+    strides[std::size_t(i)] = source[std::size_t(axes[i])];
   }
   return gather_flat(x, shape, strided_offsets(shape, strides, 0));
+}
+}  // namespace detail
+
+// Reverses the axes (NumPy's `.T`).
+inline Tensor transpose(const Tensor& x) { return detail::transpose_impl(x, nullptr, 0); }
+// Permutes the axes: axis i of the result is axis axes[i] of x (empty: reversed).
+inline Tensor transpose(const Tensor& x, std::initializer_list<int> axes) {
+  return detail::transpose_impl(x, axes.begin(), axes.size());
+}
+inline Tensor transpose(const Tensor& x, const std::vector<int>& axes) {
+  return detail::transpose_impl(x, axes.data(), axes.size());
 }
 
 // Elements start..stop-1 along one axis (negative bounds count from the end).
@@ -225,25 +241,45 @@ inline Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t 
   return gather_flat(x, shape, strided_offsets(shape, strides, start * strides[std::size_t(a)]));
 }
 
-// Gathers along the first axis: result shape index.shape + x.shape[1:].
-inline Tensor take(const Tensor& x, const Tensor& index) {
-  using namespace detail;
+namespace detail {
+// Gathers rows index(0..count-1) of x into a result of shape index_shape + x.shape[1:].
+template <class Index>
+Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index) {
   if (x.ndim() == 0) throw ShapeError("tyche: cannot index an array of rank 0");
   const std::int64_t row = x.shape().drop_front().numel();
-  Shape shape = index.shape();
+  Shape shape = index_shape;
   for (std::int64_t d : x.shape().drop_front()) shape.push_back(d);
   std::int64_t* offsets = index_buffer(shape.numel());
-  const double* pi = index.data();
-  for (std::int64_t j = 0; j < index.size(); ++j) {
-    const std::int64_t first = integer_index(pi[j], x.shape()[0], "take") * row;
+  for (std::int64_t j = 0; j < index_shape.numel(); ++j) {
+    const std::int64_t first = index(j) * row;
     for (std::int64_t r = 0; r < row; ++r) offsets[j * row + r] = first + r;
   }
   return gather_flat(x, shape, offsets);
 }
+}  // namespace detail
+
+// Gathers along the first axis: result shape index.shape + x.shape[1:]. The
+// index array holds integers (as doubles, the way samplers return them).
+inline Tensor take(const Tensor& x, const Tensor& index) {
+  const double* pi = index.data();
+  return detail::take_rows(x, index.shape(), [&](std::int64_t j) {
+    return detail::integer_index(pi[j], x.shape()[0], "take");
+  });
+}
+
+namespace detail {
+inline Tensor take_integers(const Tensor& x, const std::int64_t* index, std::size_t count) {
+  return take_rows(x, Shape{std::int64_t(count)}, [&](std::int64_t j) {
+    return normalize_index(index[j], x.shape()[0], "take");
+  });
+}
+}  // namespace detail
 
 inline Tensor take(const Tensor& x, const std::vector<std::int64_t>& index) {
-  std::vector<double> as_double(index.begin(), index.end());
-  return take(x, Tensor(as_double));
+  return detail::take_integers(x, index.data(), index.size());
+}
+inline Tensor take(const Tensor& x, std::initializer_list<std::int64_t> index) {
+  return detail::take_integers(x, index.begin(), index.size());
 }
 
 // The main diagonal of a square matrix.
@@ -257,15 +293,19 @@ inline Tensor diagonal(const Tensor& x) {
   return gather_flat(x, Shape{n}, offsets);
 }
 
-// Joins arrays of equal shape except along `axis`.
-inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
-  using namespace detail;
-  if (parts.empty()) throw ShapeError("tyche: concatenate needs at least one array");
-  const Shape& first = parts.front().shape();
+namespace detail {
+// Joins part(0..count-1), arrays of equal shape except along `axis`.
+template <class Part>
+Tensor concatenate_parts(std::size_t count, Part part, int axis) {
+  if (count == 0) throw ShapeError("tyche: concatenate needs at least one array");
+  const Shape first = part(0).shape();
   const int a = normalize_axis(axis, first.rank(), "concatenate");
   Shape shape = first;
   shape.set(a, 0);
-  for (const Tensor& p : parts) {
+  Tape& tape = this_thread_tape();
+  bool grad = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Tensor& p = part(i);
     Shape s = p.shape();
     bool match = s.rank() == first.rank();
     if (match) {
@@ -276,19 +316,19 @@ inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
       throw ShapeError("tyche: concatenate: shape " + p.shape().str() + " does not match shape " +
                        first.str() + " outside axis " + std::to_string(a));
     shape.set(a, shape[a] + p.shape()[a]);
+    grad = needs_grad(tape, p) || grad;
   }
-  Tape& tape = this_thread_tape();
-  bool grad = false;
-  for (const Tensor& p : parts) grad = needs_grad(tape, p) || grad;
   Tensor y = Access::result(shape, grad);
   const Strides strides = row_major_strides(shape);
   std::int64_t start = 0;
   // Constant parts are written once; a replay rewrites only the recorded ones,
   // the first of which also clears the result's gradient.
   bool first_recorded = true;
-  for (const Tensor& p : parts) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const Tensor& p = part(i);
+    const bool record = grad && Access::grad(p);
     MoveNode local;
-    auto& node = tape.node_for(grad && Access::grad(p), local, &move_forward, &move_backward);
+    auto& node = tape.node_for(record, local, &move_forward, &move_backward);
     node.x_index = nullptr;
     node.y_index = strided_offsets(p.shape(), strides, start * strides[std::size_t(a)]);
     node.count = p.size();
@@ -296,7 +336,7 @@ inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
     node.y = Access::data(y);
     node.gx = Access::grad(p);
     node.gy = Access::grad(y);
-    if (grad && Access::grad(p) && first_recorded) {
+    if (record && first_recorded) {
       node.output_grad = Access::grad(y);
       node.output_size = y.size();
       first_recorded = false;
@@ -307,25 +347,46 @@ inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
   return y;
 }
 
-// Joins arrays of equal shape along a new axis.
-inline Tensor stack(const std::vector<Tensor>& parts, int axis = 0) {
-  if (parts.empty()) throw ShapeError("tyche: stack needs at least one array");
-  const int rank = parts.front().ndim();
+template <class Parts>
+Tensor stack_parts(const Parts& parts, int axis) {
+  if (parts.size() == 0) throw ShapeError("tyche: stack needs at least one array");
+  const Shape& shape = parts.begin()->shape();
+  const int rank = shape.rank();
   const int a = axis < 0 ? axis + rank + 1 : axis;
   if (a < 0 || a > rank)
     throw ShapeError("tyche: stack: axis " + std::to_string(axis) + " is out of range for rank " +
                      std::to_string(rank));
-  std::vector<Tensor> expanded;
-  expanded.reserve(parts.size());
-  for (const Tensor& p : parts) {
-    if (!(p.shape() == parts.front().shape()))
-      throw ShapeError("tyche: stack needs arrays of one shape but got " +
-                       parts.front().shape().str() + " and " + p.shape().str());
-    std::vector<std::int64_t> dims(p.shape().begin(), p.shape().end());
-    dims.insert(dims.begin() + a, 1);
-    expanded.push_back(p.reshape(dims));
-  }
-  return concatenate(expanded, a);
+  std::array<std::int64_t, kMaxRank> dims{};
+  for (int i = 0, j = 0; i <= rank; ++i) dims[std::size_t(i)] = i == a ? 1 : shape[j++];
+  Tensor expanded;  // the current part with the new axis, alive while it is read
+  return concatenate_parts(
+      parts.size(),
+      [&](std::size_t i) -> const Tensor& {
+        const Tensor& p = *(parts.begin() + i);
+        if (!(p.shape() == shape))
+          throw ShapeError("tyche: stack needs arrays of one shape but got " + shape.str() +
+                           " and " + p.shape().str());
+        expanded = p.reshape(dims.data(), std::size_t(rank + 1));
+        return expanded;
+      },
+      a);
+}
+}  // namespace detail
+
+// Joins arrays of equal shape except along `axis`.
+inline Tensor concatenate(std::initializer_list<Tensor> parts, int axis = 0) {
+  return detail::concatenate_parts(parts.size(), [&](std::size_t i) -> const Tensor& { return parts.begin()[i]; }, axis);
+}
+inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
+  return detail::concatenate_parts(parts.size(), [&](std::size_t i) -> const Tensor& { return parts[i]; }, axis);
+}
+
+// Joins arrays of equal shape along a new axis.
+inline Tensor stack(std::initializer_list<Tensor> parts, int axis = 0) {
+  return detail::stack_parts(parts, axis);
+}
+inline Tensor stack(const std::vector<Tensor>& parts, int axis = 0) {
+  return detail::stack_parts(parts, axis);
 }
 
 // The array repeated along broadcast axes to the given shape (NumPy's broadcast_to).

@@ -34,19 +34,28 @@ inline double log_normal_pdf(double x) {
   return -0.5 * x * x - 0.5 * std::log(2.0 * std::numbers::pi);
 }
 
-// log Phi(x), accurate in both tails: erfc keeps relative accuracy down to
-// x = -37; below that an asymptotic series takes over before Phi underflows.
-inline double log_ndtr(double x) {
-  if (x > 6.0) return -0.5 * std::erfc(x / std::numbers::sqrt2);  // log1p(-Q) with Q tiny
-  if (x > -20.0) return std::log(0.5 * std::erfc(-x / std::numbers::sqrt2));
-  // log Phi(x) = log phi(x) - log(-x) + log(1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8 ...)
+namespace detail {
+// 1 - 1/x^2 + 3/x^4 - 15/x^6 + ...: Phi(x) = phi(x) / (-x) * series for x -> -inf.
+inline double mills_series(double x) {
   const double r = 1.0 / (x * x);
-  const double series = 1.0 - r * (1.0 - 3.0 * r * (1.0 - 5.0 * r * (1.0 - 7.0 * r * (1.0 - 9.0 * r))));
-  return log_normal_pdf(x) - std::log(-x) + std::log(series);
+  return 1.0 - r * (1.0 - 3.0 * r * (1.0 - 5.0 * r * (1.0 - 7.0 * r * (1.0 - 9.0 * r))));
+}
+inline constexpr double kAsymptoticBelow = -20.0;  // where the series is exact to double precision
+}  // namespace detail
+
+// log Phi(x), accurate in both tails: log1p(-Q(x)) keeps the tiny negative values
+// of the upper tail; erfc keeps relative accuracy down to x = -20, below which
+// the asymptotic series takes over before Phi underflows.
+inline double log_ndtr(double x) {
+  if (x > 0.0) return std::log1p(-0.5 * std::erfc(x / std::numbers::sqrt2));
+  if (x > detail::kAsymptoticBelow) return std::log(0.5 * std::erfc(-x / std::numbers::sqrt2));
+  return log_normal_pdf(x) - std::log(-x) + std::log(detail::mills_series(x));
 }
 
-// d/dx log Phi(x) = phi(x) / Phi(x).
+// d/dx log Phi(x) = phi(x) / Phi(x); in the lower tail -x / series, which
+// stays exact where phi and Phi have both underflowed.
 inline double d_log_ndtr(double x, double log_ndtr_x) {
+  if (x <= detail::kAsymptoticBelow) return -x / detail::mills_series(x);
   return std::exp(log_normal_pdf(x) - log_ndtr_x);
 }
 

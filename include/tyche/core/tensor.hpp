@@ -112,10 +112,11 @@ class Tensor {
   Tensor slice(std::int64_t start, std::int64_t stop) const;
   // Same elements, new shape; one dimension may be -1 (inferred).
   Tensor reshape(std::initializer_list<std::int64_t> dims) const {
-    return reshape(std::vector<std::int64_t>(dims));
+    return reshape(dims.begin(), dims.size());
   }
-  Tensor reshape(const std::vector<std::int64_t>& dims) const;
-  Tensor reshape(const Shape& shape) const { return reshape(std::vector<std::int64_t>(shape.begin(), shape.end())); }
+  Tensor reshape(const std::vector<std::int64_t>& dims) const { return reshape(dims.data(), dims.size()); }
+  Tensor reshape(const Shape& shape) const { return reshape(shape.begin(), std::size_t(shape.rank())); }
+  Tensor reshape(const std::int64_t* dims, std::size_t count) const;
   Tensor flatten() const { return reshape({size()}); }
 
   // A copy that owns its elements on the heap and carries no gradient: use it to
@@ -272,27 +273,30 @@ inline Tensor Tensor::slice(std::int64_t start, std::int64_t stop) const {
   return detail::Access::alias(*this, s, start * shape_.drop_front().numel());
 }
 
-inline Tensor Tensor::reshape(const std::vector<std::int64_t>& dims) const {
+inline Tensor Tensor::reshape(const std::int64_t* dims, std::size_t count) const {
   check_live();
   auto fail = [&] {
     std::string wanted = "(";
-    for (std::size_t i = 0; i < dims.size(); ++i) wanted += (i ? ", " : "") + std::to_string(dims[i]);
+    for (std::size_t i = 0; i < count; ++i) wanted += (i ? ", " : "") + std::to_string(dims[i]);
     throw ShapeError("tyche: cannot reshape an array of shape " + shape_.str() + " into shape " +
-                     wanted + (dims.size() == 1 ? ",)" : ")"));
+                     wanted + (count == 1 ? ",)" : ")"));
   };
+  if (count > std::size_t(kMaxRank))
+    throw ShapeError("tyche: cannot reshape into " + std::to_string(count) + " dimensions: arrays have at most " +
+                     std::to_string(kMaxRank) + " dimensions");
   std::int64_t known = 1;
   int unknown = -1;
-  for (std::size_t i = 0; i < dims.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     if (dims[i] == -1 && unknown < 0) unknown = int(i);
     else if (dims[i] < 0) fail();
     else known *= dims[i];
   }
-  std::vector<std::int64_t> resolved = dims;
-  if (unknown >= 0) {
-    if (known == 0 || size() % known != 0) fail();
-    resolved[std::size_t(unknown)] = size() / known;
+  Shape s;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (int(i) != unknown) s.push_back(dims[i]);
+    else if (known == 0 || size() % known != 0) fail();
+    else s.push_back(size() / known);
   }
-  const Shape s(resolved);
   if (s.numel() != size()) fail();
   return detail::Access::alias(*this, s, 0);
 }
