@@ -101,6 +101,9 @@ inline std::int64_t integer_index(double v, std::int64_t size, const char* op) {
   if (v != std::floor(v) || !std::isfinite(v))
     throw std::invalid_argument(std::string("tyche: ") + op + ": index " + std::to_string(v) +
                                 " is not an integer");
+  if (std::abs(v) > double(size))  // checked as a double: the conversion would overflow
+    throw std::out_of_range(std::string("tyche: ") + op + ": index " + std::to_string(v) +
+                            " is out of range for an axis of size " + std::to_string(size));
   return normalize_index(std::int64_t(v), size, op);
 }
 
@@ -199,10 +202,14 @@ inline Tensor transpose_impl(const Tensor& x, const int* axes, std::size_t count
   }
   std::array<bool, kMaxRank> seen{};
   bool permutation = int(count) == rank;
+  std::array<int, kMaxRank> normalized{};  // negative axes count from the end
   for (std::size_t i = 0; permutation && i < count; ++i) {
-    permutation = axes[i] >= 0 && axes[i] < rank && !seen[std::size_t(axes[i])];
-    if (permutation) seen[std::size_t(axes[i])] = true;
+    const int axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+    permutation = axis >= 0 && axis < rank && !seen[std::size_t(axis)];
+    if (permutation) seen[std::size_t(axis)] = true;
+    normalized[i] = axis;
   }
+  axes = normalized.data();
   if (!permutation)
     throw ShapeError("tyche: transpose: the axes are not a permutation of an array of shape " +
                      x.shape().str());
@@ -356,6 +363,10 @@ Tensor stack_parts(const Parts& parts, int axis) {
   if (a < 0 || a > rank)
     throw ShapeError("tyche: stack: axis " + std::to_string(axis) + " is out of range for rank " +
                      std::to_string(rank));
+  if (rank == kMaxRank)
+    throw ShapeError("tyche: stack of arrays of shape " + shape.str() + " would need " +
+                     std::to_string(rank + 1) + " dimensions; arrays have at most " +
+                     std::to_string(kMaxRank) + " dimensions");
   std::array<std::int64_t, kMaxRank> dims{};
   for (int i = 0, j = 0; i <= rank; ++i) dims[std::size_t(i)] = i == a ? 1 : shape[j++];
   Tensor expanded;  // the current part with the new axis, alive while it is read
