@@ -5,7 +5,8 @@
 // N=100000 D=10) this program evaluates the log joint density and its gradient
 // two ways:
 //   - tyche: the log density written with tyche ops as the distributions layer
-//     writes it (one fused node per log density term, add_n for the total),
+//     writes it (one fused node per log density term, fma for a + b * c, add_n
+//     for the total),
 //     differentiated by tyche::compile_gradient, which records the operations
 //     once and replays them; data captured as Tensor views built once;
 //   - eager: the same function through tyche::value_and_grad, which runs the
@@ -423,7 +424,7 @@ int main(int argc, char** argv) {
       const Tensor tau = tyche::exp(log_tau);
       return add_n({normal_log_density_sum(mu, 0.0, 5.0), cauchy_log_density_sum(tau, 0.0, 5.0),
                     log_tau, normal_log_density_sum(theta_tilde, 0.0, 1.0),
-                    normal_log_density_sum(y, mu + tau * theta_tilde, sigma)});
+                    normal_log_density_sum(y, tyche::fma(tau, theta_tilde, mu), sigma)});
     };
     EightSchoolsHand hand(schools);
     ok = run_problem("eight_schools_nc", schools.point, kEightSchoolsRef, model, hand, 3.0, 80, rows) && ok;
@@ -436,7 +437,7 @@ int main(int argc, char** argv) {
       const Tensor sigma = tyche::exp(log_sigma);
       return add_n({normal_log_density_sum(alpha, 0.0, 10.0), normal_log_density_sum(beta, 0.0, 5.0),
                     normal_log_density_sum(sigma, 0.0, 1.0), log_sigma,
-                    normal_log_density_sum(y, alpha + beta * x, sigma)});
+                    normal_log_density_sum(y, tyche::fma(beta, x, alpha), sigma)});
     };
     LinRegHand hand(linreg);
     ok = run_problem("linreg50", linreg.point, kLinReg50Ref, model, hand, 3.0, 80, rows) && ok;

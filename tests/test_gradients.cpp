@@ -419,6 +419,19 @@ TEST_CASE("gradient of diagonal, concatenate and stack matches finite difference
                  {{{}}, {{}}});
 }
 
+TEST_CASE("gradient of fma matches finite differences for every pattern of single and full operands") {
+  const std::vector<Shape> shapes{Shape{}, Shape{6}};
+  for (const Shape& sa : shapes)
+    for (const Shape& sb : shapes)
+      for (const Shape& sc : shapes)
+        check_gradient("fma " + sa.str() + " " + sb.str() + " " + sc.str(),
+                       [](const Inputs& in) { return tyche::fma(in[0], in[1], in[2]); },
+                       {{sa}, {sb}, {sc}});
+  check_gradient("fma with broadcasting (3, 1) (4,) ()",
+                 [](const Inputs& in) { return tyche::fma(in[0], in[1], in[2]); },
+                 {{{3, 1}}, {{4}}, {{}}});
+}
+
 TEST_CASE("gradient of broadcast_to and add_n matches finite differences") {
   for (const auto& [from, to] : std::vector<std::pair<Shape, Shape>>{
            {{}, {2, 3}}, {{4}, {3, 4}}, {{3, 1}, {2, 3, 4}}, {{1, 4}, {3, 4}}, {{3, 4}, {3, 4}}})

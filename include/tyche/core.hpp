@@ -7,6 +7,7 @@
 #pragma once
 
 #include "tyche/core/elementwise.hpp"
+#include "tyche/core/fma.hpp"
 #include "tyche/core/grad.hpp"
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/linalg.hpp"

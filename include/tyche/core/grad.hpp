@@ -54,7 +54,7 @@ double value_and_grad(F&& f, const Eigen::Ref<const Eigen::VectorXd>& x,
   if (out.size() != 1)
     throw ShapeError("tyche: value_and_grad needs a function returning one value but got shape " +
                      out.shape().str());
-  grad.setZero();
+  std::fill(grad.data(), grad.data() + grad.size(), 0.0);
   if (double* seed = detail::Access::grad(out)) {
     seed[0] = 1.0;
     session.tape().run_backward();

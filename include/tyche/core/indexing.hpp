@@ -410,6 +410,27 @@ inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   return gather_flat(x, shape, strided_offsets(shape, broadcast_strides(x.shape(), shape), 0));
 }
 
+namespace detail {
+// The operands broadcast to their common shape, except that single elements
+// stay single (the kernels read them with stride 0).
+inline std::array<Tensor, 3> full_or_single(std::array<Tensor, 3> operands, const char* name) {
+  const Shape out = broadcast_shapes(
+      broadcast_shapes(operands[0].shape(), operands[1].shape(), name), operands[2].shape(), name);
+  for (Tensor& t : operands)
+    if (t.size() != 1 && !(t.shape() == out)) t = broadcast_to(t, out);
+  if (out.numel() == 1)  // all single: the result takes the broadcast shape, e.g. (1, 1)
+    operands[0] = operands[0].reshape(out);
+  return operands;
+}
+
+inline const Shape& result_shape(const std::array<Tensor, 3>& operands) {
+  for (const Tensor& t : operands)
+    if (t.size() != 1) return t.shape();
+  return operands[0].shape();
+}
+
+}  // namespace detail
+
 inline Tensor Tensor::operator[](const Tensor& index) const { return take(*this, index); }
 
 }  // namespace tyche

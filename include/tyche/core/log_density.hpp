@@ -21,24 +21,6 @@
 namespace tyche {
 namespace detail {
 
-// The operands broadcast to their common shape, except that single elements
-// stay single (the kernels read them with stride 0).
-inline std::array<Tensor, 3> full_or_single(std::array<Tensor, 3> operands, const char* name) {
-  const Shape out = broadcast_shapes(
-      broadcast_shapes(operands[0].shape(), operands[1].shape(), name), operands[2].shape(), name);
-  for (Tensor& t : operands)
-    if (t.size() != 1 && !(t.shape() == out)) t = broadcast_to(t, out);
-  if (out.numel() == 1)  // all single: the result takes the broadcast shape, e.g. (1, 1)
-    operands[0] = operands[0].reshape(out);
-  return operands;
-}
-
-inline const Shape& result_shape(const std::array<Tensor, 3>& operands) {
-  for (const Tensor& t : operands)
-    if (t.size() != 1) return t.shape();
-  return operands[0].shape();
-}
-
 inline constexpr double kLogSqrtTwoPi = 0.91893853320467274178;  // log(sqrt(2 pi))
 
 // Location-scale families: log p(x) = phi(z) - log(scale) with z = (x - loc) / scale.
