@@ -74,8 +74,8 @@ Tensor unary(const Tensor& x, UnaryParams params = {}) {
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);
-  node.gy = node.output_grad = Access::grad(y);
-  node.n = node.output_size = x.size();
+  node.gy = Access::grad(y);
+  node.n = x.size();
   node.params = params;
   unary_forward<Op>(node);
   return y;
@@ -268,8 +268,8 @@ void fill_binary_node(BinaryNode<Op>& node, const Tensor& a, const Tensor& b, co
   node.y = Access::data(y);
   node.ga = Access::grad(a);
   node.gb = Access::grad(b);
-  node.gy = node.output_grad = Access::grad(y);
-  node.n = node.output_size = y.size();
+  node.gy = Access::grad(y);
+  node.n = y.size();
   node.layout = layout;
 }
 

@@ -84,8 +84,8 @@ inline Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
   node.ga = Access::grad(as);
   node.gb = Access::grad(bs);
   node.gc = Access::grad(cs);
-  node.gy = node.output_grad = Access::grad(y);
-  node.n = node.output_size = y.size();
+  node.gy = Access::grad(y);
+  node.n = y.size();
   forward(node);
   return y;
 }

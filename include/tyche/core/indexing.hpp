@@ -88,11 +88,11 @@ inline Tensor gather_flat(const Tensor& x, const Shape& shape, const std::int64_
   auto& node = tape.node_for(grad, local, &move_forward, &move_backward);
   node.x_index = index;
   node.y_index = nullptr;
-  node.count = node.output_size = shape.numel();
+  node.count = shape.numel();
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);
-  node.gy = node.output_grad = Access::grad(y);
+  node.gy = Access::grad(y);
   move_forward(node);
   return y;
 }
@@ -185,8 +185,7 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   node.y = Access::data(y);
   node.ga = Access::grad(a);
   node.gb = Access::grad(b);
-  node.gy = node.output_grad = Access::grad(y);
-  node.output_size = y.size();
+  node.gy = Access::grad(y);
   where_forward(node);
   return y;
 }
@@ -328,9 +327,7 @@ Tensor concatenate_parts(std::size_t count, Part part, int axis) {
   Tensor y = Access::result(shape, grad);
   const Strides strides = row_major_strides(shape);
   std::int64_t start = 0;
-  // Constant parts are written once; a replay rewrites only the recorded ones,
-  // the first of which also clears the result's gradient.
-  bool first_recorded = true;
+  // Constant parts are written once; a replay rewrites only the recorded ones.
   for (std::size_t i = 0; i < count; ++i) {
     const Tensor& p = part(i);
     const bool record = grad && Access::grad(p);
@@ -343,11 +340,6 @@ Tensor concatenate_parts(std::size_t count, Part part, int axis) {
     node.y = Access::data(y);
     node.gx = Access::grad(p);
     node.gy = Access::grad(y);
-    if (record && first_recorded) {
-      node.output_grad = Access::grad(y);
-      node.output_size = y.size();
-      first_recorded = false;
-    }
     move_forward(node);
     start += p.shape()[a];
   }

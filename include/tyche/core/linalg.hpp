@@ -201,8 +201,7 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
   node.y = Access::data(y);
   node.ga = Access::grad(a);
   node.gb = Access::grad(b);
-  node.gy = node.output_grad = Access::grad(y);
-  node.output_size = y.size();
+  node.gy = Access::grad(y);
   node.m = m;
   node.k = k;
   node.n = n;
@@ -232,8 +231,7 @@ inline Tensor cholesky(const Tensor& a) {
   node.a = Access::data(a);
   node.l = Access::data(y);
   node.ga = Access::grad(a);
-  node.gl = node.output_grad = Access::grad(y);
-  node.output_size = y.size();
+  node.gl = Access::grad(y);
   node.scratch = grad ? tape.allocate_doubles(n * n) : nullptr;
   node.n = n;
   cholesky_forward(node);
@@ -260,8 +258,7 @@ inline Tensor solve_triangular(const Tensor& t, const Tensor& b, bool lower = tr
   node.x = Access::data(x);
   node.gt = Access::grad(t);
   node.gb = Access::grad(b);
-  node.gx = node.output_grad = Access::grad(x);
-  node.output_size = x.size();
+  node.gx = Access::grad(x);
   node.scratch = grad ? tape.allocate_doubles(n * columns) : nullptr;
   node.n = n;
   node.columns = columns;
@@ -284,8 +281,7 @@ inline Tensor logdet(const Tensor& a) {
   node.a = Access::data(a);
   node.y = Access::data(y);
   node.ga = Access::grad(a);
-  node.gy = node.output_grad = Access::grad(y);
-  node.output_size = 1;
+  node.gy = Access::grad(y);
   node.n = n;
   logdet_forward(node);
   return y;

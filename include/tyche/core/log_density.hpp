@@ -178,9 +178,8 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   node.gx = Access::grad(xs);
   node.gloc = Access::grad(locs);
   node.gscale = Access::grad(scales);
-  node.gy = node.output_grad = Access::grad(y);
+  node.gy = Access::grad(y);
   node.n = elementwise.numel();
-  node.output_size = y.size();
   forward(node);
   return y;
 }
@@ -238,8 +237,7 @@ inline Tensor bernoulli_logit(const Tensor& y, const Tensor& logits, bool sum) {
   node.out = Access::data(result);
   node.sigmoid = grad ? tape.allocate_doubles(out.numel()) : nullptr;
   node.g_eta = Access::grad(etas);
-  node.g_out = node.output_grad = Access::grad(result);
-  node.output_size = result.size();
+  node.g_out = Access::grad(result);
   node.n = out.numel();
   node.y_stride = ys.size() == 1 ? 0 : 1;
   node.eta_stride = etas.size() == 1 ? 0 : 1;

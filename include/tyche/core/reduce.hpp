@@ -130,8 +130,7 @@ inline Tensor reduce(const Tensor& x, const ReduceGeometry& g, Reduction kind, d
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);
-  node.gy = node.output_grad = Access::grad(y);
-  node.output_size = y.size();
+  node.gy = Access::grad(y);
   node.geometry = g;
   node.scale = scale;
   node.kind = kind;
@@ -215,9 +214,9 @@ inline Tensor add_n(std::initializer_list<Tensor> terms) {
   node.inputs = inputs;
   node.grads = grads;
   node.y = Access::data(y);
-  node.gy = node.output_grad = Access::grad(y);
+  node.gy = Access::grad(y);
   node.count = count;
-  node.n = node.output_size = y.size();
+  node.n = y.size();
   add_n_forward(node);
   return y;
 }

@@ -120,8 +120,6 @@ struct Node {
   Node* previous = nullptr;
   void (*forward)(const Node&) = nullptr;
   void (*backward)(const Node&) = nullptr;
-  double* output_grad = nullptr;  // zeroed before each replayed backward pass
-  std::int64_t output_size = 0;
 };
 
 // Trivially constructible and destructible, so that the per-thread instance is
