@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
-TEST_CASE("tyche headers compile and the library version is set") {
-  CHECK(tyche::version_major == 0);
-  CHECK(tyche::version_minor == 1);
-  CHECK(tyche::version_patch == 0);
+#include <string>
+
+TEST_CASE("the header's version is the version of the CMake package") {
+  const std::string header = std::to_string(tyche::version_major) + "." +
+                             std::to_string(tyche::version_minor) + "." +
+                             std::to_string(tyche::version_patch);
+  REQUIRE(header == TYCHE_PROJECT_VERSION);
 }
