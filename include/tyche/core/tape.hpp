@@ -1,5 +1,5 @@
 // The per-thread gradient tape: an arena for array storage and a list of
-// backward nodes, one node per array operation.
+// recorded nodes (forward and backward functions), one per array operation.
 //
 // Users never touch this directly; `value_and_grad` opens a recording session:
 //

@@ -184,13 +184,6 @@ struct Access {
     return t;
   }
 
-  // The same elements, seen as a constant.
-  static Tensor detach(const Tensor& t) {
-    Tensor d = t;
-    d.grad_ = nullptr;
-    return d;
-  }
-
   // A view sharing data and gradient of `base` from element `offset` on.
   static Tensor alias(const Tensor& base, const Shape& shape, std::int64_t offset) {
     Tensor t = base;
