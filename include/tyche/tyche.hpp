@@ -8,4 +8,5 @@
 #pragma once
 
 #include "tyche/core.hpp"
+#include "tyche/distributions.hpp"
 #include "tyche/version.hpp"

@@ -1,0 +1,13 @@
+// Layer 3 of tyche: random keys, distributions, constraints and transforms.
+//
+//   #include <tyche/distributions.hpp>
+//   auto [key, subkey] = tyche::split(tyche::PRNGKey(0));
+//   tyche::Tensor x = tyche::dist::Normal(0.0, 1.0).sample(subkey, {3});
+#pragma once
+
+#include "tyche/distributions/constraints.hpp"
+#include "tyche/distributions/continuous.hpp"
+#include "tyche/distributions/distribution.hpp"
+#include "tyche/distributions/key.hpp"
+#include "tyche/distributions/random.hpp"
+#include "tyche/distributions/wrappers.hpp"

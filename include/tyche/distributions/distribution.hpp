@@ -1,0 +1,153 @@
+// Distribution: what every distribution in tyche::dist provides.
+//
+// A distribution has a batch shape (independent, not identically distributed
+// copies) and an event shape (one draw of a multivariate distribution).
+// sample(key, sample_shape) returns sample_shape + batch_shape + event_shape;
+// log_prob(value) returns the batch shape (broadcast with the value's leading
+// axes) and carries gradients with respect to the value and the parameters.
+// A value outside the support has log_prob -infinity, never NaN.
+//
+//   tyche::dist::Normal d(0.0, tyche::Tensor{1.0, 2.0});     // batch (2,)
+//   tyche::Tensor x = d.sample(tyche::PRNGKey(0), {5});       // shape (5, 2)
+//   tyche::Tensor lp = d.to_event(1).log_prob(x);              // shape (5,)
+//
+// Concrete distributions derive from DistributionBase<Self>, which gives the
+// shared copy a trace keeps (`share`).
+#pragma once
+
+#include "tyche/core/elementwise.hpp"
+#include "tyche/core/indexing.hpp"
+#include "tyche/core/reduce.hpp"
+#include "tyche/core/tensor.hpp"
+#include "tyche/distributions/constraints.hpp"
+#include "tyche/distributions/key.hpp"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace tyche::dist {
+
+class Distribution;
+using DistributionPtr = std::shared_ptr<const Distribution>;
+class ExpandedDistribution;
+class Independent;
+class MaskedDistribution;
+
+class Distribution {
+ public:
+  virtual ~Distribution() = default;
+
+  const Shape& batch_shape() const { return batch_shape_; }
+  const Shape& event_shape() const { return event_shape_; }
+  int event_dim() const { return event_shape_.rank(); }
+  // sample_shape + batch_shape + event_shape.
+  Shape shape(const Shape& sample_shape = {}) const {
+    Shape s = sample_shape;
+    for (std::int64_t d : batch_shape_) s.push_back(d);
+    for (std::int64_t d : event_shape_) s.push_back(d);
+    return s;
+  }
+
+  virtual std::string name() const = 0;  // "Normal"
+  Tensor sample(Key key, const Shape& sample_shape = {}) const { return draw(key, sample_shape); }
+  virtual Tensor log_prob(const Tensor& value) const = 0;
+  virtual constraints::Constraint support() const = 0;
+  virtual Tensor mean() const = 0;
+  virtual Tensor variance() const = 0;
+  // A shared copy, for traces and wrappers to keep.
+  virtual DistributionPtr share() const = 0;
+  // What sample() returns; a virtual of its own so sample keeps its default.
+  virtual Tensor draw(Key key, const Shape& sample_shape) const = 0;
+
+  bool is_discrete() const { return support().is_discrete(); }
+
+  // The same distribution broadcast to a larger batch shape; new batch
+  // elements are independent draws.
+  ExpandedDistribution expand(const Shape& batch_shape) const;
+  // The rightmost `reinterpreted_batch_ndims` batch axes read as event axes
+  // (all of them when negative, as NumPyro's to_event()).
+  Independent to_event(int reinterpreted_batch_ndims = -1) const;
+  // log_prob is 0 where `mask` (0/1, broadcast with the batch shape) is 0.
+  MaskedDistribution mask(const Tensor& mask) const;
+
+  // "Normal(batch_shape=(2,), event_shape=())".
+  std::string str() const {
+    return name() + "(batch_shape=" + batch_shape_.str() + ", event_shape=" + event_shape_.str() + ")";
+  }
+
+ protected:
+  Distribution(const Shape& batch_shape, const Shape& event_shape)
+      : batch_shape_(batch_shape), event_shape_(event_shape) {}
+  Distribution(const Distribution&) = default;
+  Distribution& operator=(const Distribution&) = default;
+
+ private:
+  Shape batch_shape_, event_shape_;
+};
+
+template <class Self>
+class DistributionBase : public Distribution {
+ public:
+  DistributionPtr share() const override { return std::make_shared<Self>(static_cast<const Self&>(*this)); }
+
+ protected:
+  using Distribution::Distribution;
+};
+
+// Helpers for writing distributions.
+namespace detail {
+
+using tyche::detail::Access;
+
+// The batch shape of parameters that broadcast against each other.
+inline Shape broadcast_parameters(const char* distribution, std::initializer_list<const Tensor*> parameters) {
+  Shape shape;
+  for (const Tensor* p : parameters) shape = broadcast_shapes(shape, p->shape(), distribution);
+  return shape;
+}
+
+// Throws unless every element of `parameter` satisfies `ok`, naming the
+// distribution, the parameter, the requirement and the first bad value:
+//   "tyche: Normal: scale must be positive, got -1 (element 0)".
+template <class Predicate>
+void require(const char* distribution, const char* parameter, const Tensor& value, const char* requirement,
+             Predicate ok) {
+  const double* p = Access::data(value);
+  for (std::int64_t i = 0; i < value.size(); ++i) {
+    if (ok(p[i])) continue;
+    std::ostringstream message;
+    message << "tyche: " << distribution << ": " << parameter << " must be " << requirement << ", got " << p[i];
+    if (value.size() > 1) message << " (element " << i << " of an array of shape " << value.shape().str() << ")";
+    throw std::invalid_argument(message.str());
+  }
+}
+
+inline void require_positive(const char* distribution, const char* parameter, const Tensor& value) {
+  require(distribution, parameter, value, "positive", [](double v) { return v > 0.0 && v < HUGE_VAL; });
+}
+inline void require_finite(const char* distribution, const char* parameter, const Tensor& value) {
+  require(distribution, parameter, value, "finite", [](double v) { return std::isfinite(v); });
+}
+inline void require_probability(const char* distribution, const char* parameter, const Tensor& value) {
+  require(distribution, parameter, value, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
+}
+
+// log_prob with -infinity wherever the value lies outside the support.
+inline Tensor outside_support_to_minus_infinity(const Tensor& log_prob, const Tensor& value,
+                                                const constraints::Constraint& support) {
+  return where(support.check(value), log_prob, -std::numeric_limits<double>::infinity());
+}
+
+// Broadcasts a parameter-shaped array (batch + event) to the full shape.
+inline Tensor broadcast_to_shape(const Tensor& x, const Shape& shape) {
+  return x.shape() == shape ? x : broadcast_to(x, shape);
+}
+
+}  // namespace detail
+}  // namespace tyche::dist
+
+#include "tyche/distributions/wrappers.hpp"
