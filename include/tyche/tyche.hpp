@@ -9,4 +9,5 @@
 
 #include "tyche/core.hpp"
 #include "tyche/distributions.hpp"
+#include "tyche/effects.hpp"
 #include "tyche/version.hpp"

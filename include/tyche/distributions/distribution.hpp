@@ -89,6 +89,17 @@ class Distribution {
   Shape batch_shape_, event_shape_;
 };
 
+// Implemented by location-scale families (Normal, Cauchy, StudentT, ...) so
+// that LocScaleReparam can rebuild one with another loc and scale, keeping
+// any shape parameter (StudentT's df).
+class LocScaleFamily {
+ public:
+  virtual ~LocScaleFamily() = default;
+  virtual const Tensor& loc() const = 0;
+  virtual const Tensor& scale() const = 0;
+  virtual DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const = 0;
+};
+
 template <class Self>
 class DistributionBase : public Distribution {
  public:

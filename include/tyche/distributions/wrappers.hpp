@@ -122,9 +122,8 @@ class MaskedDistribution : public DistributionBase<MaskedDistribution> {
   const Tensor& mask_array() const { return mask_; }
   std::string name() const override { return "MaskedDistribution"; }
   constraints::Constraint support() const override { return base_->support(); }
-  Tensor draw(Key key, const Shape& sample_shape) const override {
-    return detail::broadcast_to_shape(base_->sample(key, sample_shape), shape(sample_shape));
-  }
+  // The base's draws, not broadcast to the mask (as NumPyro's).
+  Tensor draw(Key key, const Shape& sample_shape) const override { return base_->sample(key, sample_shape); }
   // Masked elements are 0 and pass no gradient back, whatever the base gives.
   Tensor log_prob(const Tensor& value) const override { return where(mask_, base_->log_prob(value), 0.0); }
   Tensor mean() const override { return base_->mean(); }

@@ -1,0 +1,131 @@
+// plate: conditionally independent copies along one batch axis.
+//
+// Sample sites inside a plate have their distributions broadcast to the
+// plate's size along the plate's axis (dims are allocated from the right:
+// -1 for the innermost free axis, then -2, ...), carry the plate's frame in
+// cond_indep_stack, and, when the plate subsamples, have their log density
+// scaled by size / subsample_size.
+//
+//   {
+//     tyche::plate data("data", 100);                       // a guard: sites below are in it
+//     tyche::sample("obs", tyche::dist::Normal(mu, 1.0), y); // batch shape (100,)
+//   }
+//   tyche::plate("batch", 1000, [&](const tyche::Tensor& idx) { ... }, 32);   // idx: 32 indices
+#pragma once
+
+#include "tyche/effects/runtime.hpp"
+
+#include <algorithm>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tyche {
+
+class plate : public Messenger {
+ public:
+  plate(std::string name, std::int64_t size, std::optional<std::int64_t> subsample_size = std::nullopt,
+        std::optional<int> dim = std::nullopt)
+      : name_(std::move(name)), size_(size) {
+    subsample(subsample_size, dim);
+    detail::handler_stack().push_back(this);
+  }
+
+  // Runs body inside the plate, passing the subsample indices when it takes them.
+  template <class Body>
+    requires std::invocable<Body&, const Tensor&> || std::invocable<Body&>
+  plate(std::string name, std::int64_t size, Body&& body, std::optional<std::int64_t> subsample_size = std::nullopt,
+        std::optional<int> dim = std::nullopt)
+      : name_(std::move(name)), size_(size) {
+    subsample(subsample_size, dim);
+    detail::StackEntry entry(*this);
+    if constexpr (std::invocable<Body&, const Tensor&>) body(indices_);
+    else body();
+  }
+
+  ~plate() override { detail::remove_from_stack(this); }
+  plate(const plate&) = delete;
+  plate& operator=(const plate&) = delete;
+
+  const std::string& name() const { return name_; }
+  std::int64_t size() const { return size_; }
+  std::int64_t subsample_size() const { return subsample_size_; }
+  int dim() const { return dim_; }
+  // The indices of this (sub)sample of 0 .. size-1.
+  const Tensor& indices() const { return indices_; }
+
+  void process_message(Message& msg) override {
+    if (msg.type != SiteType::sample && msg.type != SiteType::param && msg.type != SiteType::plate &&
+        msg.type != SiteType::deterministic)
+      return;
+    msg.cond_indep_stack.push_back({name_, dim_, subsample_size_});
+    if (msg.type == SiteType::deterministic) return;
+    if (msg.type == SiteType::sample) broadcast_distribution(msg);
+    if (size_ != subsample_size_) {
+      const double factor = double(size_) / double(subsample_size_);
+      msg.scale = msg.scale ? *msg.scale * factor : Tensor(factor);
+    }
+  }
+
+ private:
+  // Sends the plate's own message (so traces record it and seed can key its
+  // subsampling), then takes the first axis left of every enclosing plate.
+  void subsample(std::optional<std::int64_t> subsample_size, std::optional<int> dim) {
+    if (size_ < 0) throw std::invalid_argument("tyche: plate `" + name_ + "`: negative size " + std::to_string(size_));
+    subsample_size_ = subsample_size.value_or(size_);
+    if (subsample_size_ < 0 || subsample_size_ > size_)
+      throw std::invalid_argument("tyche: plate `" + name_ + "`: subsample_size " + std::to_string(subsample_size_) +
+                                  " is not in [0, " + std::to_string(size_) + "]");
+    if (dim && *dim >= 0)
+      throw std::invalid_argument("tyche: plate `" + name_ + "`: dim must be negative, got " + std::to_string(*dim));
+    Message msg;
+    msg.type = SiteType::plate;
+    msg.name = name_;
+    msg.plate_size = size_;
+    msg.subsample_size = subsample_size_;
+    if (subsample_size_ == size_) msg.value = Tensor::arange(size_);
+    if (!detail::handler_stack().empty()) apply_stack(msg);
+    if (!msg.value) detail::default_process_message(msg);  // no handler: subsample here
+    indices_ = *msg.value;
+    subsample_size_ = indices_.size();
+
+    std::vector<int> occupied;
+    for (const auto& frame : msg.cond_indep_stack) occupied.push_back(frame.dim);
+    if (dim) {
+      if (std::find(occupied.begin(), occupied.end(), *dim) != occupied.end())
+        throw std::invalid_argument("tyche: plate `" + name_ + "`: dim " + std::to_string(*dim) +
+                                    " is already used by an enclosing plate");
+      dim_ = *dim;
+    } else {
+      dim_ = -1;
+      while (std::find(occupied.begin(), occupied.end(), dim_) != occupied.end()) --dim_;
+    }
+  }
+
+  // Expands the site's distribution so its batch shape covers every plate axis.
+  static void broadcast_distribution(Message& msg) {
+    int rank = 0;
+    for (const auto& frame : msg.cond_indep_stack) rank = std::max(rank, -frame.dim);
+    std::vector<std::int64_t> expected(static_cast<std::size_t>(rank), 1);
+    for (const auto& frame : msg.cond_indep_stack) expected[std::size_t(rank + frame.dim)] = frame.size;
+    Shape dist_batch = msg.sample_shape;
+    for (std::int64_t d : msg.fn->batch_shape()) dist_batch.push_back(d);
+    msg.sample_shape = Shape{};
+    const int overlap = std::max(rank - dist_batch.rank(), 0);
+    Shape batch(expected.begin(), expected.begin() + overlap);
+    const Shape trailing(expected.begin() + overlap, expected.end());
+    for (std::int64_t d : broadcast_shapes(trailing, dist_batch, ("plate `" + msg.name + "`").c_str())) batch.push_back(d);
+    if (!(batch == msg.fn->batch_shape())) msg.fn = msg.fn->expand(batch).share();
+  }
+
+  std::string name_;
+  std::int64_t size_;
+  std::int64_t subsample_size_ = 0;
+  int dim_ = -1;
+  Tensor indices_;
+};
+
+}  // namespace tyche
