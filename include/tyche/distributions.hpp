@@ -7,7 +7,10 @@
 
 #include "tyche/distributions/constraints.hpp"
 #include "tyche/distributions/continuous.hpp"
+#include "tyche/distributions/delta.hpp"
+#include "tyche/distributions/discrete.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/key.hpp"
+#include "tyche/distributions/multivariate.hpp"
 #include "tyche/distributions/random.hpp"
 #include "tyche/distributions/wrappers.hpp"

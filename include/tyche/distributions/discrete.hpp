@@ -1,0 +1,302 @@
+// Discrete distributions: Bernoulli, Categorical and Binomial (each by
+// probabilities or by logits), Poisson, and NegativeBinomial2 (NumPyro's
+// mean and concentration form of the gamma-Poisson mixture).
+//
+// C++ has no keyword arguments, so NumPyro's `Bernoulli(probs=p)` and
+// `Bernoulli(logits=eta)` are written with designated initializers; exactly
+// one of probs and logits must be given (a braced list needs `Tensor{...}`).
+// NumPyro's class names are there too, as shorthands for the same classes:
+//
+//   namespace dist = tyche::dist;
+//   dist::Bernoulli coin({.probs = 0.3});
+//   dist::Bernoulli y({.logits = eta});                  // same as dist::BernoulliLogits(eta)
+//   dist::Categorical die({.probs = tyche::Tensor{0.2, 0.3, 0.5}});
+//   dist::Binomial b({.total_count = 10, .probs = 0.4}); // total_count defaults to 1
+//   tyche::Tensor k = dist::Poisson(3.5).sample(tyche::PRNGKey(0), {100});
+//   tyche::Tensor lp = dist::NegativeBinomial2(4.0, 2.0).log_prob(k);
+//
+// Values are doubles holding integers (categories count from 0). A value
+// outside the support (2.5, -1, a category >= K) has log_prob -infinity.
+#pragma once
+
+#include "tyche/core/log_density.hpp"
+#include "tyche/core/xlogy.hpp"
+#include "tyche/distributions/distribution.hpp"
+#include "tyche/distributions/random.hpp"
+
+#include <limits>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace tyche::dist {
+
+struct BernoulliArgs {
+  std::optional<Tensor> probs = std::nullopt;
+  std::optional<Tensor> logits = std::nullopt;
+};
+struct CategoricalArgs {
+  std::optional<Tensor> probs = std::nullopt;  // (..., K), rows on the simplex
+  std::optional<Tensor> logits = std::nullopt; // (..., K), unnormalised
+};
+struct BinomialArgs {
+  Tensor total_count = 1.0;
+  std::optional<Tensor> probs = std::nullopt;
+  std::optional<Tensor> logits = std::nullopt;
+};
+
+namespace detail {
+
+// The one of probs and logits that was given; throws unless exactly one was.
+inline Tensor probs_or_logits(const char* distribution, const std::optional<Tensor>& probs,
+                              const std::optional<Tensor>& logits) {
+  if (probs.has_value() == logits.has_value())
+    throw std::invalid_argument(std::string("tyche: ") + distribution +
+                                ": give exactly one of probs and logits, got " + (probs ? "both" : "neither"));
+  return probs ? *probs : *logits;
+}
+
+// log_prob with -infinity outside the support; the value is broadcast to the
+// log_prob's shape first so that array bounds (a binomial's total_count)
+// line up with it.
+inline Tensor discrete_log_prob(const Tensor& log_prob, const Tensor& value, const constraints::Constraint& support) {
+  return outside_support_to_minus_infinity(log_prob, broadcast_to_shape(value, log_prob.shape()), support);
+}
+
+inline void require_nonnegative_integer(const char* distribution, const char* parameter, const Tensor& value) {
+  require(distribution, parameter, value, "a nonnegative integer",
+          [](double v) { return v >= 0.0 && v < HUGE_VAL && std::floor(v) == v; });
+}
+
+}  // namespace detail
+
+class Bernoulli : public DistributionBase<Bernoulli> {
+ public:
+  explicit Bernoulli(const BernoulliArgs& args)
+      : Bernoulli(detail::probs_or_logits("Bernoulli", args.probs, args.logits), args.logits.has_value()) {}
+
+  bool has_logits() const { return by_logits_; }
+  Tensor probs() const { return by_logits_ ? sigmoid(parameter_) : parameter_; }
+  Tensor logits() const { return by_logits_ ? parameter_ : logit(parameter_); }
+
+  std::string name() const override { return by_logits_ ? "BernoulliLogits" : "BernoulliProbs"; }
+  constraints::Constraint support() const override { return constraints::boolean; }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    return random::bernoulli(key, probs(), shape(sample_shape));
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor lp = by_logits_ ? bernoulli_logit_log_mass(value, parameter_)
+                                 : xlogy(value, parameter_) + xlog1py(1.0 - value, -parameter_);
+    return detail::discrete_log_prob(lp, value, support());
+  }
+  Tensor mean() const override { return detail::broadcast_to_shape(probs(), batch_shape()); }
+  Tensor variance() const override {
+    const Tensor p = probs();
+    return detail::broadcast_to_shape(p * (1.0 - p), batch_shape());
+  }
+
+ private:
+  Bernoulli(Tensor parameter, bool by_logits)
+      : DistributionBase(parameter.shape(), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
+    if (by_logits_) detail::require_finite("BernoulliLogits", "logits", parameter_);
+    else detail::require_probability("BernoulliProbs", "probs", parameter_);
+  }
+  Tensor parameter_;
+  bool by_logits_;
+};
+
+class BernoulliProbs : public Bernoulli {
+ public:
+  explicit BernoulliProbs(Tensor probs) : Bernoulli({.probs = std::move(probs)}) {}
+};
+class BernoulliLogits : public Bernoulli {
+ public:
+  explicit BernoulliLogits(Tensor logits) : Bernoulli({.logits = std::move(logits)}) {}
+};
+
+// Batch shape: the parameter's without its last axis (the K categories).
+class Categorical : public DistributionBase<Categorical> {
+ public:
+  explicit Categorical(const CategoricalArgs& args)
+      : Categorical(detail::probs_or_logits("Categorical", args.probs, args.logits), args.logits.has_value()) {}
+
+  bool has_logits() const { return by_logits_; }
+  std::int64_t num_categories() const { return parameter_.dim(-1); }
+  Tensor probs() const { return by_logits_ ? exp(normalized_logits()) : parameter_; }
+  // Normalised (log probabilities) when the distribution was made from probs.
+  Tensor logits() const { return by_logits_ ? parameter_ : log(parameter_); }
+
+  std::string name() const override { return by_logits_ ? "CategoricalLogits" : "CategoricalProbs"; }
+  constraints::Constraint support() const override {
+    return constraints::integer_interval(0.0, double(num_categories() - 1));
+  }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    return random::categorical(key, logits(), shape(sample_shape));
+  }
+  // The log probability of category `value`, picked with a one-hot mask (a
+  // select, not a product, so that a -infinity log probability elsewhere in
+  // the row cannot turn into NaN).
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor log_pmf = by_logits_ ? normalized_logits() : log(parameter_);
+    Shape expanded = value.shape();
+    expanded.push_back(1);
+    const Tensor one_hot = value.reshape(expanded) == Tensor::arange(num_categories());
+    return detail::discrete_log_prob(sum(where(one_hot, log_pmf, 0.0), -1), value, support());
+  }
+  // Undefined for categories, as in NumPyro: NaN.
+  Tensor mean() const override { return Tensor::full(batch_shape(), std::numeric_limits<double>::quiet_NaN()); }
+  Tensor variance() const override { return mean(); }
+
+ private:
+  Categorical(Tensor parameter, bool by_logits)
+      : DistributionBase(shape_of(parameter), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
+    if (by_logits_) {
+      // -infinity rules a category out; +infinity and NaN mean nothing.
+      detail::require("CategoricalLogits", "logits", parameter_, "a number or -infinity",
+                      [](double v) { return v < HUGE_VAL; });
+      return;
+    }
+    detail::require_probability("CategoricalProbs", "probs", parameter_);
+    const Tensor totals = sum(parameter_, -1);
+    detail::require("CategoricalProbs", "probs summed over the last axis", totals, "1",
+                    [](double v) { return std::abs(v - 1.0) < 1e-6; });
+  }
+  static Shape shape_of(const Tensor& parameter) {
+    if (parameter.ndim() == 0 || parameter.dim(-1) == 0)
+      throw ShapeError("tyche: Categorical: probs or logits must have a last axis of categories, got shape " +
+                       parameter.shape().str());
+    return Shape(parameter.shape().begin(), parameter.shape().end() - 1);
+  }
+  Tensor normalized_logits() const { return parameter_ - logsumexp(parameter_, -1, true); }
+  Tensor parameter_;
+  bool by_logits_;
+};
+
+class CategoricalProbs : public Categorical {
+ public:
+  explicit CategoricalProbs(Tensor probs) : Categorical({.probs = std::move(probs)}) {}
+};
+class CategoricalLogits : public Categorical {
+ public:
+  explicit CategoricalLogits(Tensor logits) : Categorical({.logits = std::move(logits)}) {}
+};
+
+class Binomial : public DistributionBase<Binomial> {
+ public:
+  explicit Binomial(const BinomialArgs& args)
+      : Binomial(args.total_count, detail::probs_or_logits("Binomial", args.probs, args.logits),
+                 args.logits.has_value()) {}
+
+  const Tensor& total_count() const { return total_count_; }
+  bool has_logits() const { return by_logits_; }
+  Tensor probs() const { return by_logits_ ? sigmoid(parameter_) : parameter_; }
+  Tensor logits() const { return by_logits_ ? parameter_ : logit(parameter_); }
+
+  std::string name() const override { return by_logits_ ? "BinomialLogits" : "BinomialProbs"; }
+  constraints::Constraint support() const override { return constraints::integer_interval(0.0, total_count_); }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    return random::binomial(key, total_count_, probs(), shape(sample_shape));
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor& n = total_count_;
+    const Tensor log_choose = lgamma(n + 1.0) - lgamma(value + 1.0) - lgamma(n - value + 1.0);
+    // By logits: k eta - n log(1 + e^eta), which stays exact for large |eta|.
+    const Tensor lp = by_logits_ ? log_choose + value * parameter_ - n * softplus(parameter_)
+                                 : log_choose + xlogy(value, parameter_) + xlog1py(n - value, -parameter_);
+    return detail::discrete_log_prob(lp, value, support());
+  }
+  Tensor mean() const override { return detail::broadcast_to_shape(total_count_ * probs(), batch_shape()); }
+  Tensor variance() const override {
+    const Tensor p = probs();
+    return detail::broadcast_to_shape(total_count_ * p * (1.0 - p), batch_shape());
+  }
+
+ private:
+  Binomial(Tensor total_count, Tensor parameter, bool by_logits)
+      : DistributionBase(broadcast_shapes(total_count.shape(), parameter.shape(), "Binomial"), {}),
+        total_count_(std::move(total_count)),
+        parameter_(std::move(parameter)),
+        by_logits_(by_logits) {
+    const char* distribution = by_logits_ ? "BinomialLogits" : "BinomialProbs";
+    detail::require_nonnegative_integer(distribution, "total_count", total_count_);
+    if (by_logits_) detail::require_finite(distribution, "logits", parameter_);
+    else detail::require_probability(distribution, "probs", parameter_);
+  }
+  Tensor total_count_, parameter_;
+  bool by_logits_;
+};
+
+// NumPyro's argument order: the probabilities first, total_count (default 1) second.
+class BinomialProbs : public Binomial {
+ public:
+  explicit BinomialProbs(Tensor probs, Tensor total_count = 1.0)
+      : Binomial({.total_count = std::move(total_count), .probs = std::move(probs)}) {}
+};
+class BinomialLogits : public Binomial {
+ public:
+  explicit BinomialLogits(Tensor logits, Tensor total_count = 1.0)
+      : Binomial({.total_count = std::move(total_count), .logits = std::move(logits)}) {}
+};
+
+class Poisson : public DistributionBase<Poisson> {
+ public:
+  explicit Poisson(Tensor rate) : DistributionBase(rate.shape(), {}), rate_(std::move(rate)) {
+    detail::require_positive("Poisson", "rate", rate_);
+  }
+  const Tensor& rate() const { return rate_; }
+
+  std::string name() const override { return "Poisson"; }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    return random::poisson(key, rate_, shape(sample_shape));
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    return detail::discrete_log_prob(xlogy(value, rate_) - lgamma(value + 1.0) - rate_, value, support());
+  }
+  Tensor mean() const override { return rate_; }
+  Tensor variance() const override { return rate_; }
+
+ private:
+  Tensor rate_;
+};
+
+// Counts with mean `mean` and variance mean + mean^2 / concentration: Poisson
+// counts whose rate is Gamma(concentration, concentration / mean).
+class NegativeBinomial2 : public DistributionBase<NegativeBinomial2> {
+ public:
+  NegativeBinomial2(Tensor mean, Tensor concentration)
+      : DistributionBase(detail::broadcast_parameters("NegativeBinomial2", {&mean, &concentration}), {}),
+        mean_(std::move(mean)),
+        concentration_(std::move(concentration)) {
+    detail::require_positive("NegativeBinomial2", "mean", mean_);
+    detail::require_positive("NegativeBinomial2", "concentration", concentration_);
+  }
+  const Tensor& concentration() const { return concentration_; }
+
+  std::string name() const override { return "NegativeBinomial2"; }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    const auto [gamma_key, poisson_key] = split(key);
+    const Shape s = shape(sample_shape);
+    const Tensor rate = random::gamma(gamma_key, concentration_, s) * (mean_ / concentration_);
+    return random::poisson(poisson_key, rate, s);
+  }
+  // With r = concentration, m = mean and p = m / (r + m):
+  // log Gamma(r + k) - log Gamma(r) - log k! + r log(1 - p) + k log p.
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor& r = concentration_;
+    const Tensor log_total = log(r + mean_);
+    const Tensor lp = lgamma(r + value) - lgamma(r) - lgamma(value + 1.0) + r * (log(r) - log_total) +
+                      value * (log(mean_) - log_total);
+    return detail::discrete_log_prob(lp, value, support());
+  }
+  Tensor mean() const override { return detail::broadcast_to_shape(mean_, batch_shape()); }
+  Tensor variance() const override {
+    return detail::broadcast_to_shape(mean_ + square(mean_) / concentration_, batch_shape());
+  }
+
+ private:
+  Tensor mean_, concentration_;
+};
+
+}  // namespace tyche::dist
