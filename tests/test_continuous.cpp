@@ -580,3 +580,22 @@ TEST_CASE("a compiled log density re-checks the support when replayed at new val
     }
   }
 }
+
+TEST_CASE("a compiled log_prob re-checks the support at the point it is replayed at") {
+  const auto f = [](const tyche::Tensor& q) {
+    return tyche::sum(tyche::dist::ImproperUniform(tyche::constraints::unit_interval, {2}, {}).log_prob(q));
+  };
+  Eigen::VectorXd inside(2), outside(2), g(2);
+  inside << 0.25, 0.5;
+  outside << 0.3, -0.5;
+  auto compiled = tyche::compile_gradient(f, inside);
+  CHECK(compiled(inside, g) == 0.0);
+  CHECK(compiled(outside, g) == -std::numeric_limits<double>::infinity());
+}
+
+TEST_CASE("constraint bounds may have more axes than the value") {
+  const tyche::Tensor ok = tyche::constraints::interval(tyche::Tensor{0.0, 1.0}, 2.0).check(0.5);
+  CHECK(ok.shape() == tyche::Shape{2});
+  CHECK(ok.at({0}) == 1.0);
+  CHECK(ok.at({1}) == 0.0);
+}

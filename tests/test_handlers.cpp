@@ -602,3 +602,29 @@ TEST_CASE("prng_key gives keys under seed") {
   CHECK(*a == tyche::split(tyche::PRNGKey(0))[1]);
   CHECK(*a != *b);
 }
+
+TEST_CASE("reparam with TransformReparam samples the base and applies the transforms") {
+  namespace tf = tyche::transforms;
+  const dist::TransformedDistribution log_normal(
+      dist::Normal(0.0, 1.0), {std::make_shared<tf::AffineTransform>(1.0, 2.0), std::make_shared<tf::ExpTransform>()});
+  CHECK(log_normal.log_prob(3.0).item() == Approx(dist::LogNormal(1.0, 2.0).log_prob(3.0).item()).epsilon(1e-12));
+  auto model = [&] {
+    tyche::plate rows("rows", 3);
+    tyche::sample("x", log_normal);
+  };
+  const auto reparametrised = tyche::reparam(model, {{"x", tyche::TransformReparam()}});
+  const Trace tr = tyche::trace(tyche::seed(reparametrised, 0)).get_trace();
+  CHECK(names(tr) == std::vector<std::string>{"rows", "x_base", "x"});
+  CHECK(tr["x_base"].fn->batch_shape() == tyche::Shape{3});
+  CHECK(tr["x"].type == SiteType::deterministic);
+  CHECK(tr["x"].value->at({2}) == Approx(std::exp(1.0 + 2.0 * tr["x_base"].value->at({2}))));
+  // Densities differ by the Jacobian: log |dx/dbase| = log 2 + log x per element.
+  const Tensor base{0.1, -0.3, 0.7};
+  const Tensor x = tyche::exp(1.0 + 2.0 * base);
+  const double lp_base = tyche::log_density(reparametrised, std::tuple{}, {{"x_base", base}}).log_joint.item();
+  const double lp_x = tyche::log_density(model, std::tuple{}, {{"x", x}}).log_joint.item();
+  CHECK(lp_base == Approx(lp_x + tyche::sum(std::log(2.0) + tyche::log(x)).item()).epsilon(1e-12));
+  CHECK_THROWS_WITH(tyche::trace(tyche::seed(tyche::reparam(linear_model, {{"slope", tyche::TransformReparam()}}), 0))
+                        .get_trace(x_data()),
+                    Catch::Contains("needs a TransformedDistribution"));
+}

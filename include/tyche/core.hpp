@@ -6,6 +6,7 @@
 //   auto [value, gradient] = tyche::value_and_grad(f, Eigen::VectorXd::Ones(3));
 #pragma once
 
+#include "tyche/core/cumsum.hpp"
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/fma.hpp"
 #include "tyche/core/grad.hpp"
@@ -16,3 +17,5 @@
 #include "tyche/core/shape.hpp"
 #include "tyche/core/special.hpp"
 #include "tyche/core/tensor.hpp"
+#include "tyche/core/triangular.hpp"
+#include "tyche/core/xlogy.hpp"

@@ -5,6 +5,7 @@
 //   tyche::Tensor x = tyche::dist::Normal(0.0, 1.0).sample(subkey, {3});
 #pragma once
 
+#include "tyche/distributions/biject_to.hpp"
 #include "tyche/distributions/constraints.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
@@ -13,4 +14,6 @@
 #include "tyche/distributions/key.hpp"
 #include "tyche/distributions/multivariate.hpp"
 #include "tyche/distributions/random.hpp"
+#include "tyche/distributions/transformed.hpp"
+#include "tyche/distributions/transforms.hpp"
 #include "tyche/distributions/wrappers.hpp"

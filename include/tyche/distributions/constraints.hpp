@@ -119,7 +119,7 @@ using tyche::detail::Access;
 // broadcast to the value's shape.
 inline bool scalar_member(Kind kind, double x, double lower, double upper) {
   switch (kind) {
-    case Kind::real: return !std::isnan(x);
+    case Kind::real: return std::isfinite(x);  // as NumPyro: infinities are not real numbers here
     case Kind::positive: return x > 0.0;
     case Kind::nonnegative: return x >= 0.0;
     case Kind::unit_interval:
@@ -127,7 +127,7 @@ inline bool scalar_member(Kind kind, double x, double lower, double upper) {
     case Kind::greater_than: return x > lower;
     case Kind::less_than: return x < upper;
     case Kind::boolean: return x == 0.0 || x == 1.0;
-    case Kind::nonnegative_integer: return x >= 0.0 && std::floor(x) == x;
+    case Kind::nonnegative_integer: return x >= 0.0 && x < HUGE_VAL && std::floor(x) == x;
     case Kind::integer_interval: return x >= lower && x <= upper && std::floor(x) == x;
     default: return false;
   }
@@ -205,18 +205,25 @@ inline Tensor Constraint::check(const Tensor& value) const {
   const int own_dims = base_event_dim(kind_);
   if (own_dims == 2 && value.dim(-1) != value.dim(-2))
     throw ShapeError("tyche: " + str() + ": expects square matrices, got shape " + value.shape().str());
-  const Tensor lower = broadcast_to(lower_, own_dims ? Shape{} : value.shape());
-  const Tensor upper = broadcast_to(upper_, own_dims ? Shape{} : value.shape());
-  const Shape out_shape(value.shape().begin(), value.shape().end() - event_dim_);
-  Tensor out = detail::Access::result(out_shape, false);
-
+  // Bounds broadcast with the value (either may be the larger).
+  const Shape full = own_dims ? value.shape()
+                              : broadcast_shapes(broadcast_shapes(value.shape(), lower_.shape(), "check"),
+                                                 upper_.shape(), "check");
+  const Tensor x = value.shape() == full ? value : broadcast_to(value, full);
+  const Tensor lower = broadcast_to(lower_, own_dims ? Shape{} : full);
+  const Tensor upper = broadcast_to(upper_, own_dims ? Shape{} : full);
+  const Shape out_shape(full.begin(), full.end() - event_dim_);
+  // The result carries a (zero) gradient when the value depends on the
+  // parameters, so that what is computed from it is recorded and a compiled
+  // gradient re-checks the value it is replayed at.
   auto& tape = tyche::detail::this_thread_tape();
+  const bool record = tyche::detail::needs_grad(tape, x, lower, upper);
+  Tensor out = detail::Access::result(out_shape, record);
   detail::CheckNode local;
-  auto& node = tape.node_for(tyche::detail::needs_grad(tape, value, lower, upper), local, detail::check_forward,
-                             detail::check_backward);
+  auto& node = tape.node_for(record, local, detail::check_forward, detail::check_backward);
   node.kind = kind_;
   node.scalar_kind = own_dims == 0;
-  node.x = detail::Access::data(value);
+  node.x = detail::Access::data(x);
   node.lower = detail::Access::data(lower);
   node.upper = detail::Access::data(upper);
   node.out = detail::Access::data(out);
@@ -224,7 +231,7 @@ inline Tensor Constraint::check(const Tensor& value) const {
   // rows x rows matrix), grouped by all() over the axes independent() added.
   node.event_size = own_dims == 0 ? 1 : own_dims == 1 ? value.dim(-1) : value.dim(-1) * value.dim(-2);
   node.rows = own_dims == 2 ? value.dim(-1) : 0;
-  node.count = node.event_size == 0 ? 0 : value.size() / node.event_size;
+  node.count = node.event_size == 0 ? 0 : x.size() / node.event_size;
   node.group = out_shape.numel() == 0 ? 1 : std::max<std::int64_t>(node.count / out_shape.numel(), 1);
   check_forward(node);
   return out;

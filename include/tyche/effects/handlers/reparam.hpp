@@ -9,6 +9,7 @@
 #pragma once
 
 #include "tyche/core/elementwise.hpp"
+#include "tyche/distributions/transformed.hpp"
 #include "tyche/effects/primitives.hpp"
 #include "tyche/effects/runtime.hpp"
 
@@ -101,6 +102,28 @@ class LocScaleReparam : public Reparam {
 
  private:
   std::optional<double> centered_;
+};
+
+// Samples a TransformedDistribution site's base as `name_base` and applies
+// the transforms to it: the site becomes deterministic.
+class TransformReparam : public Reparam {
+ public:
+  std::pair<dist::DistributionPtr, std::optional<Tensor>> operator()(
+      const std::string& name, const dist::DistributionPtr& fn, const std::optional<Tensor>& obs) const override {
+    if (obs) throw std::invalid_argument("tyche: TransformReparam: site `" + name + "` is observed; it only applies to latent sites");
+    const detail::Unwrapped u = detail::unwrap(fn);
+    const auto* transformed = dynamic_cast<const dist::TransformedDistribution*>(u.base.get());
+    if (!transformed)
+      throw std::invalid_argument("tyche: TransformReparam: site `" + name + "` has a " + u.base->name() +
+                                  " distribution; it needs a TransformedDistribution");
+    int base_event_dim = u.event_dim;
+    const auto& chain = transformed->transforms();
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+      base_event_dim += (*it)->domain().event_dim() - (*it)->codomain().event_dim();
+    Tensor x = sample(name + "_base", *detail::wrap(transformed->base().share(), u.expand_shape, base_event_dim));
+    for (const auto& t : chain) x = t->forward(x);
+    return {nullptr, std::move(x)};
+  }
 };
 
 // Any strategy held by value: lets a config map read
