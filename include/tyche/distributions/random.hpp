@@ -1,22 +1,48 @@
 // Random variates drawn from a Key, in any shape, as plain (constant) arrays.
 //
 // Every sampler is a pure function of its key: the same key gives the same
-// array on every run and platform. uniform, normal and exponential reproduce
-// jax.random's algorithms on the same key bits, so they match NumPyro's draws.
+// array on every run and platform. uniform, normal, exponential, gumbel,
+// cauchy, laplace and logistic reproduce jax.random's algorithms on the same
+// key bits, so they match NumPyro's draws up to float32 rounding.
+//
+// The other samplers (gamma, beta, dirichlet, poisson, binomial, bernoulli,
+// categorical) need a varying number of uniforms per element, so each element
+// owns a stream: element i (its row-major index in the result) uses the key
+// k_i = threefry2x32(key, (i >> 32, i mod 2^32)), which is split(key, n)[i],
+// and its j-th uniform is the 64-bit block threefry2x32(k_i, (j >> 32,
+// j mod 2^32)) cut to 52 bits, ((bits >> 12) + 1/2) / 2^52, strictly inside
+// (0, 1). An element's value therefore depends only on the key, its index and
+// its own parameters, never on how many uniforms other elements used: a draw
+// of shape (n, ...) is the first n rows of a draw of shape (m, ...) for m > n
+// with the same parameters. beta draws its two gammas from split(key); the
+// j-th component of dirichlet's row r is element r * K + j of its result.
+//
+// Parameters broadcast (right-aligned) to the requested shape, which is the
+// shape of the result, as jax.random.gamma(key, a, shape). As in JAX, two
+// draws from one key are not independent of each other: split the key.
 //
 //   tyche::Key key = tyche::PRNGKey(0);
 //   tyche::Tensor z = tyche::random::normal(tyche::split(key)[1], {3});
+//   tyche::Tensor g = tyche::random::gamma(key, tyche::Tensor{0.5, 2.0}, {10, 2});
+//   tyche::Tensor c = tyche::random::categorical(key, tyche::Tensor{0.0, 1.0, -1.0}, {100});
 #pragma once
 
+#include "tyche/core/broadcast.hpp"
+#include "tyche/core/special.hpp"
 #include "tyche/core/tensor.hpp"
 #include "tyche/distributions/key.hpp"
 
 #include <boost/math/special_functions/erf.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
-#include <numbers>
 #include <cstdint>
+#include <limits>
+#include <numbers>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace tyche::detail {
 
@@ -30,6 +56,222 @@ Tensor draw_elementwise(Key key, const Shape& shape, Draw draw) {
     out_data[i] = draw(unit_interval_from_bits(random_bits(key, std::uint64_t(i))));
   return out;
 }
+
+// A float32 uniform on [low, high) formed exactly as jax.random.uniform forms
+// it (float32 arithmetic, clamped below at low), for the JAX-compatible draws.
+inline float jax_uniform_float32(double unit, float low, float high) {
+  return std::max(low, float(unit) * (high - low) + low);
+}
+
+// The random numbers of one element (see the header comment).
+class ElementStream {
+ public:
+  ElementStream(Key key, std::uint64_t element) : key_(threefry_key(key, element)) {}
+
+  // Uniform strictly inside (0, 1), so logs and divisions need no guards.
+  double uniform() {
+    const auto w = threefry2x32(key_, std::uint32_t(next_ >> 32), std::uint32_t(next_));
+    ++next_;
+    const std::uint64_t bits = (std::uint64_t(w[0]) << 32 | w[1]) >> 12;
+    return (double(bits) + 0.5) * 0x1p-52;
+  }
+  // Standard normal (Box-Muller, one of the pair).
+  double normal() {
+    const double r = std::sqrt(-2.0 * std::log(uniform()));
+    return r * std::cos(2.0 * std::numbers::pi * uniform());
+  }
+
+ private:
+  static Key threefry_key(Key key, std::uint64_t element) {
+    const auto w = threefry2x32(key, std::uint32_t(element >> 32), std::uint32_t(element));
+    return {w[0], w[1]};
+  }
+  Key key_;
+  std::uint64_t next_ = 0;
+};
+
+// Throws unless every element of `value` satisfies `ok`:
+//   "tyche: random::gamma: concentration must be positive and finite, got -1".
+template <class Predicate>
+void require_each(const char* sampler, const char* parameter, const Tensor& value, const char* requirement,
+                  Predicate ok) {
+  const double* p = value.data();
+  for (std::int64_t i = 0; i < value.size(); ++i) {
+    if (ok(p[i])) continue;
+    std::ostringstream message;
+    message << "tyche: random::" << sampler << ": " << parameter << " must be " << requirement << ", got " << p[i];
+    if (value.size() > 1) message << " (element " << i << " of an array of shape " << value.shape().str() << ")";
+    throw std::invalid_argument(message.str());
+  }
+}
+
+inline void require_broadcasts_to(const char* sampler, const char* parameter, const Shape& from, const Shape& to) {
+  bool ok = from.rank() <= to.rank();
+  for (int i = 1; ok && i <= from.rank(); ++i) {
+    const std::int64_t d = from[from.rank() - i];
+    ok = d == 1 || d == to[to.rank() - i];
+  }
+  if (!ok)
+    throw ShapeError(std::string("tyche: random::") + sampler + ": " + parameter + " of shape " + from.str() +
+                     " does not broadcast to the requested shape " + to.str());
+}
+
+// An array of `shape` whose element i is draw(stream_i, parameter values at i).
+template <int K, class Draw>
+Tensor sample_elementwise(Key key, const Shape& shape, const std::array<const Tensor*, K>& parameters, Draw draw) {
+  std::array<Shape, K + 1> shapes{shape};
+  std::array<const double*, K> values;
+  for (int k = 0; k < K; ++k) {
+    shapes[std::size_t(k + 1)] = parameters[std::size_t(k)]->shape();
+    values[std::size_t(k)] = parameters[std::size_t(k)]->data();
+  }
+  const auto plan = BroadcastPlan<K + 1>::make(shapes, "random");
+  Tensor out = Tensor::zeros(shape);
+  double* out_data = Access::data(out);
+  plan.for_each([&](std::int64_t i, const auto& at) {
+    std::array<double, K> v;
+    for (int k = 0; k < K; ++k) v[std::size_t(k)] = values[std::size_t(k)][at[std::size_t(k + 1)]];
+    ElementStream stream(key, std::uint64_t(i));
+    out_data[i] = draw(stream, v);
+  });
+  return out;
+}
+
+// Marsaglia & Tsang (2000), "A simple method for generating gamma variables":
+// a Gamma(alpha, 1) draw for alpha >= 1.
+inline double marsaglia_tsang(ElementStream& s, double alpha) {
+  const double d = alpha - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = s.normal();
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    const double u = s.uniform(), x2 = x * x;
+    if (u < 1.0 - 0.0331 * x2 * x2 || std::log(u) < 0.5 * x2 + d * (1.0 - v + std::log(v))) return d * v;
+  }
+}
+
+// log of a Gamma(alpha, 1) draw. For alpha < 1, Gamma(alpha + 1) * U^(1/alpha)
+// (Marsaglia & Tsang's boost) taken in logs, where U^(1/alpha) would underflow
+// to 0 for tiny alpha although the log is finite.
+inline double log_gamma_draw(ElementStream& s, double alpha) {
+  if (alpha >= 1.0) return std::log(marsaglia_tsang(s, alpha));
+  const double g = marsaglia_tsang(s, alpha + 1.0);
+  return std::log(g) + std::log(s.uniform()) / alpha;
+}
+
+inline double gamma_draw(ElementStream& s, double alpha) {
+  return alpha >= 1.0 ? marsaglia_tsang(s, alpha) : std::exp(log_gamma_draw(s, alpha));
+}
+
+// log(k!) - Stirling's approximation, (k + 1/2) log k - k + log sqrt(2 pi):
+// Loader (2000), "Fast and accurate computation of binomial probabilities".
+inline double stirling_error(double k) {
+  constexpr double kLogSqrt2Pi = 0.91893853320467274178;
+  if (k <= 15.0) return special::lgamma(k + 1.0) - (k + 0.5) * std::log(k) + k - kLogSqrt2Pi;
+  const double kk = k * k;
+  constexpr double s0 = 1.0 / 12, s1 = 1.0 / 360, s2 = 1.0 / 1260, s3 = 1.0 / 1680, s4 = 1.0 / 1188;
+  if (k > 500) return (s0 - s1 / kk) / k;
+  if (k > 80) return (s0 - (s1 - s2 / kk) / kk) / k;
+  if (k > 35) return (s0 - (s1 - (s2 - s3 / kk) / kk) / kk) / k;
+  return (s0 - (s1 - (s2 - (s3 - s4 / kk) / kk) / kk) / kk) / k;
+}
+
+// x log(x / m) + m - x without cancellation when x is near m (Loader 2000).
+inline double deviance_term(double x, double m) {
+  if (std::abs(x - m) >= 0.1 * (x + m)) return x * std::log(x / m) + m - x;
+  const double v = (x - m) / (x + m), v2 = v * v;
+  double sum = (x - m) * v, term = 2.0 * x * v;
+  for (int j = 1; j < 1000; ++j) {
+    term *= v2;
+    const double next = sum + term / (2 * j + 1);
+    if (next == sum) break;
+    sum = next;
+  }
+  return sum;
+}
+
+// log P(X = k), X ~ Poisson(rate), accurate for huge k and rate where
+// -rate + k log(rate) - log(k!) would lose all digits to cancellation.
+inline double log_poisson_pmf(double k, double rate) {
+  if (k == 0.0) return -rate;
+  return -stirling_error(k) - deviance_term(k, rate) - 0.5 * std::log(2.0 * std::numbers::pi * k);
+}
+
+// log P(X = k), X ~ Binomial(n, p), with q = 1 - p passed exactly.
+inline double log_binomial_pmf(double k, double n, double p, double q) {
+  if (k == 0.0) return n * std::log(q);
+  if (k == n) return n * std::log(p);
+  return stirling_error(n) - stirling_error(k) - stirling_error(n - k) - deviance_term(k, n * p) -
+         deviance_term(n - k, n * q) + 0.5 * std::log(n / (2.0 * std::numbers::pi * k * (n - k)));
+}
+
+// Knuth's multiplication method: the number of uniforms whose running product
+// stays above exp(-rate); rate + 1 uniforms on average, so for small rates.
+inline double poisson_small(ElementStream& s, double rate) {
+  const double limit = std::exp(-rate);
+  double k = 0.0, product = s.uniform();
+  while (product > limit) {
+    k += 1.0;
+    product *= s.uniform();
+  }
+  return k;
+}
+
+// Hörmann (1993), "The transformed rejection method for generating Poisson
+// random variables" (PTRS), valid for rate >= 10.
+inline double poisson_ptrs(ElementStream& s, double rate) {
+  const double b = 0.931 + 2.53 * std::sqrt(rate), a = -0.059 + 0.02483 * b;
+  const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), v_r = 0.9277 - 3.6224 / (b - 2.0);
+  for (;;) {
+    const double u = s.uniform() - 0.5, v = s.uniform(), us = 0.5 - std::abs(u);
+    const double k = std::floor((2.0 * a / us + b) * u + rate + 0.43);
+    if (us >= 0.07 && v <= v_r) return k;
+    if (k < 0.0 || (us < 0.013 && v > us)) continue;
+    if (std::log(v * inv_alpha / (a / (us * us) + b)) <= log_poisson_pmf(k, rate)) return k;
+  }
+}
+
+// Binomial(n, p) for p <= 1/2 and n p < 10 by waiting times (Devroye 1986,
+// X.4.3): count geometric gaps until they pass n; n p + 1 uniforms on average.
+inline double binomial_waiting_time(ElementStream& s, double n, double p) {
+  const double log_q = std::log1p(-p);
+  double k = 0.0, position = 0.0;
+  for (;;) {
+    position += std::ceil(std::log(s.uniform()) / log_q);
+    if (position > n) return k;
+    k += 1.0;
+  }
+}
+
+// Hörmann (1993), "The generation of binomial random variates" (BTRS), for
+// p <= 1/2 and n p >= 10; q = 1 - p exactly.
+inline double binomial_btrs(ElementStream& s, double n, double p, double q) {
+  const double spq = std::sqrt(n * p * q), b = 1.15 + 2.53 * spq, a = -0.0873 + 0.0248 * b + 0.01 * p;
+  const double c = n * p + 0.5, v_r = 0.92 - 4.2 / b, alpha = (2.83 + 5.1 / b) * spq;
+  const double m = std::floor((n + 1.0) * p), log_pmf_mode = log_binomial_pmf(m, n, p, q);
+  for (;;) {
+    const double u = s.uniform() - 0.5, v = s.uniform(), us = 0.5 - std::abs(u);
+    const double k = std::floor((2.0 * a / us + b) * u + c);
+    if (k < 0.0 || k > n) continue;
+    if (us >= 0.07 && v <= v_r) return k;
+    if (std::log(v * alpha / (a / (us * us) + b)) <= log_binomial_pmf(k, n, p, q) - log_pmf_mode) return k;
+  }
+}
+
+inline double binomial_draw(ElementStream& s, double n, double p) {
+  if (n == 0.0 || p == 0.0) return 0.0;
+  if (p == 1.0) return n;
+  // Draw the rarer outcome so that both algorithms see p <= 1/2.
+  const bool flip = p > 0.5;
+  const double small = flip ? 1.0 - p : p, large = flip ? p : 1.0 - p;
+  const double k = n * small < 10.0 ? binomial_waiting_time(s, n, small) : binomial_btrs(s, n, small, large);
+  return flip ? n - k : k;
+}
+
+inline bool is_positive_finite(double v) { return v > 0.0 && v < HUGE_VAL; }
 
 }  // namespace tyche::detail
 
@@ -54,6 +296,167 @@ inline Tensor normal(Key key, const Shape& shape) {
 // Standard exponential: -log1p(-u), as JAX draws it.
 inline Tensor exponential(Key key, const Shape& shape) {
   return tyche::detail::draw_elementwise(key, shape, [](double u) { return -std::log1p(-u); });
+}
+
+// Standard Gumbel: -log(-log u), u uniform on [float32 tiny, 1), as JAX.
+inline Tensor gumbel(Key key, const Shape& shape) {
+  return tyche::detail::draw_elementwise(key, shape, [](double unit) {
+    const float u = tyche::detail::jax_uniform_float32(unit, std::numeric_limits<float>::min(), 1.0f);
+    return -std::log(-std::log(double(u)));
+  });
+}
+
+// Standard Cauchy: tan(pi (u - 1/2)), u uniform on [float32 eps, 1), as JAX.
+inline Tensor cauchy(Key key, const Shape& shape) {
+  return tyche::detail::draw_elementwise(key, shape, [](double unit) {
+    const float u = tyche::detail::jax_uniform_float32(unit, std::numeric_limits<float>::epsilon(), 1.0f);
+    return std::tan(std::numbers::pi * (double(u) - 0.5));
+  });
+}
+
+// Standard Laplace: sign(u) log1p(-|u|), u uniform on (-1, 1), as JAX.
+inline Tensor laplace(Key key, const Shape& shape) {
+  return tyche::detail::draw_elementwise(key, shape, [](double unit) {
+    const double u = tyche::detail::jax_uniform_float32(unit, -0.99999994f, 1.0f);
+    const double sign = double((u > 0.0) - (u < 0.0));
+    return sign * std::log1p(-std::abs(u));
+  });
+}
+
+// Standard logistic: log(u / (1 - u)), u uniform on [float32 eps, 1), as JAX.
+inline Tensor logistic(Key key, const Shape& shape) {
+  return tyche::detail::draw_elementwise(key, shape, [](double unit) {
+    const double u = tyche::detail::jax_uniform_float32(unit, std::numeric_limits<float>::epsilon(), 1.0f);
+    return std::log(u / (1.0 - u));
+  });
+}
+
+// Gamma(concentration, rate 1).
+inline Tensor gamma(Key key, const Tensor& concentration, const Shape& shape) {
+  tyche::detail::require_broadcasts_to("gamma", "concentration", concentration.shape(), shape);
+  tyche::detail::require_each("gamma", "concentration", concentration, "positive and finite",
+                              tyche::detail::is_positive_finite);
+  return tyche::detail::sample_elementwise<1>(key, shape, {&concentration}, [](auto& s, const auto& v) {
+    return tyche::detail::gamma_draw(s, v[0]);
+  });
+}
+
+// Beta(a, b) as X / (X + Y), X ~ Gamma(a) and Y ~ Gamma(b) drawn with the two
+// keys of split(key); the ratio is formed from the logs of X and Y, so small
+// a and b give 0 or 1 rather than 0 / 0.
+inline Tensor beta(Key key, const Tensor& a, const Tensor& b, const Shape& shape) {
+  tyche::detail::require_broadcasts_to("beta", "a", a.shape(), shape);
+  tyche::detail::require_broadcasts_to("beta", "b", b.shape(), shape);
+  tyche::detail::require_each("beta", "a", a, "positive and finite", tyche::detail::is_positive_finite);
+  tyche::detail::require_each("beta", "b", b, "positive and finite", tyche::detail::is_positive_finite);
+  const auto keys = split(key);
+  const Tensor log_x = tyche::detail::sample_elementwise<1>(
+      keys[0], shape, {&a}, [](auto& s, const auto& v) { return tyche::detail::log_gamma_draw(s, v[0]); });
+  const Tensor log_y = tyche::detail::sample_elementwise<1>(
+      keys[1], shape, {&b}, [](auto& s, const auto& v) { return tyche::detail::log_gamma_draw(s, v[0]); });
+  Tensor out = Tensor::zeros(shape);
+  double* o = tyche::detail::Access::data(out);
+  const double *lx = log_x.data(), *ly = log_y.data();
+  for (std::int64_t i = 0; i < shape.numel(); ++i) o[i] = 1.0 / (1.0 + std::exp(ly[i] - lx[i]));
+  return out;
+}
+
+// Dirichlet(concentration), concentration of shape (..., K): the result has
+// shape batch_shape + (K,), each row normalised Gamma draws (normalised in
+// log space, so that rows with tiny concentrations still sum to 1).
+inline Tensor dirichlet(Key key, const Tensor& concentration, const Shape& batch_shape) {
+  if (concentration.ndim() == 0)
+    throw ShapeError("tyche: random::dirichlet: concentration must have at least one axis, got shape ()");
+  const std::int64_t k = concentration.dim(-1);
+  Shape shape = batch_shape;
+  shape.push_back(k);
+  tyche::detail::require_broadcasts_to("dirichlet", "concentration", concentration.shape(), shape);
+  tyche::detail::require_each("dirichlet", "concentration", concentration, "positive and finite",
+                              tyche::detail::is_positive_finite);
+  Tensor out = tyche::detail::sample_elementwise<1>(
+      key, shape, {&concentration}, [](auto& s, const auto& v) { return tyche::detail::log_gamma_draw(s, v[0]); });
+  double* o = tyche::detail::Access::data(out);
+  for (std::int64_t row = 0; row < batch_shape.numel(); ++row) {
+    double* x = o + row * k;
+    const double top = *std::max_element(x, x + k);
+    double total = 0.0;
+    for (std::int64_t j = 0; j < k; ++j) total += x[j] = std::exp(x[j] - top);
+    for (std::int64_t j = 0; j < k; ++j) x[j] /= total;
+  }
+  return out;
+}
+
+// Poisson(rate), exact for every rate: Knuth's method below 10, Hörmann's
+// PTRS from 10 on. Rate 0 gives 0.
+inline Tensor poisson(Key key, const Tensor& rate, const Shape& shape) {
+  tyche::detail::require_broadcasts_to("poisson", "rate", rate.shape(), shape);
+  tyche::detail::require_each("poisson", "rate", rate, "non-negative and finite",
+                              [](double v) { return v >= 0.0 && v < HUGE_VAL; });
+  return tyche::detail::sample_elementwise<1>(key, shape, {&rate}, [](auto& s, const auto& v) {
+    return v[0] < 10.0 ? tyche::detail::poisson_small(s, v[0]) : tyche::detail::poisson_ptrs(s, v[0]);
+  });
+}
+
+// Binomial(total_count, probs), exact: waiting times when n min(p, 1 - p) < 10,
+// Hörmann's BTRS otherwise; n = 0, p = 0 and p = 1 give 0, 0 and n.
+inline Tensor binomial(Key key, const Tensor& total_count, const Tensor& probs, const Shape& shape) {
+  tyche::detail::require_broadcasts_to("binomial", "total_count", total_count.shape(), shape);
+  tyche::detail::require_broadcasts_to("binomial", "probs", probs.shape(), shape);
+  tyche::detail::require_each("binomial", "total_count", total_count, "a non-negative integer",
+                              [](double v) { return v >= 0.0 && v < HUGE_VAL && v == std::floor(v); });
+  tyche::detail::require_each("binomial", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
+  return tyche::detail::sample_elementwise<2>(key, shape, {&total_count, &probs}, [](auto& s, const auto& v) {
+    return tyche::detail::binomial_draw(s, v[0], v[1]);
+  });
+}
+
+// 1 with probability probs, else 0.
+inline Tensor bernoulli(Key key, const Tensor& probs, const Shape& shape) {
+  tyche::detail::require_broadcasts_to("bernoulli", "probs", probs.shape(), shape);
+  tyche::detail::require_each("bernoulli", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
+  return tyche::detail::sample_elementwise<1>(key, shape, {&probs}, [](auto& s, const auto& v) {
+    return s.uniform() < v[0] ? 1.0 : 0.0;
+  });
+}
+
+// Indices (as doubles) drawn with probabilities softmax(logits) along the last
+// axis; logits of shape (..., K) with (...) broadcasting to `shape`. Inverse
+// CDF with one uniform per element; categories with logit -inf never occur.
+inline Tensor categorical(Key key, const Tensor& logits, const Shape& shape) {
+  if (logits.ndim() == 0 || logits.dim(-1) == 0)
+    throw ShapeError("tyche: random::categorical: logits need a last axis with at least one category, got shape " +
+                     logits.shape().str());
+  tyche::detail::require_each("categorical", "logits", logits, "a number below +inf",
+                              [](double v) { return v < HUGE_VAL; });
+  const std::int64_t k = logits.dim(-1);
+  const Shape batch(logits.shape().begin(), logits.shape().end() - 1);
+  tyche::detail::require_broadcasts_to("categorical", "logits' batch", batch, shape);
+  // Per row: cumulative unnormalised probabilities and the last category that
+  // can occur (where rounding leaves u * total at the very top).
+  const double* l = logits.data();
+  std::vector<double> cumulative(std::size_t(logits.size()));
+  std::vector<std::int64_t> last(std::size_t(batch.numel()));
+  for (std::int64_t row = 0; row < batch.numel(); ++row) {
+    const double* x = l + row * k;
+    const double top = *std::max_element(x, x + k);
+    if (top == -HUGE_VAL)
+      throw std::invalid_argument("tyche: random::categorical: logits of row " + std::to_string(row) +
+                                  " are all -inf");
+    double total = 0.0;
+    for (std::int64_t j = 0; j < k; ++j) {
+      const double p = std::exp(x[j] - top);
+      if (p > 0.0) last[std::size_t(row)] = j;
+      cumulative[std::size_t(row * k + j)] = total += p;
+    }
+  }
+  const Tensor rows = Tensor::arange(batch.numel()).reshape(batch);
+  return tyche::detail::sample_elementwise<1>(key, shape, {&rows}, [&](auto& s, const auto& v) {
+    const auto row = std::int64_t(v[0]);
+    const double* c = cumulative.data() + row * k;
+    const double target = s.uniform() * c[k - 1];
+    const std::int64_t j = std::upper_bound(c, c + k, target) - c;
+    return double(std::min(j, last[std::size_t(row)]));
+  });
 }
 
 }  // namespace tyche::random
