@@ -5,6 +5,7 @@
 #include <tyche/tyche.hpp>
 
 #include "gradient_check.hpp"
+#include "statistics.hpp"
 
 #include <boost/math/distributions/beta.hpp>
 #include <boost/math/distributions/cauchy.hpp>
@@ -327,18 +328,6 @@ void check_moments(const Distribution& d, std::uint64_t seed) {
   }
 }
 
-// Kolmogorov-Smirnov distance between the draws and a CDF.
-double ks_distance(std::vector<double> x, const std::function<double(double)>& cdf) {
-  std::sort(x.begin(), x.end());
-  const double n = double(x.size());
-  double d = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double f = cdf(x[i]);
-    d = std::max({d, f - double(i) / n, double(i + 1) / n - f});
-  }
-  return d;
-}
-
 }  // namespace
 
 TEST_CASE("sample means and variances match mean() and variance() within Monte Carlo error") {
@@ -362,7 +351,7 @@ TEST_CASE("draws follow Boost.Math's CDFs by a Kolmogorov-Smirnov test") {
   // checks above catch smaller errors where the moments exist, this test
   // covers the shape of the whole distribution and the heavy-tailed ones.
   constexpr std::int64_t n = 10000;
-  const double critical = 1.95 / std::sqrt(double(n));
+  const double critical = tyche_test::ks_critical_value(n);
   struct Case {
     DistributionPtr d;
     std::function<double(double)> cdf;
@@ -389,7 +378,7 @@ TEST_CASE("draws follow Boost.Math's CDFs by a Kolmogorov-Smirnov test") {
   std::uint64_t seed = 100;
   for (const Case& c : cases) {
     const Tensor x = c.d->sample(tyche::PRNGKey(seed++), {n});
-    const double d = ks_distance(x.to_std_vector(), c.cdf);
+    const double d = tyche_test::ks_statistic(x.to_std_vector(), c.cdf);
     INFO(c.d->name() << ": KS distance " << d << ", critical value " << critical);
     CHECK(d < critical);
   }

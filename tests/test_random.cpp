@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
+#include "statistics.hpp"
+
 #include <boost/math/distributions/beta.hpp>
 #include <boost/math/distributions/binomial.hpp>
 #include <boost/math/distributions/cauchy.hpp>
@@ -37,27 +39,12 @@ namespace {
 
 constexpr std::int64_t kDraws = 20000;
 
-// Kolmogorov-Smirnov: sup |F_n - F|. The asymptotic critical value at level
-// 0.001 is 1.9495 / sqrt(n) (the 0.999 quantile of the Kolmogorov
-// distribution), 0.0138 for n = 20000.
-template <class Cdf>
-double ks_statistic(const Tensor& draws, Cdf cdf) {
-  std::vector<double> x = draws.to_std_vector();
-  std::sort(x.begin(), x.end());
-  const double n = double(x.size());
-  double d = 0.0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double f = cdf(x[i]);
-    d = std::max({d, f - double(i) / n, double(i + 1) / n - f});
-  }
-  return d;
-}
-
-double ks_critical_value(std::int64_t n) { return 1.9495 / std::sqrt(double(n)); }
+using tyche_test::ks_critical_value;
+using tyche_test::ks_statistic;
 
 template <class Distribution>
 void require_ks_passes(const Tensor& draws, const Distribution& d) {
-  const double statistic = ks_statistic(draws, [&](double x) { return boost::math::cdf(d, x); });
+  const double statistic = ks_statistic(draws.to_std_vector(), [&](double x) { return boost::math::cdf(d, x); });
   INFO("KS statistic " << statistic << " against critical value " << ks_critical_value(draws.size()));
   REQUIRE(statistic < ks_critical_value(draws.size()));
 }

@@ -21,6 +21,7 @@
 #include "tyche/core/tensor.hpp"
 #include "tyche/distributions/constraints.hpp"
 #include "tyche/distributions/key.hpp"
+#include "tyche/distributions/require.hpp"
 
 #include <cmath>
 #include <limits>
@@ -121,20 +122,12 @@ inline Shape broadcast_parameters(const char* distribution, std::initializer_lis
   return shape;
 }
 
-// Throws unless every element of `parameter` satisfies `ok`, naming the
-// distribution, the parameter, the requirement and the first bad value:
-//   "tyche: Normal: scale must be positive, got -1 (element 0)".
+// Throws unless every element of `parameter` satisfies `ok`:
+//   "tyche: Normal: scale must be positive, got -1".
 template <class Predicate>
 void require(const char* distribution, const char* parameter, const Tensor& value, const char* requirement,
              Predicate ok) {
-  const double* p = Access::data(value);
-  for (std::int64_t i = 0; i < value.size(); ++i) {
-    if (ok(p[i])) continue;
-    std::ostringstream message;
-    message << "tyche: " << distribution << ": " << parameter << " must be " << requirement << ", got " << p[i];
-    if (value.size() > 1) message << " (element " << i << " of an array of shape " << value.shape().str() << ")";
-    throw std::invalid_argument(message.str());
-  }
+  tyche::detail::require_each(distribution, parameter, value, requirement, ok);
 }
 
 inline void require_positive(const char* distribution, const char* parameter, const Tensor& value) {

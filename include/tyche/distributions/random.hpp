@@ -31,6 +31,7 @@
 #include "tyche/core/special.hpp"
 #include "tyche/core/tensor.hpp"
 #include "tyche/distributions/key.hpp"
+#include "tyche/distributions/require.hpp"
 
 #include <boost/math/special_functions/erf.hpp>
 
@@ -89,21 +90,6 @@ class ElementStream {
   Key key_;
   std::uint64_t next_ = 0;
 };
-
-// Throws unless every element of `value` satisfies `ok`:
-//   "tyche: random::gamma: concentration must be positive and finite, got -1".
-template <class Predicate>
-void require_each(const char* sampler, const char* parameter, const Tensor& value, const char* requirement,
-                  Predicate ok) {
-  const double* p = value.data();
-  for (std::int64_t i = 0; i < value.size(); ++i) {
-    if (ok(p[i])) continue;
-    std::ostringstream message;
-    message << "tyche: random::" << sampler << ": " << parameter << " must be " << requirement << ", got " << p[i];
-    if (value.size() > 1) message << " (element " << i << " of an array of shape " << value.shape().str() << ")";
-    throw std::invalid_argument(message.str());
-  }
-}
 
 inline void require_broadcasts_to(const char* sampler, const char* parameter, const Shape& from, const Shape& to) {
   bool ok = from.rank() <= to.rank();
@@ -334,7 +320,7 @@ inline Tensor logistic(Key key, const Shape& shape) {
 // Gamma(concentration, rate 1).
 inline Tensor gamma(Key key, const Tensor& concentration, const Shape& shape) {
   tyche::detail::require_broadcasts_to("gamma", "concentration", concentration.shape(), shape);
-  tyche::detail::require_each("gamma", "concentration", concentration, "positive and finite",
+  tyche::detail::require_each("random::gamma", "concentration", concentration, "positive and finite",
                               tyche::detail::is_positive_finite);
   return tyche::detail::sample_elementwise<1>(key, shape, {&concentration}, [](auto& s, const auto& v) {
     return tyche::detail::gamma_draw(s, v[0]);
@@ -347,8 +333,8 @@ inline Tensor gamma(Key key, const Tensor& concentration, const Shape& shape) {
 inline Tensor beta(Key key, const Tensor& a, const Tensor& b, const Shape& shape) {
   tyche::detail::require_broadcasts_to("beta", "a", a.shape(), shape);
   tyche::detail::require_broadcasts_to("beta", "b", b.shape(), shape);
-  tyche::detail::require_each("beta", "a", a, "positive and finite", tyche::detail::is_positive_finite);
-  tyche::detail::require_each("beta", "b", b, "positive and finite", tyche::detail::is_positive_finite);
+  tyche::detail::require_each("random::beta", "a", a, "positive and finite", tyche::detail::is_positive_finite);
+  tyche::detail::require_each("random::beta", "b", b, "positive and finite", tyche::detail::is_positive_finite);
   const auto keys = split(key);
   const Tensor log_x = tyche::detail::sample_elementwise<1>(
       keys[0], shape, {&a}, [](auto& s, const auto& v) { return tyche::detail::log_gamma_draw(s, v[0]); });
@@ -371,7 +357,7 @@ inline Tensor dirichlet(Key key, const Tensor& concentration, const Shape& batch
   Shape shape = batch_shape;
   shape.push_back(k);
   tyche::detail::require_broadcasts_to("dirichlet", "concentration", concentration.shape(), shape);
-  tyche::detail::require_each("dirichlet", "concentration", concentration, "positive and finite",
+  tyche::detail::require_each("random::dirichlet", "concentration", concentration, "positive and finite",
                               tyche::detail::is_positive_finite);
   Tensor out = tyche::detail::sample_elementwise<1>(
       key, shape, {&concentration}, [](auto& s, const auto& v) { return tyche::detail::log_gamma_draw(s, v[0]); });
@@ -390,7 +376,7 @@ inline Tensor dirichlet(Key key, const Tensor& concentration, const Shape& batch
 // PTRS from 10 on. Rate 0 gives 0.
 inline Tensor poisson(Key key, const Tensor& rate, const Shape& shape) {
   tyche::detail::require_broadcasts_to("poisson", "rate", rate.shape(), shape);
-  tyche::detail::require_each("poisson", "rate", rate, "non-negative and finite",
+  tyche::detail::require_each("random::poisson", "rate", rate, "non-negative and finite",
                               [](double v) { return v >= 0.0 && v < HUGE_VAL; });
   return tyche::detail::sample_elementwise<1>(key, shape, {&rate}, [](auto& s, const auto& v) {
     return v[0] < 10.0 ? tyche::detail::poisson_small(s, v[0]) : tyche::detail::poisson_ptrs(s, v[0]);
@@ -402,9 +388,9 @@ inline Tensor poisson(Key key, const Tensor& rate, const Shape& shape) {
 inline Tensor binomial(Key key, const Tensor& total_count, const Tensor& probs, const Shape& shape) {
   tyche::detail::require_broadcasts_to("binomial", "total_count", total_count.shape(), shape);
   tyche::detail::require_broadcasts_to("binomial", "probs", probs.shape(), shape);
-  tyche::detail::require_each("binomial", "total_count", total_count, "a non-negative integer",
+  tyche::detail::require_each("random::binomial", "total_count", total_count, "a non-negative integer",
                               [](double v) { return v >= 0.0 && v < HUGE_VAL && v == std::floor(v); });
-  tyche::detail::require_each("binomial", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
+  tyche::detail::require_each("random::binomial", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
   return tyche::detail::sample_elementwise<2>(key, shape, {&total_count, &probs}, [](auto& s, const auto& v) {
     return tyche::detail::binomial_draw(s, v[0], v[1]);
   });
@@ -413,7 +399,7 @@ inline Tensor binomial(Key key, const Tensor& total_count, const Tensor& probs, 
 // 1 with probability probs, else 0.
 inline Tensor bernoulli(Key key, const Tensor& probs, const Shape& shape) {
   tyche::detail::require_broadcasts_to("bernoulli", "probs", probs.shape(), shape);
-  tyche::detail::require_each("bernoulli", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
+  tyche::detail::require_each("random::bernoulli", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
   return tyche::detail::sample_elementwise<1>(key, shape, {&probs}, [](auto& s, const auto& v) {
     return s.uniform() < v[0] ? 1.0 : 0.0;
   });
@@ -426,7 +412,7 @@ inline Tensor categorical(Key key, const Tensor& logits, const Shape& shape) {
   if (logits.ndim() == 0 || logits.dim(-1) == 0)
     throw ShapeError("tyche: random::categorical: logits need a last axis with at least one category, got shape " +
                      logits.shape().str());
-  tyche::detail::require_each("categorical", "logits", logits, "a number below +inf",
+  tyche::detail::require_each("random::categorical", "logits", logits, "a number below +inf",
                               [](double v) { return v < HUGE_VAL; });
   const std::int64_t k = logits.dim(-1);
   const Shape batch(logits.shape().begin(), logits.shape().end() - 1);
