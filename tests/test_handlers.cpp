@@ -628,3 +628,14 @@ TEST_CASE("reparam with TransformReparam samples the base and applies the transf
                         .get_trace(x_data()),
                     Catch::Contains("needs a TransformedDistribution"));
 }
+
+TEST_CASE("log_density applies an array scale elementwise before summing") {
+  auto model = [] {
+    tyche::plate rows("rows", 2);
+    tyche::sample("x", dist::Normal(0.0, 1.0));
+  };
+  const Tensor x{0.5, -1.0};
+  const auto [lp, tr] = tyche::log_density(tyche::scale(model, Tensor{1.0, 3.0}), std::tuple{}, {{"x", x}});
+  const Tensor each = dist::Normal(0.0, 1.0).log_prob(x);
+  CHECK(lp.item() == Approx(each.at({0}) + 3.0 * each.at({1})).epsilon(1e-12));
+}

@@ -24,9 +24,10 @@ inline Tensor trace_log_density(const Trace& trace) {
   Tensor total = 0.0;
   for (const Message& site : trace) {
     if (site.type != SiteType::sample) continue;
-    Tensor lp = sum(site.fn->log_prob(*site.value));
-    if (site.scale) lp = sum(*site.scale * lp);
-    total = total + lp;
+    // The scale may be an array (per element of the log density): apply it
+    // before summing.
+    const Tensor lp = site.fn->log_prob(*site.value);
+    total = total + sum(site.scale ? *site.scale * lp : lp);
   }
   return total;
 }
