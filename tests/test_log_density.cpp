@@ -102,19 +102,90 @@ TEST_CASE("gradients of the fused log densities match finite differences for eve
   }
 }
 
-TEST_CASE("the vectorised path of a fused log density agrees with its element loop") {
-  // 100 elements take the vectorised path, 1 element the plain loop.
-  Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(102, -2.0, 3.0);
-  auto f = [](const Tensor& p) {
-    return tyche::normal_log_density_sum(p.slice(0, 100), p[100], tyche::exp(p[101])) +
-           tyche::bernoulli_logit_log_mass_sum(tyche::Tensor::ones(tyche::Shape{100}), p.slice(0, 100));
-  };
-  require_gradient_matches_finite_differences(f, q);
-  double by_element = 0.0;
-  for (Eigen::Index i = 0; i < 100; ++i)
-    by_element += tyche::normal_log_density(q[i], q[100], std::exp(q[101])).item();
-  REQUIRE(tyche::normal_log_density_sum(Tensor(Eigen::VectorXd(q.head(100))), q[100], std::exp(q[101])).item() ==
-          Approx(by_element).epsilon(1e-13));
+TEST_CASE("fused log densities agree with their element-by-element sum for every block remainder") {
+  // The kernels run blocks of four elements, then the rest one by one.
+  for (Eigen::Index n : {1, 3, 4, 5, 8, 50, 103}) {
+    Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(n + 2, -2.0, 3.0);
+    auto f = [n](const Tensor& p) {
+      return tyche::normal_log_density_sum(p.slice(0, n), p[n], tyche::exp(p[n + 1])) +
+             tyche::bernoulli_logit_log_mass_sum(tyche::Tensor::ones(tyche::Shape{n}), p.slice(0, n));
+    };
+    INFO("n = " << n);
+    require_gradient_matches_finite_differences(f, q);
+    double by_element = 0.0;
+    for (Eigen::Index i = 0; i < n; ++i)
+      by_element += tyche::normal_log_density(q[i], q[n], std::exp(q[n + 1])).item();
+    REQUIRE(tyche::normal_log_density_sum(Tensor(Eigen::VectorXd(q.head(n))), q[n], std::exp(q[n + 1])).item() ==
+            Approx(by_element).epsilon(1e-13));
+  }
+}
+
+namespace {
+
+// A density of x with location a * b + c (a and c single, b of n elements),
+// written with fma (which the density absorbs) or with * and + (which it does
+// not); q = (a, b[n], c, x[n], log scale[n]).
+struct AffineLocationCase {
+  Eigen::Index n;
+  bool cauchy, summed, a_first, x_is_parameter, full_scale, loc_used_after, loc_used_before;
+
+  Tensor operator()(const Tensor& q, bool with_fma) const {
+    const Tensor a = q[0], b = q.slice(1, n + 1), c = q[n + 1];
+    const Tensor x = x_is_parameter ? q.slice(n + 2, 2 * n + 2)
+                                    : Tensor(Eigen::VectorXd(Eigen::VectorXd::LinSpaced(n, -3.0, 4.0)));
+    const Tensor scale = tyche::exp(full_scale ? q.slice(2 * n + 2, 3 * n + 2) : q[2 * n + 2]);
+    const Tensor loc = with_fma ? (a_first ? tyche::fma(a, b, c) : tyche::fma(b, a, c))
+                                : (a_first ? a * b + c : b * a + c);
+    const Tensor before = loc_used_before ? tyche::sum(tyche::sin(loc)) : Tensor(0.0);
+    const Tensor weights = tyche::exp(Tensor(Eigen::VectorXd(Eigen::VectorXd::LinSpaced(n, -1.0, 1.0))));
+    Tensor lp;
+    if (summed)
+      lp = cauchy ? tyche::cauchy_log_density_sum(x, loc, scale) : tyche::normal_log_density_sum(x, loc, scale);
+    else
+      lp = tyche::sum(weights * (cauchy ? tyche::cauchy_log_density(x, loc, scale)
+                                        : tyche::normal_log_density(x, loc, scale)));
+    const Tensor after = loc_used_after ? 0.3 * tyche::sum(tyche::square(loc)) : Tensor(0.0);
+    return lp + before + after;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a density whose location is the fma recorded just before it fuses the two and keeps every gradient") {
+  int cases = 0;
+  for (Eigen::Index n : {3, 8, 13})
+    for (int bits = 0; bits < 128; ++bits) {
+      const AffineLocationCase k{n, bool(bits & 1), bool(bits & 2), bool(bits & 4), bool(bits & 8),
+                                 bool(bits & 16), bool(bits & 32), bool(bits & 64)};
+      auto fused = [&](const Tensor& q) { return k(q, true); };
+      auto reference = [&](const Tensor& q) { return k(q, false); };
+      Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(3 * n + 3, -1.2, 0.9);
+      q[0] = 0.8;
+      INFO("n " << n << " cauchy " << k.cauchy << " summed " << k.summed << " a first " << k.a_first
+                << " x parameter " << k.x_is_parameter << " full scale " << k.full_scale
+                << " loc used after " << k.loc_used_after << " before " << k.loc_used_before);
+      const auto want = tyche::value_and_grad(reference, q);
+      const auto got = tyche::value_and_grad(fused, q);
+      REQUIRE(got.value == Approx(want.value).epsilon(1e-12));
+      for (Eigen::Index i = 0; i < q.size(); ++i) REQUIRE(got.grad[i] == Approx(want.grad[i]).epsilon(1e-11).margin(1e-12));
+      // The replay recomputes the location at a new point.
+      auto compiled = tyche::compile_gradient(fused, q);
+      const Eigen::VectorXd q2 = q.reverse();
+      Eigen::VectorXd g2(q.size());
+      const auto want2 = tyche::value_and_grad(reference, q2);
+      REQUIRE(compiled(q2, g2) == Approx(want2.value).epsilon(1e-12));
+      for (Eigen::Index i = 0; i < q.size(); ++i) REQUIRE(g2[i] == Approx(want2.grad[i]).epsilon(1e-11).margin(1e-12));
+      // Fused: one node fewer than the reference's two (* and +) minus the fma's one.
+      if (!k.loc_used_before) REQUIRE(compiled.size() + 2 == tyche::compile_gradient(reference, q).size());
+      ++cases;
+    }
+  REQUIRE(cases == 3 * 128);
+  // The reference itself against finite differences, for one case of each family.
+  for (bool cauchy : {false, true}) {
+    const AffineLocationCase k{5, cauchy, false, false, true, true, true, false};
+    Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(18, -1.2, 0.9);
+    require_gradient_matches_finite_differences([&](const Tensor& p) { return k(p, true); }, q);
+  }
 }
 
 TEST_CASE("add_n sums arrays of one shape and passes the gradient to each") {

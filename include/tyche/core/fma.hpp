@@ -63,18 +63,27 @@ constexpr std::array<std::array<void (*)(const Node&), 2>, 8> fma_table(std::ind
             &fma_backward<(Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1>}...}};
 }
 
+inline constexpr auto kFmaFunctions = fma_table(std::make_index_sequence<8>());
+
+// The stride pattern (4 SA + 2 SB + SC) of a recorded fma node, or -1 when the
+// node is another operation. Fused kernels use it to absorb an fma.
+inline int fma_pattern(const Node& node) {
+  for (int p = 0; p < 8; ++p)
+    if (node.forward == kFmaFunctions[std::size_t(p)][0]) return p;
+  return -1;
+}
+
 }  // namespace detail
 
 inline Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
   using namespace detail;
-  static constexpr auto table = fma_table(std::make_index_sequence<8>());
   const auto operands = full_or_single({a, b, c}, "fma");
   const auto& [as, bs, cs] = operands;
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, as, bs, cs);
   Tensor y = Access::result(result_shape(operands), grad);
   const std::size_t pattern = (as.size() != 1) * 4 + (bs.size() != 1) * 2 + (cs.size() != 1);
-  const auto [forward, backward] = table[pattern];
+  const auto [forward, backward] = kFmaFunctions[pattern];
   FmaNode local;
   auto& node = tape.node_for(grad, local, forward, backward);
   node.a = Access::data(as);

@@ -97,14 +97,18 @@ class CompiledGradient {
       throw ShapeError("tyche: compiled gradient of " + std::to_string(size_) +
                        " parameters called with " + std::to_string(x.size()) +
                        " values and a gradient vector of length " + std::to_string(grad.size()));
-    std::copy(x.data(), x.data() + size_, parameters_);
-    std::fill(gradients_begin_, gradients_end_, 0.0);
+    // Plain loops: these arrays are small, and a call to memcpy or memset costs
+    // more than the stores.
+    const double* in = x.data();
+    for (Eigen::Index i = 0; i < size_; ++i) parameters_[i] = in[i];
+    for (double* g = gradients_begin_; g != gradients_end_; ++g) *g = 0.0;
     for (const detail::Node* node : nodes_) node->forward(*node);
     if (value_grad_) {
       value_grad_[0] = 1.0;
       for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) (*node)->backward(**node);
     }
-    std::copy(parameter_grad_, parameter_grad_ + size_, grad.data());
+    double* out = grad.data();
+    for (Eigen::Index i = 0; i < size_; ++i) out[i] = parameter_grad_[i];
     return value_[0];
   }
 

@@ -169,6 +169,10 @@ class Tape {
 
   Node* last() const { return last_; }
 
+  // Takes the last node off the tape: a fused node that does its work replaces
+  // it. Its memory stays in the arena until the session ends.
+  void drop_last() { last_ = last_->previous; }
+
   // `tracing`: recording a function to be replayed, which must not read the
   // values of arrays that depend on the parameters.
   void begin_session(Arenas& arenas, bool tracing) {

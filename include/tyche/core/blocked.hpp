@@ -1,0 +1,90 @@
+// Loops over arrays in blocks of four elements held in Eigen fixed-size arrays,
+// for the fused kernels: the arithmetic compiles to SIMD instructions with no
+// runtime size or aliasing checks, and each running sum is four partial sums
+// whose additions do not wait on each other.
+//
+//   // the sums of x[i] * y[i] and of x[i], storing x[i] + y[i] into z on the way:
+//   const auto xs = strided<1>(x), ys = strided<1>(y);
+//   auto [dot, total] = tyche::detail::blocked<2>(n, [=]<int W>(std::int64_t i, auto& sums) {
+//     const Block<W> xi = xs.template at<W>(i), yi = ys.template at<W>(i);
+//     store<W>(z, i, xi + yi);
+//     sums[0] += xi * yi;
+//     sums[1] += xi;
+//   });
+#pragma once
+
+#include <Eigen/Core>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+// The kernels must be inlined into their callers, where the arrays' pointers
+// are plain locals: left out of line, every SIMD store (whose vector type may
+// alias anything) forces the closure's pointers to be reloaded.
+#if defined(__GNUC__)
+#define TYCHE_ALWAYS_INLINE [[gnu::always_inline]] inline
+#else
+#define TYCHE_ALWAYS_INLINE inline
+#endif
+
+namespace tyche::detail {
+
+template <int W>
+using Block = Eigen::Array<double, W, 1>;
+
+// An operand read with stride S: a full array (1), or one element repeated (0),
+// read once when the kernel starts so that no store in the loop forces a reload.
+template <int S>
+struct Strided {
+  const double* p;
+  template <int W>
+  Block<W> at(std::int64_t i) const { return Eigen::Map<const Block<W>>(p + i); }
+};
+template <>
+struct Strided<0> {
+  double value;
+  template <int W>
+  Block<W> at(std::int64_t) const { return Block<W>::Constant(value); }
+};
+
+template <int S>
+Strided<S> strided(const double* p) {
+  if constexpr (S == 1) return {p};
+  else return {*p};
+}
+
+template <int W>
+void store(double* p, std::int64_t i, const Block<W>& values) {
+  Eigen::Map<Block<W>>(p + i) = values;
+}
+
+// Calls f.operator()<4>(i, sums) on blocks of four, then f.operator()<1>(i,
+// sums) on the remaining elements; f adds its K terms into sums[0..K-1], and
+// the result is the K sums over all elements.
+// With Single, n is known to be 1 (every operand is a single element) and f
+// runs once, with none of the loop's set-up.
+template <std::size_t K, bool Single = false, class F>
+TYCHE_ALWAYS_INLINE std::array<double, K> blocked(std::int64_t n, F&& f) {
+  if constexpr (Single) {
+    std::array<Block<1>, K> total;
+    for (auto& t : total) t.setZero();
+    f.template operator()<1>(0, total);
+    std::array<double, K> result;
+    for (std::size_t k = 0; k < K; ++k) result[k] = total[k][0];
+    return result;
+  }
+  std::array<Block<4>, K> partial;
+  for (auto& p : partial) p.setZero();
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4) f.template operator()<4>(i, partial);
+  std::array<Block<1>, K> total;
+  // Eigen's sum adds the lanes in registers; reading them one by one would
+  // spill the vector to the stack and stall on the partial store forwarding.
+  for (std::size_t k = 0; k < K; ++k) total[k][0] = partial[k].sum();
+  for (; i < n; ++i) f.template operator()<1>(i, total);
+  std::array<double, K> result;
+  for (std::size_t k = 0; k < K; ++k) result[k] = total[k][0];
+  return result;
+}
+
+}  // namespace tyche::detail
