@@ -5,8 +5,8 @@
 // N=100000 D=10) this program evaluates the log joint density and its gradient
 // two ways:
 //   - tyche: the log density written with tyche ops as the distributions layer
-//     writes it (one fused node per log density term, fma for a + b * c, add_n
-//     for the total),
+//     writes it (one fused node per log density term, fma for a + b * c, which
+//     the density that uses it absorbs, add_n for the total),
 //     differentiated by tyche::compile_gradient, which records the operations
 //     once and replays them; data captured as Tensor views built once;
 //   - eager: the same function through tyche::value_and_grad, which runs the
@@ -352,7 +352,8 @@ bool run_problem(const std::string& name, const VectorXd& q, const Reference& re
   const bool ok_eager = check("eager", eager_f, q, ref);
   const bool ok_hand = check("hand", hand, q, ref);
   if (!ok_tyche || !ok_eager || !ok_hand) return false;
-  std::printf("  %zu recorded operations\n", compiled.size());
+  std::printf("  %zu recorded operations, %zu of them adding their gradient in the forward sweep\n",
+              compiled.size(), compiled.unit_seeded());
   if (g_only.empty()) {
     rows.push_back(measure(name, q, tyche_f, eager_f, hand, target, batch_ms));
   } else {  // profiling aid: one implementation alone, about 2 s

@@ -119,3 +119,73 @@ TEST_CASE("a compiled gradient keeps its own captures alive") {
   REQUIRE(compiled(Eigen::VectorXd::Ones(3), g) == 6.0);
   REQUIRE(g == Eigen::Vector3d(1.0, 2.0, 3.0));
 }
+
+namespace {
+
+// Replays at several points against eager evaluations, to rounding: terms whose
+// gradient a compiled gradient adds in its forward sweep add their
+// contributions in another order.
+template <class F>
+void require_replay_matches_eager_closely(F f, Eigen::Index n, std::size_t unit_seeded) {
+  auto compiled = tyche::compile_gradient(f, random_vector(n, 1));
+  REQUIRE(compiled.unit_seeded() == unit_seeded);
+  Eigen::VectorXd g_compiled(n), g_eager(n);
+  for (int k = 0; k < 5; ++k) {
+    const Eigen::VectorXd q = random_vector(n, 200 + unsigned(k));
+    REQUIRE(compiled(q, g_compiled) == Approx(tyche::value_and_grad(f, q, g_eager)).epsilon(1e-13));
+    for (Eigen::Index i = 0; i < n; ++i) REQUIRE(g_compiled[i] == Approx(g_eager[i]).epsilon(1e-13).margin(1e-14));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a compiled log joint adds the gradients of its density terms in the forward sweep when it can") {
+  const Tensor y{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
+  const Tensor sigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
+  using tyche::add_n, tyche::normal_log_density_sum, tyche::cauchy_log_density_sum;
+  SECTION("eight schools: every density term qualifies") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          const Tensor mu = q[0], tau = tyche::exp(q[1]), theta_tilde = q.slice(2, 10);
+          return add_n({normal_log_density_sum(mu, 0.0, 5.0), cauchy_log_density_sum(tau, 0.0, 5.0), q[1],
+                        normal_log_density_sum(theta_tilde, 0.0, 1.0),
+                        normal_log_density_sum(y, tyche::fma(tau, theta_tilde, mu), sigma)});
+        },
+        10, 4);
+  }
+  SECTION("a term that appears twice in the sum does not") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          const Tensor a = normal_log_density_sum(q.slice(0, 3), q[3], tyche::exp(q[4]));
+          const Tensor b = cauchy_log_density_sum(q[0], q[1], 2.0);
+          return add_n({a, b, a, q[2], q[2]});
+        },
+        5, 1);
+  }
+  SECTION("a term that a later term reads does not") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          const Tensor first = normal_log_density_sum(q.slice(0, 3), q[3], tyche::exp(q[4]));
+          const Tensor second = normal_log_density_sum(first, q[3], 40.0);
+          return add_n({first, second});
+        },
+        5, 1);
+  }
+  SECTION("a fused term whose location a later term reads does not") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          const Tensor loc = tyche::fma(q[0], q.slice(2, 10), q[1]);
+          const Tensor likelihood = normal_log_density_sum(y, loc, sigma);
+          const Tensor prior = normal_log_density_sum(loc, 0.0, 3.0);
+          return add_n({likelihood, prior});
+        },
+        10, 1);
+  }
+  SECTION("a sum that is not the result leaves every node to the backward sweep") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          return 2.0 * add_n({normal_log_density_sum(q.slice(0, 3), q[3], tyche::exp(q[4])), q[0]});
+        },
+        5, 0);
+  }
+}

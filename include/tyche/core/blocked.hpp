@@ -29,8 +29,24 @@
 
 namespace tyche::detail {
 
+// A block of W elements; a single element is a plain double, because Eigen
+// calls out of line to assign even a 1 x 1 array expression.
 template <int W>
-using Block = Eigen::Array<double, W, 1>;
+struct BlockOf {
+  using type = Eigen::Array<double, W, 1>;
+};
+template <>
+struct BlockOf<1> {
+  using type = double;
+};
+template <int W>
+using Block = typename BlockOf<W>::type;
+
+template <int W>
+Block<W> load(const double* p, std::int64_t i) {
+  if constexpr (W == 1) return p[i];
+  else return Eigen::Map<const Block<W>>(p + i);
+}
 
 // An operand read with stride S: a full array (1), or one element repeated (0),
 // read once when the kernel starts so that no store in the loop forces a reload.
@@ -38,13 +54,16 @@ template <int S>
 struct Strided {
   const double* p;
   template <int W>
-  Block<W> at(std::int64_t i) const { return Eigen::Map<const Block<W>>(p + i); }
+  Block<W> at(std::int64_t i) const { return load<W>(p, i); }
 };
 template <>
 struct Strided<0> {
   double value;
   template <int W>
-  Block<W> at(std::int64_t) const { return Block<W>::Constant(value); }
+  Block<W> at(std::int64_t) const {
+    if constexpr (W == 1) return value;
+    else return Block<W>::Constant(value);
+  }
 };
 
 template <int S>
@@ -55,7 +74,8 @@ Strided<S> strided(const double* p) {
 
 template <int W>
 void store(double* p, std::int64_t i, const Block<W>& values) {
-  Eigen::Map<Block<W>>(p + i) = values;
+  if constexpr (W == 1) p[i] = values;
+  else Eigen::Map<Block<W>>(p + i) = values;
 }
 
 // Calls f.operator()<4>(i, sums) on blocks of four, then f.operator()<1>(i,
@@ -66,25 +86,20 @@ void store(double* p, std::int64_t i, const Block<W>& values) {
 template <std::size_t K, bool Single = false, class F>
 TYCHE_ALWAYS_INLINE std::array<double, K> blocked(std::int64_t n, F&& f) {
   if constexpr (Single) {
-    std::array<Block<1>, K> total;
-    for (auto& t : total) t.setZero();
+    std::array<double, K> total{};
     f.template operator()<1>(0, total);
-    std::array<double, K> result;
-    for (std::size_t k = 0; k < K; ++k) result[k] = total[k][0];
-    return result;
+    return total;
   }
   std::array<Block<4>, K> partial;
   for (auto& p : partial) p.setZero();
   std::int64_t i = 0;
   for (; i + 4 <= n; i += 4) f.template operator()<4>(i, partial);
-  std::array<Block<1>, K> total;
+  std::array<double, K> total;
   // Eigen's sum adds the lanes in registers; reading them one by one would
   // spill the vector to the stack and stall on the partial store forwarding.
-  for (std::size_t k = 0; k < K; ++k) total[k][0] = partial[k].sum();
+  for (std::size_t k = 0; k < K; ++k) total[k] = partial[k].sum();
   for (; i < n; ++i) f.template operator()<1>(i, total);
-  std::array<double, K> result;
-  for (std::size_t k = 0; k < K; ++k) result[k] = total[k][0];
-  return result;
+  return total;
 }
 
 }  // namespace tyche::detail

@@ -15,7 +15,10 @@
 // touching the arena again (the way CppAD tapes and JAX traces):
 //
 //   auto compiled = tyche::compile_gradient(f, x);
-//   double v2 = compiled(x, g);                 // same numbers as value_and_grad
+//   double v2 = compiled(x, g);                 // what value_and_grad gives
+//
+// (bit for bit, except where a returned sum's terms add their gradients in the
+// forward sweep, in another order: see plan_final_sum).
 //
 // The guard: while recording, reading the value of an array that depends on
 // the parameters (item(), data(), at(), ...) throws, because a branch taken on
@@ -31,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "tyche/core/reduce.hpp"
 #include "tyche/core/tensor.hpp"
 
 namespace tyche {
@@ -102,10 +106,11 @@ class CompiledGradient {
     const double* in = x.data();
     for (Eigen::Index i = 0; i < size_; ++i) parameters_[i] = in[i];
     for (double* g = gradients_begin_; g != gradients_end_; ++g) *g = 0.0;
-    for (const detail::Node* node : nodes_) node->forward(*node);
+    for (double* g : sum_seeds_) *g += 1.0;
+    for (const Step& step : forward_) step.run(*step.node);
     if (value_grad_) {
       value_grad_[0] = 1.0;
-      for (auto node = nodes_.rbegin(); node != nodes_.rend(); ++node) (*node)->backward(**node);
+      for (auto step = backward_.rbegin(); step != backward_.rend(); ++step) step->run(*step->node);
     }
     double* out = grad.data();
     for (Eigen::Index i = 0; i < size_; ++i) out[i] = parameter_grad_[i];
@@ -113,7 +118,10 @@ class CompiledGradient {
   }
 
   // Operations recorded (views and constants are not).
-  std::size_t size() const { return nodes_.size(); }
+  std::size_t size() const { return forward_.size(); }
+
+  // Of those, the ones whose gradient is added in the forward sweep.
+  std::size_t unit_seeded() const { return unit_seeded_; }
 
  private:
   void record(const Eigen::Ref<const Eigen::VectorXd>& x) {
@@ -125,10 +133,19 @@ class CompiledGradient {
       throw ShapeError(
           "tyche: compile_gradient needs a function returning one value but got shape " +
           out.shape().str());
-    nodes_.clear();
-    for (const detail::Node* node = session.tape().last(); node; node = node->previous)
-      nodes_.push_back(node);
-    std::reverse(nodes_.begin(), nodes_.end());
+    std::vector<const detail::Node*> nodes;
+    for (const detail::Node* node = session.tape().last(); node; node = node->previous) nodes.push_back(node);
+    std::reverse(nodes.begin(), nodes.end());
+    const FinalSum plan = plan_final_sum(nodes, detail::Access::data(out));
+    unit_seeded_ = std::size_t(std::count(plan.unit.begin(), plan.unit.end(), true));
+    sum_seeds_ = plan.seeds;
+    forward_.clear();
+    backward_.clear();
+    for (std::size_t k = 0; k < nodes.size(); ++k) {
+      forward_.push_back({plan.unit[k] ? nodes[k]->unit_seed->run : nodes[k]->forward, nodes[k]});
+      const bool final_sum = plan.active && k + 1 == nodes.size();
+      if (!plan.unit[k] && !final_sum) backward_.push_back({nodes[k]->backward, nodes[k]});
+    }
     parameters_ = detail::Access::data(parameters);
     parameter_grad_ = detail::Access::grad(parameters);
     value_ = detail::Access::data(out);
@@ -137,9 +154,66 @@ class CompiledGradient {
     size_ = x.size();
   }
 
+  // When the function returns a sum of scalar terms (add_n, the last node, as
+  // a log joint density is), the sum's backward step is always the same: add
+  // 1 to each term's gradient. `seeds` does that up front, once per
+  // evaluation, instead of a node. And if the nodes just before the sum make
+  // its terms, each such term's gradient is exactly that 1 unless something
+  // else uses it: nodes that offer a UnitSeedKernel then compute value and
+  // gradient in one pass of the forward sweep and drop out of the backward
+  // one. A node qualifies when its result is one term of the sum, appearing
+  // once, and no later node in that run reads its result or its intermediate
+  // (whose gradient it reads): then nothing but the sum adds into the
+  // gradients it relies on.
+  struct FinalSum {
+    bool active = false;
+    std::vector<bool> unit;     // per node
+    std::vector<double*> seeds;  // the other terms' gradients
+  };
+
+  static FinalSum plan_final_sum(const std::vector<const detail::Node*>& nodes, const double* value) {
+    FinalSum plan;
+    plan.unit.assign(nodes.size(), false);
+    if (nodes.empty() || nodes.back()->forward != &detail::add_n_forward) return plan;
+    const auto& sum = static_cast<const detail::AddNNode&>(*nodes.back());
+    if (sum.n != 1 || sum.y != value) return plan;
+    plan.active = true;
+    std::vector<bool>& unit = plan.unit;
+    std::size_t begin = nodes.size() - 1;
+    while (begin > 0 && nodes[begin - 1]->unit_seed) --begin;
+    for (std::size_t k = begin; k + 1 < nodes.size(); ++k) {
+      const detail::UnitSeedKernel& kernel = *nodes[k]->unit_seed;
+      const double* result = kernel.result(*nodes[k]);
+      const double* intermediate = kernel.intermediate ? kernel.intermediate(*nodes[k]) : nullptr;
+      const auto uses = std::count(sum.inputs, sum.inputs + sum.count, result);
+      bool read_later = false;
+      for (std::size_t j = k + 1; j + 1 < nodes.size(); ++j) {
+        const detail::UnitSeedKernel& later = *nodes[j]->unit_seed;
+        read_later = read_later || later.reads(*nodes[j], result) ||
+                     (intermediate && later.reads(*nodes[j], intermediate));
+      }
+      unit[k] = uses == 1 && !read_later;
+    }
+    for (std::int64_t t = 0; t < sum.count; ++t) {
+      bool unit_result = false;
+      for (std::size_t k = begin; k + 1 < nodes.size(); ++k)
+        unit_result = unit_result || (unit[k] && nodes[k]->unit_seed->result(*nodes[k]) == sum.inputs[t]);
+      if (sum.grads[t] && !unit_result) plan.seeds.push_back(sum.grads[t]);
+    }
+    return plan;
+  }
+
+  struct Step {
+    void (*run)(const detail::Node&);
+    const detail::Node* node;
+  };
+
   std::unique_ptr<F> f_;  // kept, and kept in place: the recording points into its captures
   std::unique_ptr<detail::Arenas> arenas_;
-  std::vector<const detail::Node*> nodes_;  // in execution order
+  std::vector<Step> forward_;   // in execution order
+  std::vector<Step> backward_;  // in execution order, run in reverse
+  std::size_t unit_seeded_ = 0;
+  std::vector<double*> sum_seeds_;  // see plan_final_sum
   double* parameters_ = nullptr;
   double* parameter_grad_ = nullptr;
   const double* value_ = nullptr;

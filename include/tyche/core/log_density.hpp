@@ -70,54 +70,76 @@ inline void scale_terms(const LocScaleNode& nd) {
   }
 }
 
-// SX, SL, SS: strides of x, loc and scale (0 for a single element, 1 for a full
-// array). The kernels copy the node's fields into locals first, so that the
-// inlined loops keep them in registers.
-template <class Family, int SX, int SL, int SS, bool Sum>
-void loc_scale_forward(const Node& base) {
-  const auto& nd = static_cast<const LocScaleNode&>(base);
-  if (nd.scale_varies) scale_terms(nd);
-  const auto x = strided<SX>(nd.x), loc = strided<SL>(nd.loc);
-  const auto inverse_scale = strided<SS>(nd.inverse_scale), log_scale = strided<SS>(nd.log_scale);
-  double* y = const_cast<double*>(nd.y);
-  const auto [total] = blocked<1, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
-    const Block<W> z = (x.template at<W>(i) - loc.template at<W>(i)) * inverse_scale.template at<W>(i);
-    const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
-    if constexpr (Sum) sums[0] += lp;
-    else store<W>(y, i, lp);
-  });
-  if constexpr (Sum) y[0] = total;
+// What a kernel computes: the value (forward), the gradient (backward), or
+// both for a gradient seed of exactly 1 (UnitSeedKernel).
+enum class Pass { value, gradient, value_and_unit_gradient };
+
+// The output's gradient as the kernel reads it: none in the value pass (gy may
+// be null there), the constant 1 for a unit seed.
+template <int S, Pass P>
+Strided<S> seed(const double* gy) {
+  if constexpr (P == Pass::value_and_unit_gradient) {
+    static_assert(S == 0, "a unit seed is for a summed result");
+    return {1.0};
+  } else if constexpr (P == Pass::value) {
+    return {};
+  } else {
+    return strided<S>(gy);
+  }
 }
 
 // Adds `term` into the block of a full gradient (a single one takes the sum afterwards).
 template <int W, int S>
 void add_block(double* g, std::int64_t i, const Block<W>& term) {
   if constexpr (S == 1)
-    if (g) store<W>(g, i, Eigen::Map<const Block<W>>(g + i) + term);
+    if (g) store<W>(g, i, load<W>(g, i) + term);
 }
 
-template <class Family, int SX, int SL, int SS, bool Sum>
-void loc_scale_backward(const Node& base) {
+// SX, SL, SS: strides of x, loc and scale (0 for a single element, 1 for a full
+// array). The kernels copy the node's fields into locals first, so that the
+// inlined loops keep them in registers.
+template <class Family, int SX, int SL, int SS, bool Sum, Pass P>
+void loc_scale_kernel(const Node& base) {
+  constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
   const auto& nd = static_cast<const LocScaleNode&>(base);
+  if (value && nd.scale_varies) scale_terms(nd);
   const auto x = strided<SX>(nd.x), loc = strided<SL>(nd.loc);
-  const auto inverse_scale = strided<SS>(nd.inverse_scale);
-  const auto gy = strided<Sum ? 0 : 1>(nd.gy);
+  const auto inverse_scale = strided<SS>(nd.inverse_scale), log_scale = strided<SS>(nd.log_scale);
+  const auto gy = seed<Sum ? 0 : 1, P>(nd.gy);
+  double* y = const_cast<double*>(nd.y);
   double *gx = nd.gx, *gloc = nd.gloc, *gscale = nd.gscale;
-  const auto [dx_sum, dscale_sum] = blocked<2, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
+  const auto [total, dx_sum, dscale_sum] = blocked<3, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
     const Block<W> inv = inverse_scale.template at<W>(i);
     const Block<W> z = (x.template at<W>(i) - loc.template at<W>(i)) * inv;
-    const Block<W> g = gy.template at<W>(i) * inv;
-    const Block<W> w = g * Family::dphi(z);  // d log p / d x = -d log p / d loc
-    const Block<W> dscale = w * z + g;      // -d log p / d scale
-    add_block<W, SX>(gx, i, w);
-    add_block<W, SL>(gloc, i, -w);
-    add_block<W, SS>(gscale, i, -dscale);
-    if constexpr (SX == 0 || SL == 0) sums[0] += w;
-    if constexpr (SS == 0) sums[1] += dscale;
+    if constexpr (value) {
+      const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
+      if constexpr (Sum) sums[0] += lp;
+      else store<W>(y, i, lp);
+    }
+    if constexpr (gradient) {
+      const Block<W> g = gy.template at<W>(i) * inv;
+      const Block<W> w = g * Family::dphi(z);  // d log p / d x = -d log p / d loc
+      const Block<W> dscale = w * z + g;      // -d log p / d scale
+      add_block<W, SX>(gx, i, w);
+      add_block<W, SL>(gloc, i, -w);
+      add_block<W, SS>(gscale, i, -dscale);
+      if constexpr (SX == 0 || SL == 0) sums[1] += w;
+      if constexpr (SS == 0) sums[2] += dscale;
+    }
   });
-  if (SX == 0 && gx) gx[0] += dx_sum;
-  if (SL == 0 && gloc) gloc[0] -= dx_sum;
-  if (SS == 0 && gscale) gscale[0] -= dscale_sum;
+  if constexpr (value && Sum) y[0] = total;
+  if constexpr (gradient) {
+    if (SX == 0 && gx) gx[0] += dx_sum;
+    if (SL == 0 && gloc) gloc[0] -= dx_sum;
+    if (SS == 0 && gscale) gscale[0] -= dscale_sum;
+  }
+}
+
+inline const double* loc_scale_result(const Node& node) { return static_cast<const LocScaleNode&>(node).y; }
+
+inline bool loc_scale_reads(const Node& node, const double* p) {
+  const auto& nd = static_cast<const LocScaleNode&>(node);
+  return nd.x == p || nd.loc == p || nd.scale == p;
 }
 
 using NodeFunctions = std::array<void (*)(const Node&), 2>;
@@ -126,12 +148,21 @@ template <class Family, std::size_t Pattern>
 constexpr NodeFunctions loc_scale_functions() {
   constexpr int sx = (Pattern >> 3) & 1, sl = (Pattern >> 2) & 1, ss = (Pattern >> 1) & 1;
   constexpr bool sum = Pattern & 1;
-  return {&loc_scale_forward<Family, sx, sl, ss, sum>, &loc_scale_backward<Family, sx, sl, ss, sum>};
+  return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
+          &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
 }
 
 template <class Family, std::size_t... Pattern>
 constexpr std::array<NodeFunctions, 16> loc_scale_table(std::index_sequence<Pattern...>) {
   return {loc_scale_functions<Family, Pattern>()...};
+}
+
+// For the summed patterns (index: 4 SX + 2 SL + SS).
+template <class Family, std::size_t... Pattern>
+constexpr std::array<UnitSeedKernel, 8> loc_scale_unit_table(std::index_sequence<Pattern...>) {
+  return {{{&loc_scale_kernel<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1, true,
+                              Pass::value_and_unit_gradient>,
+            &loc_scale_result, nullptr, &loc_scale_reads}...}};
 }
 
 // A density whose location is an fma recorded just before it, a * b + c with
@@ -154,61 +185,80 @@ struct AffineLocScaleNode : LocScaleNode {
   double* gc;
 };
 
-template <class Family, int SX, int SS, bool Sum>
-void affine_loc_scale_forward(const Node& base) {
+template <class Family, int SX, int SS, bool Sum, Pass P>
+void affine_loc_scale_kernel(const Node& base) {
+  constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
   const auto& nd = static_cast<const AffineLocScaleNode&>(base);
-  if (nd.scale_varies) scale_terms(nd);
+  if (value && nd.scale_varies) scale_terms(nd);
   const double a = *nd.a, c = *nd.c;
-  const auto x = strided<SX>(nd.x), b = strided<1>(nd.b);
+  const auto x = strided<SX>(nd.x), b = strided<1>(nd.b), loc_values = strided<1>(nd.loc);
   const auto inverse_scale = strided<SS>(nd.inverse_scale), log_scale = strided<SS>(nd.log_scale);
+  const auto gloc = strided<1>(nd.gloc);
+  const auto gy = seed<Sum ? 0 : 1, P>(nd.gy);
   double* loc = const_cast<double*>(nd.loc);
   double* y = const_cast<double*>(nd.y);
-  const auto [total] = blocked<1>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
-    const Block<W> l = a * b.template at<W>(i) + c;
-    store<W>(loc, i, l);
-    const Block<W> z = (x.template at<W>(i) - l) * inverse_scale.template at<W>(i);
-    const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
-    if constexpr (Sum) sums[0] += lp;
-    else store<W>(y, i, lp);
-  });
-  if constexpr (Sum) y[0] = total;
+  double *gx = nd.gx, *gb = nd.gb, *gscale = nd.gscale;
+  // Sums: the value, the location's total gradient (for c), times b (for a),
+  // and the scale's gradient and x's when they are single elements.
+  const auto [total, dloc_sum, dloc_b_sum, dscale_sum, dx_sum] =
+      blocked<5>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
+        Block<W> l;
+        if constexpr (value) {
+          l = a * b.template at<W>(i) + c;
+          store<W>(loc, i, l);
+        } else {
+          l = loc_values.template at<W>(i);
+        }
+        const Block<W> inv = inverse_scale.template at<W>(i);
+        const Block<W> z = (x.template at<W>(i) - l) * inv;
+        if constexpr (value) {
+          const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
+          if constexpr (Sum) sums[0] += lp;
+          else store<W>(y, i, lp);
+        }
+        if constexpr (gradient) {
+          const Block<W> g = gy.template at<W>(i) * inv;
+          const Block<W> w = g * Family::dphi(z);        // d log p / d x
+          const Block<W> d = gloc.template at<W>(i) - w;  // d log p / d loc plus the other consumers'
+          const Block<W> dscale = w * z + g;              // -d log p / d scale
+          add_block<W, 1>(gb, i, a * d);
+          add_block<W, SX>(gx, i, w);
+          add_block<W, SS>(gscale, i, -dscale);
+          sums[1] += d;
+          sums[2] += d * b.template at<W>(i);
+          if constexpr (SS == 0) sums[3] += dscale;
+          if constexpr (SX == 0) sums[4] += w;
+        }
+      });
+  if constexpr (value && Sum) y[0] = total;
+  if constexpr (gradient) {
+    if (nd.ga) nd.ga[0] += dloc_b_sum;
+    if (nd.gc) nd.gc[0] += dloc_sum;
+    if (SS == 0 && gscale) gscale[0] -= dscale_sum;
+    if (SX == 0 && gx) gx[0] += dx_sum;
+  }
 }
 
-template <class Family, int SX, int SS, bool Sum>
-void affine_loc_scale_backward(const Node& base) {
-  const auto& nd = static_cast<const AffineLocScaleNode&>(base);
-  const double a = *nd.a;
-  const auto x = strided<SX>(nd.x), b = strided<1>(nd.b), loc = strided<1>(nd.loc);
-  const auto gloc = strided<1>(nd.gloc), inverse_scale = strided<SS>(nd.inverse_scale);
-  const auto gy = strided<Sum ? 0 : 1>(nd.gy);
-  double *gx = nd.gx, *gb = nd.gb, *gscale = nd.gscale;
-  // Sums: the location's total gradient (for c), times b (for a), and the
-  // scale's gradient and x's when they are single elements.
-  const auto [dloc_sum, dloc_b_sum, dscale_sum, dx_sum] = blocked<4>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
-    const Block<W> inv = inverse_scale.template at<W>(i);
-    const Block<W> z = (x.template at<W>(i) - loc.template at<W>(i)) * inv;
-    const Block<W> g = gy.template at<W>(i) * inv;
-    const Block<W> w = g * Family::dphi(z);        // d log p / d x
-    const Block<W> d = gloc.template at<W>(i) - w;  // d log p / d loc plus the other consumers'
-    const Block<W> dscale = w * z + g;              // -d log p / d scale
-    add_block<W, 1>(gb, i, a * d);
-    add_block<W, SX>(gx, i, w);
-    add_block<W, SS>(gscale, i, -dscale);
-    sums[0] += d;
-    sums[1] += d * b.template at<W>(i);
-    if constexpr (SS == 0) sums[2] += dscale;
-    if constexpr (SX == 0) sums[3] += w;
-  });
-  if (nd.ga) nd.ga[0] += dloc_b_sum;
-  if (nd.gc) nd.gc[0] += dloc_sum;
-  if (SS == 0 && gscale) gscale[0] -= dscale_sum;
-  if (SX == 0 && gx) gx[0] += dx_sum;
+// The location is written here and its gradient (from other consumers) read.
+inline const double* affine_location(const Node& node) { return static_cast<const LocScaleNode&>(node).loc; }
+
+inline bool affine_loc_scale_reads(const Node& node, const double* p) {
+  const auto& nd = static_cast<const AffineLocScaleNode&>(node);
+  return nd.x == p || nd.scale == p || nd.a == p || nd.b == p || nd.c == p;
 }
 
 template <class Family, std::size_t... Pattern>
 constexpr std::array<NodeFunctions, 8> affine_loc_scale_table(std::index_sequence<Pattern...>) {
-  return {{{&affine_loc_scale_forward<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1>,
-            &affine_loc_scale_backward<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1>}...}};
+  return {{{&affine_loc_scale_kernel<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1, Pass::value>,
+            &affine_loc_scale_kernel<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1,
+                                     Pass::gradient>}...}};
+}
+
+// For the summed patterns (index: 2 SX + SS).
+template <class Family, std::size_t... Pattern>
+constexpr std::array<UnitSeedKernel, 4> affine_loc_scale_unit_table(std::index_sequence<Pattern...>) {
+  return {{{&affine_loc_scale_kernel<Family, (Pattern >> 1) & 1, Pattern & 1, true, Pass::value_and_unit_gradient>,
+            &loc_scale_result, &affine_location, &affine_loc_scale_reads}...}};
 }
 
 // The fma node that computed `loc` as the last operation recorded, with a and c
@@ -254,6 +304,7 @@ inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3
 template <class Family>
 Tensor affine_loc_scale_log_density(const FmaNode& fma, const std::array<Tensor, 3>& operands, bool sum) {
   static constexpr auto table = affine_loc_scale_table<Family>(std::make_index_sequence<8>());
+  static constexpr auto unit_table = affine_loc_scale_unit_table<Family>(std::make_index_sequence<4>());
   const bool a_single = fma_pattern(fma) == 0b010;  // else b is the single factor: swap them
   const double *a = a_single ? fma.a : fma.b, *b = a_single ? fma.b : fma.a, *c = fma.c;
   double *ga = a_single ? fma.ga : fma.gb, *gb = a_single ? fma.gb : fma.ga, *gc = fma.gc;
@@ -268,6 +319,7 @@ Tensor affine_loc_scale_log_density(const FmaNode& fma, const std::array<Tensor,
   node.ga = ga;
   node.gb = gb;
   node.gc = gc;
+  if (sum) node.unit_seed = &unit_table[pattern >> 1];
   Tensor terms;
   Tensor y = fill_loc_scale_node(node, operands, sum, true, terms);
   forward(node);
@@ -278,6 +330,7 @@ template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
                              const char* name) {
   static constexpr auto table = loc_scale_table<Family>(std::make_index_sequence<16>());
+  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<8>());
   const auto operands = full_or_single({x, loc, scale}, name);
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
@@ -289,6 +342,7 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   const auto [forward, backward] = table[pattern];
   LocScaleNode local;
   auto& node = tape.node_for(grad, local, forward, backward);
+  if (sum) node.unit_seed = &unit_table[pattern >> 1];
   Tensor terms;
   Tensor y = fill_loc_scale_node(node, operands, sum, grad, terms);
   forward(node);

@@ -112,6 +112,22 @@ struct Region {
   }
 };
 
+struct Node;
+
+// What a node whose result is one number offers a compiled gradient that finds
+// the result's gradient is always exactly 1 (a term of the sum the function
+// returns): `run` computes the value and adds the gradient for that seed in
+// one pass, so the node never runs backward. `result` is the number; `reads`
+// tells whether the node reads an array, and `intermediate` is an array the
+// node writes and whose gradient it reads (or nullptr): both let the compiled
+// gradient check that nothing else adds into the gradients the node relies on.
+struct UnitSeedKernel {
+  void (*run)(const Node&);
+  const double* (*result)(const Node&);
+  const double* (*intermediate)(const Node&);
+  bool (*reads)(const Node&, const double*);
+};
+
 // A recorded operation. Concrete nodes derive from it, live in the arena and are
 // never destroyed, so they must be trivially destructible. `forward` recomputes
 // the output from the inputs (a compiled gradient replays it), `backward` adds
@@ -120,6 +136,7 @@ struct Node {
   Node* previous = nullptr;
   void (*forward)(const Node&) = nullptr;
   void (*backward)(const Node&) = nullptr;
+  const UnitSeedKernel* unit_seed = nullptr;  // set by the nodes that offer one
 };
 
 // Trivially constructible and destructible, so that the per-thread instance is
