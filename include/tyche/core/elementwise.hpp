@@ -48,7 +48,9 @@ template <class Op>
 void unary_forward(const Node& base) {
   const auto& node = static_cast<const UnaryNode<Op>&>(base);
   double* y = const_cast<double*>(node.y);
-  if (node.n == 1) Op::forward(ConstScalar(node.x), MutableScalar(y), node.params);
+  // One element: evaluated as a coefficient, which Eigen inlines, where
+  // assigning even a 1 x 1 expression is a call.
+  if (node.n == 1) y[0] = Op::first(ConstScalar(node.x), node.params);
   else Op::forward(ConstArray(node.x, node.n), MutableArray(y, node.n), node.params);
 }
 
@@ -87,6 +89,11 @@ Tensor unary(const Tensor& x, UnaryParams params = {}) {
     static void forward(const In& x, Out y, UnaryParams p) {                                  \
       (void)p;                                                                                \
       y = forward_expr;                                                                       \
+    }                                                                                         \
+    template <class In>                                                                       \
+    static double first(const In& x, UnaryParams p) {                                         \
+      (void)p;                                                                                \
+      return (forward_expr)(0);                                                               \
     }                                                                                         \
     template <class In, class Out>                                                            \
     static void backward(const In& x, const In& y, const In& gy, Out gx, UnaryParams p) {     \

@@ -96,9 +96,11 @@ void add_block(double* g, std::int64_t i, const Block<W>& term) {
 }
 
 // SX, SL, SS: strides of x, loc and scale (0 for a single element, 1 for a full
-// array). The kernels copy the node's fields into locals first, so that the
-// inlined loops keep them in registers.
-template <class Family, int SX, int SL, int SS, bool Sum, Pass P>
+// array). SingleGrads: whether a single operand has a gradient (the sums
+// over elements it needs are skipped otherwise, as for a prior whose location
+// and scale are constants). The kernels copy the node's fields into locals
+// first, so that the inlined loops keep them in registers.
+template <class Family, int SX, int SL, int SS, bool Sum, Pass P, bool SingleGrads = true>
 void loc_scale_kernel(const Node& base) {
   constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
   const auto& nd = static_cast<const LocScaleNode&>(base);
@@ -123,8 +125,8 @@ void loc_scale_kernel(const Node& base) {
       add_block<W, SX>(gx, i, w);
       add_block<W, SL>(gloc, i, -w);
       add_block<W, SS>(gscale, i, -dscale);
-      if constexpr (SX == 0 || SL == 0) sums[1] += w;
-      if constexpr (SS == 0) sums[2] += dscale;
+      if constexpr (SingleGrads && (SX == 0 || SL == 0)) sums[1] += w;
+      if constexpr (SingleGrads && SS == 0) sums[2] += dscale;
     }
   });
   if constexpr (value && Sum) y[0] = total;
@@ -157,11 +159,11 @@ constexpr std::array<NodeFunctions, 16> loc_scale_table(std::index_sequence<Patt
   return {loc_scale_functions<Family, Pattern>()...};
 }
 
-// For the summed patterns (index: 4 SX + 2 SL + SS).
+// For the summed patterns (index: 8 SX + 4 SL + 2 SS + SingleGrads).
 template <class Family, std::size_t... Pattern>
-constexpr std::array<UnitSeedKernel, 8> loc_scale_unit_table(std::index_sequence<Pattern...>) {
-  return {{{&loc_scale_kernel<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1, true,
-                              Pass::value_and_unit_gradient>,
+constexpr std::array<UnitSeedKernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
+  return {{{&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
+                              Pass::value_and_unit_gradient, bool(Pattern & 1)>,
             &loc_scale_result, nullptr, &loc_scale_reads}...}};
 }
 
@@ -185,9 +187,13 @@ struct AffineLocScaleNode : LocScaleNode {
   double* gc;
 };
 
+// Unit seeded, nothing else reads the location or adds into its gradient
+// (CompiledGradient checks), so the location is neither stored nor its
+// gradient read.
 template <class Family, int SX, int SS, bool Sum, Pass P>
 void affine_loc_scale_kernel(const Node& base) {
   constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
+  constexpr bool unit = P == Pass::value_and_unit_gradient;
   const auto& nd = static_cast<const AffineLocScaleNode&>(base);
   if (value && nd.scale_varies) scale_terms(nd);
   const double a = *nd.a, c = *nd.c;
@@ -205,7 +211,7 @@ void affine_loc_scale_kernel(const Node& base) {
         Block<W> l;
         if constexpr (value) {
           l = a * b.template at<W>(i) + c;
-          store<W>(loc, i, l);
+          if constexpr (!unit) store<W>(loc, i, l);
         } else {
           l = loc_values.template at<W>(i);
         }
@@ -219,7 +225,10 @@ void affine_loc_scale_kernel(const Node& base) {
         if constexpr (gradient) {
           const Block<W> g = gy.template at<W>(i) * inv;
           const Block<W> w = g * Family::dphi(z);        // d log p / d x
-          const Block<W> d = gloc.template at<W>(i) - w;  // d log p / d loc plus the other consumers'
+          // d log p / d loc plus the other consumers' (none when unit seeded)
+          Block<W> d;
+          if constexpr (unit) d = -w;
+          else d = gloc.template at<W>(i) - w;
           const Block<W> dscale = w * z + g;              // -d log p / d scale
           add_block<W, 1>(gb, i, a * d);
           add_block<W, SX>(gx, i, w);
@@ -330,7 +339,7 @@ template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
                              const char* name) {
   static constexpr auto table = loc_scale_table<Family>(std::make_index_sequence<16>());
-  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<8>());
+  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
   const auto operands = full_or_single({x, loc, scale}, name);
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
@@ -342,7 +351,9 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   const auto [forward, backward] = table[pattern];
   LocScaleNode local;
   auto& node = tape.node_for(grad, local, forward, backward);
-  if (sum) node.unit_seed = &unit_table[pattern >> 1];
+  const bool single_grads = (xs.size() == 1 && Access::grad(xs)) || (locs.size() == 1 && Access::grad(locs)) ||
+                            (scales.size() == 1 && Access::grad(scales));
+  if (sum) node.unit_seed = &unit_table[(pattern >> 1) * 2 + single_grads];
   Tensor terms;
   Tensor y = fill_loc_scale_node(node, operands, sum, grad, terms);
   forward(node);
