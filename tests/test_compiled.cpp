@@ -181,6 +181,17 @@ TEST_CASE("a compiled log joint adds the gradients of its density terms in the f
         },
         10, 1);
   }
+  SECTION("nor does one whose location a later term reads through a slice or an element") {
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          const Tensor loc = tyche::fma(q[0], q.slice(2, 10), q[1]);
+          const Tensor likelihood = normal_log_density_sum(y, loc, sigma);
+          const Tensor prior = normal_log_density_sum(loc.slice(3, 6), 0.0, 3.0);
+          const Tensor other = cauchy_log_density_sum(1.5, loc[7], 2.0);
+          return add_n({likelihood, prior, other});
+        },
+        10, 2);
+  }
   SECTION("a sum that is not the result leaves every node to the backward sweep") {
     require_replay_matches_eager_closely(
         [&](const Tensor& q) {

@@ -103,7 +103,7 @@ TEST_CASE("gradients of the fused log densities match finite differences for eve
 }
 
 TEST_CASE("fused log densities agree with their element-by-element sum for every block remainder") {
-  // The kernels run blocks of four elements, then the rest one by one.
+  // The kernels run SIMD blocks (2, 4 or 8 elements), then the rest one by one.
   for (Eigen::Index n : {1, 3, 4, 5, 8, 50, 103}) {
     Eigen::VectorXd q = Eigen::VectorXd::LinSpaced(n + 2, -2.0, 3.0);
     auto f = [n](const Tensor& p) {

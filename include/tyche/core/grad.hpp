@@ -30,10 +30,10 @@
 #include <stdexcept>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "tyche/core/blocked.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/core/tensor.hpp"
 
@@ -101,19 +101,15 @@ class CompiledGradient {
       throw ShapeError("tyche: compiled gradient of " + std::to_string(size_) +
                        " parameters called with " + std::to_string(x.size()) +
                        " values and a gradient vector of length " + std::to_string(grad.size()));
-    // Plain loops: these arrays are small, and a call to memcpy or memset costs
-    // more than the stores.
-    const double* in = x.data();
-    for (Eigen::Index i = 0; i < size_; ++i) parameters_[i] = in[i];
-    for (double* g = gradients_begin_; g != gradients_end_; ++g) *g = 0.0;
+    detail::copy_blocks(x.data(), parameters_, size_);
+    for (const auto& [first, last] : cleared_) detail::clear_aligned(first, last);
     for (double* g : sum_seeds_) *g += 1.0;
     for (const Step& step : forward_) step.run(*step.node);
     if (value_grad_) {
       value_grad_[0] = 1.0;
       for (auto step = backward_.rbegin(); step != backward_.rend(); ++step) step->run(*step->node);
     }
-    double* out = grad.data();
-    for (Eigen::Index i = 0; i < size_; ++i) out[i] = parameter_grad_[i];
+    detail::copy_blocks(parameter_grad_, grad.data(), size_);
     return value_[0];
   }
 
@@ -150,7 +146,8 @@ class CompiledGradient {
     parameter_grad_ = detail::Access::grad(parameters);
     value_ = detail::Access::data(out);
     value_grad_ = detail::Access::grad(out);
-    std::tie(gradients_begin_, gradients_end_) = session.tape().gradient_block();
+    const auto [gradients_begin, gradients_end] = session.tape().gradient_block();
+    cleared_ = ranges_to_clear(gradients_begin, gradients_end, plan.unread);
     size_ = x.size();
   }
 
@@ -162,13 +159,15 @@ class CompiledGradient {
   // else uses it: nodes that offer a UnitSeedKernel then compute value and
   // gradient in one pass of the forward sweep and drop out of the backward
   // one. A node qualifies when its result is one term of the sum, appearing
-  // once, and no later node in that run reads its result or its intermediate
-  // (whose gradient it reads): then nothing but the sum adds into the
-  // gradients it relies on.
+  // once, and no later node in that run reads any element of its result or
+  // of its intermediate (whose gradient it reads): then nothing but the sum
+  // adds into the gradients it relies on, and nothing reads those gradients
+  // or the sum's own (`unread`) once their backward steps are skipped.
   struct FinalSum {
     bool active = false;
-    std::vector<bool> unit;     // per node
-    std::vector<double*> seeds;  // the other terms' gradients
+    std::vector<bool> unit;         // per node
+    std::vector<double*> seeds;     // the other terms' gradients
+    std::vector<detail::Written> unread;
   };
 
   static FinalSum plan_final_sum(const std::vector<const detail::Node*>& nodes, const double* value) {
@@ -178,29 +177,55 @@ class CompiledGradient {
     const auto& sum = static_cast<const detail::AddNNode&>(*nodes.back());
     if (sum.n != 1 || sum.y != value) return plan;
     plan.active = true;
+    plan.unread.push_back({sum.y, sum.gy, 1});
     std::vector<bool>& unit = plan.unit;
     std::size_t begin = nodes.size() - 1;
     while (begin > 0 && nodes[begin - 1]->unit_seed) --begin;
     for (std::size_t k = begin; k + 1 < nodes.size(); ++k) {
       const detail::UnitSeedKernel& kernel = *nodes[k]->unit_seed;
-      const double* result = kernel.result(*nodes[k]);
-      const double* intermediate = kernel.intermediate ? kernel.intermediate(*nodes[k]) : nullptr;
-      const auto uses = std::count(sum.inputs, sum.inputs + sum.count, result);
+      const detail::Written result = kernel.result(*nodes[k]);
+      const detail::Written intermediate = kernel.intermediate ? kernel.intermediate(*nodes[k]) : detail::Written{};
+      const auto read_by = [&](const detail::Node& later, const detail::Written& array) {
+        return array.value && later.unit_seed->reads(later, array.value, array.value + array.size);
+      };
       bool read_later = false;
-      for (std::size_t j = k + 1; j + 1 < nodes.size(); ++j) {
-        const detail::UnitSeedKernel& later = *nodes[j]->unit_seed;
-        read_later = read_later || later.reads(*nodes[j], result) ||
-                     (intermediate && later.reads(*nodes[j], intermediate));
-      }
-      unit[k] = uses == 1 && !read_later;
+      for (std::size_t j = k + 1; j + 1 < nodes.size(); ++j)
+        read_later = read_later || read_by(*nodes[j], result) || read_by(*nodes[j], intermediate);
+      unit[k] = std::count(sum.inputs, sum.inputs + sum.count, result.value) == 1 && !read_later;
+      if (!unit[k]) continue;
+      plan.unread.push_back(result);
+      if (intermediate.value) plan.unread.push_back(intermediate);
     }
     for (std::int64_t t = 0; t < sum.count; ++t) {
       bool unit_result = false;
       for (std::size_t k = begin; k + 1 < nodes.size(); ++k)
-        unit_result = unit_result || (unit[k] && nodes[k]->unit_seed->result(*nodes[k]) == sum.inputs[t]);
+        unit_result = unit_result || (unit[k] && nodes[k]->unit_seed->result(*nodes[k]).value == sum.inputs[t]);
       if (sum.grads[t] && !unit_result) plan.seeds.push_back(sum.grads[t]);
     }
     return plan;
+  }
+
+  // The gradient block [begin, end) less the unread buffers, as aligned ranges
+  // for clear_aligned. An unread buffer is a whole allocation (the result of
+  // an operation), so the padding up to the next aligned address is unread too.
+  static std::vector<std::pair<double*, double*>> ranges_to_clear(double* begin, double* end,
+                                                                  const std::vector<detail::Written>& unread) {
+    constexpr std::ptrdiff_t kBlock = detail::kArenaAlign / sizeof(double);
+    std::vector<bool> clear(std::size_t(end - begin) / kBlock, true);
+    for (const detail::Written& buffer : unread) {
+      if (!buffer.gradient || !detail::overlaps(buffer.gradient, buffer.size, begin, end)) continue;
+      const std::ptrdiff_t first = buffer.gradient - begin;
+      if (first % kBlock != 0) continue;  // not an allocation of its own: cleared with the rest
+      for (std::ptrdiff_t b = first / kBlock; b * kBlock < first + buffer.size; ++b) clear[std::size_t(b)] = false;
+    }
+    std::vector<std::pair<double*, double*>> ranges;
+    for (std::size_t b = 0; b < clear.size(); ++b) {
+      if (!clear[b]) continue;
+      double* block = begin + std::ptrdiff_t(b) * kBlock;
+      if (ranges.empty() || ranges.back().second != block) ranges.push_back({block, block});
+      ranges.back().second = block + kBlock;
+    }
+    return ranges;
   }
 
   struct Step {
@@ -218,8 +243,7 @@ class CompiledGradient {
   double* parameter_grad_ = nullptr;
   const double* value_ = nullptr;
   double* value_grad_ = nullptr;
-  double* gradients_begin_ = nullptr;
-  double* gradients_end_ = nullptr;
+  std::vector<std::pair<double*, double*>> cleared_;  // the gradient buffers a replay reads
   Eigen::Index size_ = 0;
 };
 

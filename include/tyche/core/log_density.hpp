@@ -25,49 +25,61 @@ namespace detail {
 
 inline constexpr double kLogSqrtTwoPi = 0.91893853320467274178;  // log(sqrt(2 pi))
 
-// Location-scale families: log p(x) = phi(z) - log(scale) with z = (x - loc) / scale.
-// A family gives phi and its derivative, written once for doubles and for Eigen
-// array expressions.
+// Location-scale families: log p(x) = phi(z) - log(scale) with z = (x - loc) / scale
+// and phi(z) = kFactor * core(z) + kConstant. A summed density adds up core(z)
+// alone and applies the factor and the constants once. slope(z) = -phi'(z).
+// Each is written once for doubles and for Eigen array expressions.
 struct StandardNormal {
+  static constexpr double kFactor = -0.5, kConstant = -kLogSqrtTwoPi;
   template <class Z>
-  static auto phi(const Z& z) { return -0.5 * (z * z) - kLogSqrtTwoPi; }
+  static auto core(const Z& z) { return z * z; }
   template <class Z>
-  static auto dphi(const Z& z) { return -z; }
+  static auto slope(const Z& z) { return z; }
 };
 struct StandardCauchy {
+  static constexpr double kFactor = -1.0, kConstant = -1.14472988584940017414;  // -log(pi)
   template <class Z>
-  static auto phi(const Z& z) {
+  static auto core(const Z& z) {
     using Eigen::log1p, std::log1p;
-    return -log1p(z * z) - std::log(std::numbers::pi);
+    return log1p(z * z);
   }
   template <class Z>
-  static auto dphi(const Z& z) { return -2.0 * z / (1.0 + z * z); }
+  static auto slope(const Z& z) { return 2.0 * z / (1.0 + z * z); }
 };
 
 // One node per density: 1 / scale and log(scale) are computed once per scale
 // element (and never again in a replay when the scale is a constant), and the
 // loops are compiled for each pattern of single and full operands, summed or
-// not, over blocks of four (blocked.hpp) so that they vectorise.
+// not, over SIMD blocks (blocked.hpp) so that they vectorise.
 struct LocScaleNode : Node {
   const double* x;
   const double* loc;
   const double* scale;
   double* inverse_scale;  // scale_size elements each
-  double* log_scale;
+  double* log_scale;      // then their sum
   const double* y;
   double* gx;
   double* gloc;
   double* gscale;
   const double* gy;
   std::int64_t n, scale_size;
-  bool scale_varies;  // recompute the two scale buffers in each forward pass
+  bool scale_varies;  // recompute the scale terms in each forward pass
 };
 
-inline void scale_terms(const LocScaleNode& nd) {
+TYCHE_NOINLINE void scale_terms(const LocScaleNode& nd) {
+  double log_scale_sum = 0.0;
   for (std::int64_t i = 0; i < nd.scale_size; ++i) {
     nd.inverse_scale[i] = 1.0 / nd.scale[i];
     nd.log_scale[i] = std::log(nd.scale[i]);
+    log_scale_sum += nd.log_scale[i];
   }
+  nd.log_scale[nd.scale_size] = log_scale_sum;
+}
+
+// The sum of log(scale) over the n elements of a summed density.
+template <int SS>
+double total_log_scale(const LocScaleNode& nd) {
+  return SS == 0 ? double(nd.n) * nd.log_scale[0] : nd.log_scale[nd.scale_size];
 }
 
 // What a kernel computes: the value (forward), the gradient (backward), or
@@ -88,11 +100,15 @@ Strided<S> seed(const double* gy) {
   }
 }
 
-// Adds `term` into the block of a full gradient (a single one takes the sum afterwards).
-template <int W, int S>
+// Adds (Sign 1) or subtracts (Sign -1) `term` into the block of a full
+// gradient; a single one takes the sum afterwards.
+template <int W, int S, int Sign = 1>
 void add_block(double* g, std::int64_t i, const Block<W>& term) {
-  if constexpr (S == 1)
-    if (g) store<W>(g, i, load<W>(g, i) + term);
+  if constexpr (S == 1) {
+    if (g == nullptr) return;
+    if constexpr (Sign > 0) store<W>(g, i, load<W>(g, i) + term);
+    else store<W>(g, i, load<W>(g, i) - term);
+  }
 }
 
 // SX, SL, SS: strides of x, loc and scale (0 for a single element, 1 for a full
@@ -100,48 +116,60 @@ void add_block(double* g, std::int64_t i, const Block<W>& term) {
 // over elements it needs are skipped otherwise, as for a prior whose location
 // and scale are constants). The kernels copy the node's fields into locals
 // first, so that the inlined loops keep them in registers.
+//
+// The arithmetic is arranged so that a unit-seeded normal density costs what a
+// hand-written one does: per element, z and its square for the value, and
+// r = z / scale (d log p / d loc) for every gradient; no negations.
 template <class Family, int SX, int SL, int SS, bool Sum, Pass P, bool SingleGrads = true>
 void loc_scale_kernel(const Node& base) {
   constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
   const auto& nd = static_cast<const LocScaleNode&>(base);
   if (value && nd.scale_varies) scale_terms(nd);
-  const auto x = strided<SX>(nd.x), loc = strided<SL>(nd.loc);
-  const auto inverse_scale = strided<SS>(nd.inverse_scale), log_scale = strided<SS>(nd.log_scale);
+  const auto x = strided<SX>(nd.x), loc = strided<SL>(nd.loc), inverse_scale = strided<SS>(nd.inverse_scale);
+  const double* log_scale = nd.log_scale;
   const auto gy = seed<Sum ? 0 : 1, P>(nd.gy);
   double* y = const_cast<double*>(nd.y);
   double *gx = nd.gx, *gloc = nd.gloc, *gscale = nd.gscale;
-  const auto [total, dx_sum, dscale_sum] = blocked<3, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
+  const auto [core_sum, r_sum, dscale_sum] = blocked<3, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
     const Block<W> inv = inverse_scale.template at<W>(i);
     const Block<W> z = (x.template at<W>(i) - loc.template at<W>(i)) * inv;
     if constexpr (value) {
-      const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
-      if constexpr (Sum) sums[0] += lp;
-      else store<W>(y, i, lp);
+      if constexpr (Sum)
+        sums[0] += Family::core(z);
+      else
+        store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant -
+                           strided<SS>(log_scale).template at<W>(i));
     }
     if constexpr (gradient) {
       const Block<W> g = gy.template at<W>(i) * inv;
-      const Block<W> w = g * Family::dphi(z);  // d log p / d x = -d log p / d loc
-      const Block<W> dscale = w * z + g;      // -d log p / d scale
-      add_block<W, SX>(gx, i, w);
-      add_block<W, SL>(gloc, i, -w);
-      add_block<W, SS>(gscale, i, -dscale);
-      if constexpr (SingleGrads && (SX == 0 || SL == 0)) sums[1] += w;
+      const Block<W> r = g * Family::slope(z);  // d log p / d loc = -d log p / d x
+      const Block<W> dscale = r * z - g;        // d log p / d scale
+      add_block<W, SX, -1>(gx, i, r);
+      add_block<W, SL>(gloc, i, r);
+      add_block<W, SS>(gscale, i, dscale);
+      if constexpr (SingleGrads && (SX == 0 || SL == 0)) sums[1] += r;
       if constexpr (SingleGrads && SS == 0) sums[2] += dscale;
     }
   });
-  if constexpr (value && Sum) y[0] = total;
+  if constexpr (value && Sum)
+    y[0] = Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
   if constexpr (gradient) {
-    if (SX == 0 && gx) gx[0] += dx_sum;
-    if (SL == 0 && gloc) gloc[0] -= dx_sum;
-    if (SS == 0 && gscale) gscale[0] -= dscale_sum;
+    if (SX == 0 && gx) gx[0] -= r_sum;
+    if (SL == 0 && gloc) gloc[0] += r_sum;
+    if (SS == 0 && gscale) gscale[0] += dscale_sum;
   }
 }
 
-inline const double* loc_scale_result(const Node& node) { return static_cast<const LocScaleNode&>(node).y; }
-
-inline bool loc_scale_reads(const Node& node, const double* p) {
+inline Written loc_scale_result(const Node& node) {
   const auto& nd = static_cast<const LocScaleNode&>(node);
-  return nd.x == p || nd.loc == p || nd.scale == p;
+  return {nd.y, nd.gy, 1};
+}
+
+template <int SX, int SL>
+bool loc_scale_reads(const Node& node, const double* begin, const double* end) {
+  const auto& nd = static_cast<const LocScaleNode&>(node);
+  return overlaps(nd.x, SX ? nd.n : 1, begin, end) || overlaps(nd.loc, SL ? nd.n : 1, begin, end) ||
+         overlaps(nd.scale, nd.scale_size, begin, end);
 }
 
 using NodeFunctions = std::array<void (*)(const Node&), 2>;
@@ -164,7 +192,7 @@ template <class Family, std::size_t... Pattern>
 constexpr std::array<UnitSeedKernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
   return {{{&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
                               Pass::value_and_unit_gradient, bool(Pattern & 1)>,
-            &loc_scale_result, nullptr, &loc_scale_reads}...}};
+            &loc_scale_result, nullptr, &loc_scale_reads<(Pattern >> 3) & 1, (Pattern >> 2) & 1>}...}};
 }
 
 // A density whose location is an fma recorded just before it, a * b + c with
@@ -198,15 +226,16 @@ void affine_loc_scale_kernel(const Node& base) {
   if (value && nd.scale_varies) scale_terms(nd);
   const double a = *nd.a, c = *nd.c;
   const auto x = strided<SX>(nd.x), b = strided<1>(nd.b), loc_values = strided<1>(nd.loc);
-  const auto inverse_scale = strided<SS>(nd.inverse_scale), log_scale = strided<SS>(nd.log_scale);
+  const auto inverse_scale = strided<SS>(nd.inverse_scale);
+  const double* log_scale = nd.log_scale;
   const auto gloc = strided<1>(nd.gloc);
   const auto gy = seed<Sum ? 0 : 1, P>(nd.gy);
   double* loc = const_cast<double*>(nd.loc);
   double* y = const_cast<double*>(nd.y);
   double *gx = nd.gx, *gb = nd.gb, *gscale = nd.gscale;
-  // Sums: the value, the location's total gradient (for c), times b (for a),
-  // and the scale's gradient and x's when they are single elements.
-  const auto [total, dloc_sum, dloc_b_sum, dscale_sum, dx_sum] =
+  // Sums: core(z) for the value, the location's total gradient (for c), times
+  // b (for a), and the scale's gradient and x's when they are single elements.
+  const auto [core_sum, dloc_sum, dloc_b_sum, dscale_sum, r_sum] =
       blocked<5>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
         Block<W> l;
         if constexpr (value) {
@@ -218,42 +247,50 @@ void affine_loc_scale_kernel(const Node& base) {
         const Block<W> inv = inverse_scale.template at<W>(i);
         const Block<W> z = (x.template at<W>(i) - l) * inv;
         if constexpr (value) {
-          const Block<W> lp = Family::phi(z) - log_scale.template at<W>(i);
-          if constexpr (Sum) sums[0] += lp;
-          else store<W>(y, i, lp);
+          if constexpr (Sum)
+            sums[0] += Family::core(z);
+          else
+            store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant -
+                               strided<SS>(log_scale).template at<W>(i));
         }
         if constexpr (gradient) {
           const Block<W> g = gy.template at<W>(i) * inv;
-          const Block<W> w = g * Family::dphi(z);        // d log p / d x
-          // d log p / d loc plus the other consumers' (none when unit seeded)
+          const Block<W> r = g * Family::slope(z);  // d log p / d loc = -d log p / d x
+          // plus the location's other consumers (none when unit seeded)
           Block<W> d;
-          if constexpr (unit) d = -w;
-          else d = gloc.template at<W>(i) - w;
-          const Block<W> dscale = w * z + g;              // -d log p / d scale
+          if constexpr (unit) d = r;
+          else d = gloc.template at<W>(i) + r;
+          const Block<W> dscale = r * z - g;  // d log p / d scale
           add_block<W, 1>(gb, i, a * d);
-          add_block<W, SX>(gx, i, w);
-          add_block<W, SS>(gscale, i, -dscale);
+          add_block<W, SX, -1>(gx, i, r);
+          add_block<W, SS>(gscale, i, dscale);
           sums[1] += d;
           sums[2] += d * b.template at<W>(i);
           if constexpr (SS == 0) sums[3] += dscale;
-          if constexpr (SX == 0) sums[4] += w;
+          if constexpr (SX == 0) sums[4] += r;
         }
       });
-  if constexpr (value && Sum) y[0] = total;
+  if constexpr (value && Sum)
+    y[0] = Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
   if constexpr (gradient) {
     if (nd.ga) nd.ga[0] += dloc_b_sum;
     if (nd.gc) nd.gc[0] += dloc_sum;
-    if (SS == 0 && gscale) gscale[0] -= dscale_sum;
-    if (SX == 0 && gx) gx[0] += dx_sum;
+    if (SS == 0 && gscale) gscale[0] += dscale_sum;
+    if (SX == 0 && gx) gx[0] -= r_sum;
   }
 }
 
 // The location is written here and its gradient (from other consumers) read.
-inline const double* affine_location(const Node& node) { return static_cast<const LocScaleNode&>(node).loc; }
+inline Written affine_location(const Node& node) {
+  const auto& nd = static_cast<const LocScaleNode&>(node);
+  return {nd.loc, nd.gloc, nd.n};
+}
 
-inline bool affine_loc_scale_reads(const Node& node, const double* p) {
+template <int SX>
+bool affine_loc_scale_reads(const Node& node, const double* begin, const double* end) {
   const auto& nd = static_cast<const AffineLocScaleNode&>(node);
-  return nd.x == p || nd.scale == p || nd.a == p || nd.b == p || nd.c == p;
+  return overlaps(nd.x, SX ? nd.n : 1, begin, end) || overlaps(nd.scale, nd.scale_size, begin, end) ||
+         overlaps(nd.a, 1, begin, end) || overlaps(nd.b, nd.n, begin, end) || overlaps(nd.c, 1, begin, end);
 }
 
 template <class Family, std::size_t... Pattern>
@@ -267,7 +304,7 @@ constexpr std::array<NodeFunctions, 8> affine_loc_scale_table(std::index_sequenc
 template <class Family, std::size_t... Pattern>
 constexpr std::array<UnitSeedKernel, 4> affine_loc_scale_unit_table(std::index_sequence<Pattern...>) {
   return {{{&affine_loc_scale_kernel<Family, (Pattern >> 1) & 1, Pattern & 1, true, Pass::value_and_unit_gradient>,
-            &loc_scale_result, &affine_location, &affine_loc_scale_reads}...}};
+            &loc_scale_result, &affine_location, &affine_loc_scale_reads<(Pattern >> 1) & 1>}...}};
 }
 
 // The fma node that computed `loc` as the last operation recorded, with a and c
@@ -295,7 +332,7 @@ inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3
   node.scale = Access::data(scales);
   node.scale_size = scales.size();
   node.scale_varies = Access::grad(scales) != nullptr;
-  scale_terms_buffer = Access::result(Shape{2 * node.scale_size}, false);
+  scale_terms_buffer = Access::result(Shape{2 * node.scale_size + 1}, false);
   node.inverse_scale = Access::data(scale_terms_buffer);
   node.log_scale = node.inverse_scale + node.scale_size;
   if (!node.scale_varies) scale_terms(node);

@@ -44,6 +44,17 @@ inline void zero(double* p, std::int64_t n) {
   }
 }
 
+// Zeroes [first, last), both aligned to kArenaAlign, as a compiled gradient
+// clears its gradient buffers: in aligned blocks, because for the few dozen
+// doubles of a small model a call to memset costs more than the stores.
+inline void clear_aligned(double* first, double* last) {
+  constexpr std::size_t kBlock = kArenaAlign / sizeof(double);
+  for (; first != last; first += kBlock) {
+    double* block = std::assume_aligned<kArenaAlign>(first);
+    for (std::size_t i = 0; i < kBlock; ++i) block[i] = 0.0;
+  }
+}
+
 // The memory behind a thread's arena. Allocation itself is a pointer bump in
 // Tape; this is reached only when a session outgrows the block.
 class ArenaStorage {
@@ -114,18 +125,34 @@ struct Region {
 
 struct Node;
 
+// An array a node writes: its values and its gradient buffer.
+struct Written {
+  const double* value = nullptr;
+  const double* gradient = nullptr;
+  std::int64_t size = 0;
+};
+
+// Whether [p, p + size) and [begin, end) share an element; compared as
+// addresses, because they may lie in different allocations.
+inline bool overlaps(const double* p, std::int64_t size, const double* begin, const double* end) {
+  const auto address = [](const double* q) { return reinterpret_cast<std::uintptr_t>(q); };
+  return address(p) < address(end) && address(begin) < address(p + size);
+}
+
 // What a node whose result is one number offers a compiled gradient that finds
 // the result's gradient is always exactly 1 (a term of the sum the function
 // returns): `run` computes the value and adds the gradient for that seed in
-// one pass, so the node never runs backward. `result` is the number; `reads`
-// tells whether the node reads an array, and `intermediate` is an array the
-// node writes and whose gradient it reads (or nullptr): both let the compiled
-// gradient check that nothing else adds into the gradients the node relies on.
+// one pass, so the node never runs backward. `result` is the number;
+// `intermediate` is an array the node writes and whose gradient only its
+// backward pass reads (or nullptr); `reads` tells whether the node reads any
+// element of [begin, end). They let the compiled gradient check that nothing
+// else adds into the gradients the node relies on, and skip clearing the
+// gradients that nothing reads any more.
 struct UnitSeedKernel {
   void (*run)(const Node&);
-  const double* (*result)(const Node&);
-  const double* (*intermediate)(const Node&);
-  bool (*reads)(const Node&, const double*);
+  Written (*result)(const Node&);
+  Written (*intermediate)(const Node&);
+  bool (*reads)(const Node&, const double* begin, const double* end);
 };
 
 // A recorded operation. Concrete nodes derive from it, live in the arena and are
