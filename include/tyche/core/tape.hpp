@@ -13,6 +13,7 @@
 // is used again instead of silently reading reused memory.
 #pragma once
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -28,7 +29,11 @@
 
 namespace tyche::detail {
 
-inline constexpr std::size_t kArenaAlign = 32;  // enough for any SIMD load of doubles
+// At least Eigen's widest SIMD alignment: Eigen's vectorised loops and
+// reductions start with the elements before the first aligned address, so
+// eager and compiled evaluations, whose arenas are different blocks, add in
+// the same order only if every array has the same alignment in both.
+inline constexpr std::size_t kArenaAlign = std::max<std::size_t>(32, EIGEN_MAX_ALIGN_BYTES);
 
 inline std::size_t round_up(std::size_t n) { return (n + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
 inline std::byte* align_up(std::byte* p) {
