@@ -82,6 +82,22 @@ double total_log_scale(const LocScaleNode& nd) {
   return SS == 0 ? double(nd.n) * nd.log_scale[0] : nd.log_scale[nd.scale_size];
 }
 
+// The value of a density over a block: core(z) added into sums[0] when summed
+// (summed_value applies the factor and the constants once), else stored.
+template <class Family, int SS, bool Sum, int W, class Sums>
+TYCHE_ALWAYS_INLINE void add_value(const Block<W>& z, double* y, const double* log_scale, std::int64_t i,
+                                   Sums& sums) {
+  if constexpr (Sum)
+    sums[0] += Family::core(z);
+  else
+    store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant - strided<SS>(log_scale).template at<W>(i));
+}
+
+template <class Family, int SS>
+double summed_value(const LocScaleNode& nd, double core_sum) {
+  return Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
+}
+
 // What a kernel computes: the value (forward), the gradient (backward), or
 // both for a gradient seed of exactly 1 (UnitSeedKernel).
 enum class Pass { value, gradient, value_and_unit_gradient };
@@ -133,13 +149,7 @@ void loc_scale_kernel(const Node& base) {
   const auto [core_sum, r_sum, dscale_sum] = blocked<3, SX + SL + SS == 0>(nd.n, [=]<int W>(std::int64_t i, auto& sums) {
     const Block<W> inv = inverse_scale.template at<W>(i);
     const Block<W> z = (x.template at<W>(i) - loc.template at<W>(i)) * inv;
-    if constexpr (value) {
-      if constexpr (Sum)
-        sums[0] += Family::core(z);
-      else
-        store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant -
-                           strided<SS>(log_scale).template at<W>(i));
-    }
+    if constexpr (value) add_value<Family, SS, Sum, W>(z, y, log_scale, i, sums);
     if constexpr (gradient) {
       const Block<W> g = gy.template at<W>(i) * inv;
       const Block<W> r = g * Family::slope(z);  // d log p / d loc = -d log p / d x
@@ -151,8 +161,7 @@ void loc_scale_kernel(const Node& base) {
       if constexpr (SingleGrads && SS == 0) sums[2] += dscale;
     }
   });
-  if constexpr (value && Sum)
-    y[0] = Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
+  if constexpr (value && Sum) y[0] = summed_value<Family, SS>(nd, core_sum);
   if constexpr (gradient) {
     if (SX == 0 && gx) gx[0] -= r_sum;
     if (SL == 0 && gloc) gloc[0] += r_sum;
@@ -246,13 +255,7 @@ void affine_loc_scale_kernel(const Node& base) {
         }
         const Block<W> inv = inverse_scale.template at<W>(i);
         const Block<W> z = (x.template at<W>(i) - l) * inv;
-        if constexpr (value) {
-          if constexpr (Sum)
-            sums[0] += Family::core(z);
-          else
-            store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant -
-                               strided<SS>(log_scale).template at<W>(i));
-        }
+        if constexpr (value) add_value<Family, SS, Sum, W>(z, y, log_scale, i, sums);
         if constexpr (gradient) {
           const Block<W> g = gy.template at<W>(i) * inv;
           const Block<W> r = g * Family::slope(z);  // d log p / d loc = -d log p / d x
@@ -270,8 +273,7 @@ void affine_loc_scale_kernel(const Node& base) {
           if constexpr (SX == 0) sums[4] += r;
         }
       });
-  if constexpr (value && Sum)
-    y[0] = Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
+  if constexpr (value && Sum) y[0] = summed_value<Family, SS>(nd, core_sum);
   if constexpr (gradient) {
     if (nd.ga) nd.ga[0] += dloc_b_sum;
     if (nd.gc) nd.gc[0] += dloc_sum;

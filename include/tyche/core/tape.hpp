@@ -18,7 +18,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <new>
 #include <tuple>
@@ -41,17 +40,9 @@ inline std::byte* align_up(std::byte* p) {
   return p + (round_up(address) - address);
 }
 
-inline void zero(double* p, std::int64_t n) {
-  if (n <= 16) {  // a call to memset costs more than the stores for small arrays
-    for (std::int64_t i = 0; i < n; ++i) p[i] = 0.0;
-  } else {
-    std::memset(p, 0, static_cast<std::size_t>(n) * sizeof(double));
-  }
-}
-
-// Zeroes [first, last), both aligned to kArenaAlign, as a compiled gradient
-// clears its gradient buffers: in aligned blocks, because for the few dozen
-// doubles of a small model a call to memset costs more than the stores.
+// Zeroes [first, last), both aligned to kArenaAlign (gradient buffers with
+// their padding), in aligned blocks: for the few dozen doubles of a small
+// model a call to memset costs more than the stores.
 inline void clear_aligned(double* first, double* last) {
   constexpr std::size_t kBlock = kArenaAlign / sizeof(double);
   for (; first != last; first += kBlock) {
@@ -186,8 +177,9 @@ class Tape {
 
   // A gradient buffer, zeroed.
   double* allocate_gradient(std::int64_t n) {
-    auto* p = static_cast<double*>(gradients_.allocate(static_cast<std::size_t>(n) * sizeof(double)));
-    zero(p, n);
+    const std::size_t bytes = round_up(static_cast<std::size_t>(n) * sizeof(double));
+    auto* p = static_cast<double*>(gradients_.allocate(bytes));
+    clear_aligned(p, p + bytes / sizeof(double));
     return p;
   }
 
