@@ -3,7 +3,7 @@
 # missing ones; through sudo unless already root. Used by the README's quick
 # start and by .ci/run.
 set -euo pipefail
-packages=(g++ cmake ninja-build libeigen3-dev libboost-dev catch2)
+packages=(g++ cmake ninja-build libeigen3-dev libboost-dev catch2 ccache)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
