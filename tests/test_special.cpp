@@ -1,7 +1,8 @@
 // Special functions and their derivatives against Boost.Math (evaluated with
 // its default policy, which promotes double to long double) and long-double
 // closed forms: lgamma, digamma, trigamma, erf, erfc, log_ndtr, and the
-// logistic family at extreme arguments.
+// logistic family at extreme arguments; then the forward values of every
+// elementwise operation against the standard library on a grid of edge values.
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
@@ -11,6 +12,7 @@
 #include <boost/math/special_functions/gamma.hpp>
 #include <boost/math/special_functions/trigamma.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iomanip>
@@ -220,6 +222,198 @@ TEST_CASE("the logistic family gives no NaN and stays in range for any finite ar
       if (name == "softplus") CHECK(y[i] >= std::max(x[i], 0.0));
       if (name == "log_sigmoid") CHECK(y[i] <= std::min(x[i], 0.0));
       if (name == "sigmoid") CHECK((y[i] >= 0.0 && y[i] <= 1.0));
+    }
+  }
+}
+
+// ---- forward values of every elementwise operation ---------------------------
+// Each operation on a grid with edge values (signed zeros, subnormal, tiny,
+// large, overflowing, infinite and NaN arguments), evaluated both as one array
+// (Eigen's vectorised loops) and one element at a time (the single-element
+// path), against the standard library, or long double and Boost.Math where it
+// has no such function. Finite differences only check derivatives of tyche's
+// own forward values; these check the values themselves.
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kEps = std::numeric_limits<double>::epsilon();
+
+const Grid kEdgeGrid = {-kInf, -1e300, -745.5, -710.0, -40.0, -2.5, -1.0, -0.5, -1e-10, -1e-300, -0.0,
+                        0.0, 5e-324, 1e-300, 1e-10, 0.25, 0.5, 0.75, 1.0, 2.5, 40.0, 700.0, 710.0, 1e300, kInf, kNaN};
+
+// got agrees with want: both NaN, the same infinity, or within `ulps` units of
+// want's magnitude (exact for ulps = 0, so a zero must be matched exactly). A
+// result too small to be a normal number may also be flushed to 0, as JAX's
+// sigmoid(-710) = 1 / (1 + exp(710)) is: a subnormal has lost its relative
+// precision anyway.
+bool agrees(double got, double want, double ulps) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  if (got == 0.0 && std::abs(want) < std::numeric_limits<double>::min()) return true;
+  return std::abs(got - want) <= ulps * kEps * std::abs(want);
+}
+
+// The operation on the whole grid and on each element alone, against reference.
+template <class Reference>
+void check_forward(const std::string& name, const std::function<Tensor(const Tensor&)>& op, const Grid& x,
+                   Reference reference, double ulps) {
+  const Grid whole = op(Tensor(x)).to_std_vector();
+  REQUIRE(whole.size() == x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = double(reference(x[i])), alone = op(Tensor(x[i])).item();
+    INFO(name << " at x = " << std::setprecision(17) << x[i] << ": as an array " << whole[i] << ", alone " << alone
+              << ", expected " << want);
+    CHECK(agrees(whole[i], want, ulps));
+    CHECK(agrees(alone, want, ulps));
+  }
+}
+
+Grid between(const Grid& x, double low, double high) {
+  Grid out;
+  for (double v : x)
+    if (v >= low && v <= high) out.push_back(v);
+  return out;
+}
+
+long double softplus_ld(long double v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
+
+}  // namespace
+
+TEST_CASE("forward values of the elementwise functions agree with the standard library", "[forward]") {
+  // Exact (0 ulps): operations that are one IEEE operation or a selection.
+  // 4 ulps for the transcendental functions: glibc's are correctly rounded or
+  // within an ulp, and Eigen's vectorised exp, log, log1p and expm1 (from
+  // Cephes) within 2 ulps of the true value; a wrong formula is off by far more.
+  const Grid& x = kEdgeGrid;
+  check_forward("neg", [](const Tensor& t) { return -t; }, x, [](double v) { return -v; }, 0);
+  check_forward("square", tyche::square, x, [](double v) { return v * v; }, 0);
+  check_forward("abs", tyche::abs, x, [](double v) { return std::abs(v); }, 0);
+  check_forward("sqrt", tyche::sqrt, x, [](double v) { return std::sqrt(v); }, 0);
+  check_forward("stop_gradient", tyche::stop_gradient, x, [](double v) { return v; }, 0);
+  check_forward("exp", tyche::exp, x, [](double v) { return std::exp(v); }, 4);
+  check_forward("log", tyche::log, x, [](double v) { return std::log(v); }, 4);
+  check_forward("log1p", tyche::log1p, x, [](double v) { return std::log1p(v); }, 4);
+  check_forward("expm1", tyche::expm1, x, [](double v) { return std::expm1(v); }, 4);
+  check_forward("sin", tyche::sin, x, [](double v) { return std::sin(v); }, 4);
+  check_forward("cos", tyche::cos, x, [](double v) { return std::cos(v); }, 4);
+  check_forward("tanh", tyche::tanh, x, [](double v) { return std::tanh(v); }, 4);
+  check_forward("erf", tyche::erf, x, [](double v) { return std::erf(v); }, 4);
+  check_forward("erfc", tyche::erfc, x, [](double v) { return std::erfc(v); }, 4);
+}
+
+TEST_CASE("forward values of the logistic family, logit, log_ndtr, lgamma and digamma agree with references",
+          "[forward]") {
+  const Grid& x = kEdgeGrid;
+  // long double references rounded once: 4 ulps covers the few roundings of
+  // tyche's double formulas.
+  check_forward("sigmoid", tyche::sigmoid, x, [](double v) { return 1.0L / (1.0L + std::exp(-(long double)v)); }, 4);
+  check_forward("softplus", tyche::softplus, x, [](double v) { return softplus_ld(v); }, 4);
+  check_forward("log_sigmoid", tyche::log_sigmoid, x, [](double v) { return -softplus_ld(-(long double)v); }, 4);
+  // logit(p) = log p - log1p(-p): the relative error of a difference grows
+  // near p = 1/2, where logit is 0, so the grid avoids 1/2 and takes 16 ulps.
+  const Grid p = {-0.5, 0.0, 5e-324, 1e-300, 1e-10, 0.1, 0.25, 0.4, 0.6, 0.75, 0.9, 1.0 - 1e-10, 1.0, 1.5, kNaN};
+  check_forward("logit", tyche::logit, p, [](double v) {
+    return std::log((long double)v) - std::log1p(-(long double)v);
+  }, 16);
+  // log Phi from std::erfc in long double (log1p(-Q) above 0); below -30 the
+  // reference underflows, and test cases above check the asymptotic tail.
+  check_forward("log_ndtr", tyche::log_ndtr, between(x, -30.0, kInf), [](double v) {
+    const long double t = v / std::numbers::sqrt2_v<long double>;
+    return v <= 0.0 ? std::log(0.5L * std::erfc(-t)) : std::log1p(-0.5L * std::erfc(t));
+  }, 4);
+  // Boost.Math (promoted to long double by its default policy) against tyche's
+  // double-precision evaluation, and std::lgamma: 8 ulps, but lgamma's roots
+  // at 1 and 2 and digamma's at 1.4616 give zeros of no magnitude, checked
+  // apart in the test cases above.
+  const Grid g = {-kInf, -10.3, -2.5, -2.0, -1.0, -0.5, -0.0, 0.0, 1e-300, 1e-10, 0.25, 0.5, 2.5, 40.0, 710.0, 1e300, kInf, kNaN};
+  check_forward("lgamma", tyche::lgamma, g, [](double v) { return std::lgamma(v); }, 8);
+  check_forward("digamma", tyche::digamma, between(g, 1e-300, 1e300), [](double v) { return boost::math::digamma(v); }, 8);
+}
+
+TEST_CASE("forward values of arithmetic, pow, comparisons, clamp and where agree with the standard library",
+          "[forward]") {
+  // Every pair of grid values: as arrays, with a plain double on either side,
+  // and one element at a time. One IEEE operation each, so exact.
+  const Grid& x = kEdgeGrid;
+  Grid a, b;
+  for (double u : x)
+    for (double v : x) {
+      a.push_back(u);
+      b.push_back(v);
+    }
+  struct Op {
+    std::string name;
+    std::function<Tensor(const Tensor&, const Tensor&)> tensor;
+    std::function<Tensor(const Tensor&, double)> right_double;
+    std::function<Tensor(double, const Tensor&)> left_double;
+    std::function<double(double, double)> reference;
+  };
+  const std::vector<Op> ops = {
+      {"+", [](const Tensor& u, const Tensor& v) { return u + v; }, [](const Tensor& u, double v) { return u + v; },
+       [](double u, const Tensor& v) { return u + v; }, [](double u, double v) { return u + v; }},
+      {"-", [](const Tensor& u, const Tensor& v) { return u - v; }, [](const Tensor& u, double v) { return u - v; },
+       [](double u, const Tensor& v) { return u - v; }, [](double u, double v) { return u - v; }},
+      {"*", [](const Tensor& u, const Tensor& v) { return u * v; }, [](const Tensor& u, double v) { return u * v; },
+       [](double u, const Tensor& v) { return u * v; }, [](double u, double v) { return u * v; }},
+      {"/", [](const Tensor& u, const Tensor& v) { return u / v; }, [](const Tensor& u, double v) { return u / v; },
+       [](double u, const Tensor& v) { return u / v; }, [](double u, double v) { return u / v; }},
+      {"pow", [](const Tensor& u, const Tensor& v) { return tyche::pow(u, v); },
+       [](const Tensor& u, double v) { return tyche::pow(u, v); },
+       [](double u, const Tensor& v) { return tyche::pow(Tensor(u), v); }, [](double u, double v) { return std::pow(u, v); }},
+      {"<", [](const Tensor& u, const Tensor& v) { return u < v; }, [](const Tensor& u, double v) { return u < v; },
+       [](double u, const Tensor& v) { return u < v; }, [](double u, double v) { return double(u < v); }},
+      {"<=", [](const Tensor& u, const Tensor& v) { return u <= v; }, [](const Tensor& u, double v) { return u <= v; },
+       [](double u, const Tensor& v) { return u <= v; }, [](double u, double v) { return double(u <= v); }},
+      {">", [](const Tensor& u, const Tensor& v) { return u > v; }, [](const Tensor& u, double v) { return u > v; },
+       [](double u, const Tensor& v) { return u > v; }, [](double u, double v) { return double(u > v); }},
+      {">=", [](const Tensor& u, const Tensor& v) { return u >= v; }, [](const Tensor& u, double v) { return u >= v; },
+       [](double u, const Tensor& v) { return u >= v; }, [](double u, double v) { return double(u >= v); }},
+      {"==", [](const Tensor& u, const Tensor& v) { return u == v; }, [](const Tensor& u, double v) { return u == v; },
+       [](double u, const Tensor& v) { return u == v; }, [](double u, double v) { return double(u == v); }},
+      {"!=", [](const Tensor& u, const Tensor& v) { return u != v; }, [](const Tensor& u, double v) { return u != v; },
+       [](double u, const Tensor& v) { return u != v; }, [](double u, double v) { return double(u != v); }},
+  };
+  for (const Op& op : ops) {
+    const Grid whole = op.tensor(Tensor(a), Tensor(b)).to_std_vector();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const double want = op.reference(a[i], b[i]);
+      INFO(std::setprecision(17) << a[i] << " " << op.name << " " << b[i] << ": expected " << want);
+      CHECK(agrees(whole[i], want, 0));
+      CHECK(agrees(op.tensor(Tensor(a[i]), Tensor(b[i])).item(), want, 0));
+      CHECK(agrees(op.right_double(Tensor(a[i]), b[i]).item(), want, 0));
+      CHECK(agrees(op.left_double(a[i], Tensor(b[i])).item(), want, 0));
+    }
+    // A plain double against a whole array takes the constant-operand kernels.
+    for (double v : {-2.5, 0.0, 1.0, 3.0}) {
+      const Grid right = op.right_double(Tensor(x), v).to_std_vector(), left = op.left_double(v, Tensor(x)).to_std_vector();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        INFO(std::setprecision(17) << op.name << " of " << x[i] << " and " << v);
+        CHECK(agrees(right[i], op.reference(x[i], v), 0));
+        CHECK(agrees(left[i], op.reference(v, x[i]), 0));
+      }
+    }
+  }
+  // clamp as std::clamp (NaN stays NaN), where as a selection.
+  const Grid clamped = tyche::clamp(Tensor(x), -1.0, 2.5).to_std_vector();
+  const Grid picked = tyche::where(Tensor(a) > Tensor(b), Tensor(a), Tensor(b)).to_std_vector();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    INFO("clamp at " << x[i]);
+    CHECK(agrees(clamped[i], std::isnan(x[i]) ? kNaN : std::clamp(x[i], -1.0, 2.5), 0));
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("where at " << a[i] << ", " << b[i]);
+    CHECK(agrees(picked[i], a[i] > b[i] ? a[i] : b[i], 0));
+  }
+  // fma(a, b, c) = a b + c with two roundings (or one, if the compiler fuses
+  // them): within 1 ulp of the product-sum's magnitude where no cancellation occurs.
+  const Grid u = {-2.5, -1.0, 0.25, 0.75, 40.0}, w = {0.5, 1.0, 2.5, 700.0, 1e-10};
+  for (double c : {0.0, 1.0, 1e10}) {
+    const Grid fused = tyche::fma(Tensor(u), Tensor(w), Tensor(c)).to_std_vector();
+    for (std::size_t i = 0; i < u.size(); ++i) {
+      INFO("fma(" << u[i] << ", " << w[i] << ", " << c << ")");
+      CHECK(std::abs(fused[i] - (u[i] * w[i] + c)) <= kEps * (std::abs(u[i] * w[i]) + std::abs(c)));
     }
   }
 }

@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "tyche/core/broadcast.hpp"
@@ -109,8 +110,6 @@ constexpr double kTwoOverSqrtPi = 2.0 * std::numbers::inv_sqrtpi;
 // Why the odd forms: each derivative reuses the forward result y where that
 // saves a transcendental call (d softplus = exp(x - y) is the sigmoid).
 TYCHE_UNARY_OP(NegOp, -x, -1.0)
-TYCHE_UNARY_OP(ExpOp, x.exp(), y)
-TYCHE_UNARY_OP(LogOp, x.log(), x.inverse())
 TYCHE_UNARY_OP(Log1pOp, x.log1p(), (1.0 + x).inverse())
 TYCHE_UNARY_OP(Expm1Op, x.expm1(), y + 1.0)
 TYCHE_UNARY_OP(SqrtOp, x.sqrt(), 0.5 * y.inverse())
@@ -148,6 +147,44 @@ TYCHE_UNARY_OP(PowScalarOp, x.pow(p.first), p.first * x.pow(p.first - 1.0))
 TYCHE_UNARY_OP(ClampOp, x.max(p.first).min(p.second),
                (x >= p.first && x <= p.second).template cast<double>())
 #undef TYCHE_UNARY_OP
+
+// Eigen's vectorised exp clamps its argument at -709.784, so that below
+// it (and at -inf) it returns 5.6e-309 instead of a subnormal number or 0, and
+// its vectorised log takes a subnormal argument for the smallest normal
+// number (log(1e-310) = -708.4, not -713.8). The few elements whose result
+// (exp) or argument (log) is not a normal number are recomputed with std::.
+inline constexpr double kSmallestNormal = std::numeric_limits<double>::min();
+inline constexpr double kLogSmallestNormal = -708.39641853226410622;
+
+template <class Out, class In, class F>
+void recompute_below(Out& y, const In& x, double threshold, F f) {
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    if (x[i] < threshold) y[i] = f(x[i]);
+}
+
+struct ExpOp {
+  template <class In, class Out>
+  static void forward(const In& x, Out y, UnaryParams) {
+    y = x.exp();
+    recompute_below(y, x, kLogSmallestNormal, [](double v) { return std::exp(v); });
+  }
+  template <class In>
+  static double first(const In& x, UnaryParams) { return std::exp(x[0]); }
+  template <class In, class Out>
+  static void backward(const In&, const In& y, const In& gy, Out gx, UnaryParams) { gx += gy * y; }
+};
+
+struct LogOp {
+  template <class In, class Out>
+  static void forward(const In& x, Out y, UnaryParams) {
+    y = x.log();
+    recompute_below(y, x, kSmallestNormal, [](double v) { return std::log(v); });
+  }
+  template <class In>
+  static double first(const In& x, UnaryParams) { return std::log(x[0]); }
+  template <class In, class Out>
+  static void backward(const In& x, const In&, const In& gy, Out gx, UnaryParams) { gx += gy * x.inverse(); }
+};
 
 // ---- binary operations -----------------------------------------------------
 // An operation defines f(a, b) and the partials da(a, b, y), db(a, b, y).
@@ -284,9 +321,14 @@ template <class Op>
 Tensor binary(const Tensor& a, const Tensor& b, const char* name) {
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, a, b);
+  // A single element is read with stride 0 only when its rank does not exceed
+  // the other operand's, so that the other operand's shape is the result's:
+  // (1,) with () is (1,), as in NumPy, and the single side is then b.
   const bool same = a.shape() == b.shape();
-  if (same || (a.size() == 1 && a.ndim() <= b.ndim()) || (b.size() == 1 && b.ndim() <= a.ndim())) {
-    const Layout layout = same ? Layout::same : a.size() == 1 ? Layout::a_scalar : Layout::b_scalar;
+  const bool a_single = a.size() == 1 && a.ndim() <= b.ndim();
+  const bool b_single = b.size() == 1 && b.ndim() <= a.ndim();
+  if (same || a_single || b_single) {
+    const Layout layout = same ? Layout::same : a_single ? Layout::a_scalar : Layout::b_scalar;
     Tensor y = Access::result(layout == Layout::a_scalar ? b.shape() : a.shape(), grad);
     BinaryNode<Op> local;
     auto& node = tape.node_for(grad, local, &binary_forward<Op>, &binary_backward<Op>);

@@ -25,7 +25,12 @@ using Policy = boost::math::policies::policy<
     boost::math::policies::promote_double<false>>;
 }  // namespace detail
 
-inline double lgamma(double x) { return boost::math::lgamma(x, detail::Policy()); }
+// +inf at the poles (0, -1, -2, ...) and at +-inf, as std::lgamma,
+// scipy.special.gammaln and JAX give; Boost's ignored pole error gives NaN.
+inline double lgamma(double x) {
+  if (std::isinf(x) || (x <= 0.0 && x == std::floor(x))) return std::numeric_limits<double>::infinity();
+  return boost::math::lgamma(x, detail::Policy());
+}
 inline double digamma(double x) { return boost::math::digamma(x, detail::Policy()); }
 inline double trigamma(double x) { return boost::math::trigamma(x, detail::Policy()); }
 
