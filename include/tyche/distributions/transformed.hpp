@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace tyche::dist {
@@ -21,9 +22,11 @@ namespace tyche::dist {
 class TransformedDistribution : public DistributionBase<TransformedDistribution> {
  public:
   // A base with fewer event axes than the first transform reads gets its
-  // rightmost batch axes read as event axes (as NumPyro does).
-  TransformedDistribution(DistributionPtr base, std::vector<transforms::TransformPtr> transforms)
-      : TransformedDistribution(with_event_dims(std::move(base), transforms), std::move(transforms), 0) {}
+  // rightmost batch axes read as event axes (as NumPyro does). `transforms` is
+  // copied, not moved, into the delegate: the order in which arguments are
+  // evaluated is unspecified, and with_event_dims must see the transforms.
+  TransformedDistribution(DistributionPtr base, const std::vector<transforms::TransformPtr>& transforms)
+      : TransformedDistribution(with_event_dims(std::move(base), transforms), transforms, 0) {}
   TransformedDistribution(const Distribution& base, std::vector<transforms::TransformPtr> transforms)
       : TransformedDistribution(base.share(), std::move(transforms)) {}
 
@@ -70,7 +73,11 @@ class TransformedDistribution : public DistributionBase<TransformedDistribution>
 
   static DistributionPtr with_event_dims(DistributionPtr base, const std::vector<transforms::TransformPtr>& transforms) {
     if (transforms.empty()) return base;
-    const int missing = transforms.front()->domain().event_dim() - base->event_dim();
+    const int needed = transforms.front()->domain().event_dim();
+    if (needed > base->shape().rank())
+      throw ShapeError("tyche: TransformedDistribution: " + transforms.front()->name() + " reads " +
+                       std::to_string(needed) + " event axes but the base draws have shape " + base->shape().str());
+    const int missing = needed - base->event_dim();
     return missing > 0 ? base->to_event(missing).share() : base;
   }
 
