@@ -1,16 +1,20 @@
 // value_and_grad allocates nothing on the heap in steady state.
 //
-// This translation unit replaces the global operator new/delete (every usual
-// form: plain, array, sized, aligned, nothrow) for the whole test executable
-// with versions that forward to malloc/aligned_alloc/free and, while
-// `g_counting` is on, count calls. Forwarding to malloc/free keeps this
-// compatible with AddressSanitizer, which intercepts malloc and free (and new
-// and delete stay paired with each other, so ASan sees no mismatch).
+// Two hooks count heap calls while `g_counting` is on:
+// - the C allocator: the linker redirects every call to malloc, calloc,
+//   realloc, aligned_alloc, posix_memalign and free made from this
+//   executable's own code (-Wl,--wrap, see tests/CMakeLists.txt) to the
+//   __wrap_ functions below, which count and forward to the real ones. tyche
+//   and Eigen are header-only, so all their calls (Eigen's temporaries go
+//   through malloc) are compiled into this executable and are seen;
+// - operator new and delete in every usual form (plain, array, sized,
+//   aligned, nothrow), replaced for the whole executable by versions that
+//   forward to malloc / aligned_alloc / free, counted there.
+// Forwarding to the real allocator keeps this compatible with
+// AddressSanitizer, which intercepts malloc and free (and new and delete stay
+// paired with each other, so ASan sees no mismatch).
 // Only the loops of gradient evaluations are counted, never Catch2's own
 // assertions, which allocate.
-//
-// Limitation: Eigen's internal temporaries use malloc directly, not operator
-// new, so they are not counted here.
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
@@ -29,8 +33,60 @@ std::atomic<bool> g_counting{false};
 std::atomic<long> g_allocations{0};
 std::atomic<long> g_deallocations{0};
 
+void count(std::atomic<long>& counter) {
+  if (g_counting.load(std::memory_order_relaxed)) counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+#if defined(__linux__)
+// The linker's --wrap=malloc turns this executable's calls to malloc into
+// calls to __wrap_malloc, and its calls to __real_malloc into the real malloc.
+#define TYCHE_TEST_COUNTS_MALLOC 1
+extern "C" {
+// NOLINTBEGIN(bugprone-reserved-identifier)
+void* __real_malloc(std::size_t size);
+void* __real_calloc(std::size_t count, std::size_t size);
+void* __real_realloc(void* p, std::size_t size);
+void* __real_aligned_alloc(std::size_t alignment, std::size_t size);
+int __real_posix_memalign(void** p, std::size_t alignment, std::size_t size);
+void __real_free(void* p);
+
+void* __wrap_malloc(std::size_t size) {
+  count(g_allocations);
+  return __real_malloc(size);
+}
+void* __wrap_calloc(std::size_t n, std::size_t size) {
+  count(g_allocations);
+  return __real_calloc(n, size);
+}
+void* __wrap_realloc(void* p, std::size_t size) {
+  count(g_allocations);
+  return __real_realloc(p, size);
+}
+void* __wrap_aligned_alloc(std::size_t alignment, std::size_t size) {
+  count(g_allocations);
+  return __real_aligned_alloc(alignment, size);
+}
+int __wrap_posix_memalign(void** p, std::size_t alignment, std::size_t size) {
+  count(g_allocations);
+  return __real_posix_memalign(p, alignment, size);
+}
+void __wrap_free(void* p) {
+  if (p != nullptr) count(g_deallocations);
+  __real_free(p);
+}
+// NOLINTEND(bugprone-reserved-identifier)
+}
+#endif
+
+namespace {
+
+// Counted by the C allocator's wrappers where they exist, here otherwise.
 void* allocate(std::size_t size, std::size_t alignment) noexcept {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+#if !defined(TYCHE_TEST_COUNTS_MALLOC)
+  count(g_allocations);
+#endif
   if (size == 0) size = 1;
   if (alignment <= alignof(std::max_align_t)) return std::malloc(size);
   return std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
@@ -43,7 +99,9 @@ void* allocate_or_throw(std::size_t size, std::size_t alignment) {
 
 void deallocate(void* p) noexcept {
   if (p == nullptr) return;
-  if (g_counting.load(std::memory_order_relaxed)) g_deallocations.fetch_add(1, std::memory_order_relaxed);
+#if !defined(TYCHE_TEST_COUNTS_MALLOC)
+  count(g_deallocations);
+#endif
   std::free(p);
 }
 
@@ -138,6 +196,31 @@ TEST_CASE("the allocation counter sees operator new in all its forms") {
   CHECK(g_allocations == 5);
   CHECK(g_deallocations == 4);  // v is still alive
 }
+
+#if defined(TYCHE_TEST_COUNTS_MALLOC)
+TEST_CASE("the allocation counter sees the C allocator, through which Eigen allocates") {
+  void* volatile sink = nullptr;
+  g_allocations = 0;
+  g_deallocations = 0;
+  g_counting = true;
+  sink = std::malloc(16);
+  sink = std::realloc(sink, 4096);
+  std::free(sink);
+  sink = std::calloc(4, 8);
+  std::free(sink);
+  {
+    Eigen::MatrixXd m = Eigen::MatrixXd::Random(40, 40);  // one aligned_malloc
+    sink = m.data();
+  }
+  {
+    tyche::RowMatrixXd a = tyche::RowMatrixXd::Constant(3, 3, 1.0);  // a dynamic Eigen matrix
+    sink = a.data();
+  }
+  g_counting = false;
+  CHECK(g_allocations == 5);
+  CHECK(g_deallocations == 4);
+}
+#endif
 
 TEST_CASE("value_and_grad allocates nothing on the heap in steady state: eight schools, non-centered") {
   const Tensor y{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
