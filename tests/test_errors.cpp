@@ -297,3 +297,82 @@ TEST_CASE("after any exception inside value_and_grad the next value_and_grad cal
     require_gradients_still_work();
   }
 }
+
+// Errors raised while a model runs name the site and its plates, the shapes,
+// and what to change; they keep their types.
+namespace {
+namespace dist = tyche::dist;
+}  // namespace
+
+TEST_CASE("substituting a value of the wrong shape names the site, both shapes and the shape it needs") {
+  auto model = [] { tyche::sample("z", dist::Normal(Tensor{0.0, 0.0, 0.0}, 1.0)); };
+  REQUIRE_THROWS_CONTAINING(tyche::log_density(model, std::tuple{}, {{"z", Tensor{1.0, 2.0, 3.0, 4.0}}}), ShapeError,
+                            "site `z`", "value has shape (4,)", "shape (3,) of the site's Normal",
+                            "give the site a value of shape (3,)");
+  // An event of the wrong size.
+  auto simplex = [] { tyche::sample("p", dist::Dirichlet(Tensor{1.0, 1.0, 1.0})); };
+  REQUIRE_THROWS_CONTAINING(tyche::log_density(simplex, std::tuple{}, {{"p", Tensor{0.5, 0.5}}}), ShapeError,
+                            "site `p`", "value has shape (2,)", "where the event has size 3");
+}
+
+TEST_CASE("an observation that does not fit its plate names the site, the plate and both sizes") {
+  auto model = [](const Tensor& y) {
+    tyche::plate data("data", 5);
+    tyche::sample("obs", dist::Normal(0.0, 1.0), y);
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::trace(model).get_trace(Tensor{1.0, 2.0, 3.0}), ShapeError,
+                            "site `obs` (in plate `data` of size 5)", "observed value has shape (3,)",
+                            "size 3 where plate `data` has size 5", "value of shape (5,)");
+  // The same through log_density (condition, then the log density).
+  auto latent = [] {
+    tyche::plate data("data", 5);
+    tyche::sample("obs", dist::Normal(0.0, 1.0));
+  };
+  REQUIRE_THROWS_CONTAINING(
+      tyche::log_density(tyche::condition(latent, {{"obs", Tensor{1.0, 2.0, 3.0}}}), std::tuple{}, {}), ShapeError,
+      "site `obs` (in plate `data` of size 5)");
+}
+
+TEST_CASE("a distribution whose batch shape clashes with a plate names the site, the plate and the shapes") {
+  auto model = [] {
+    tyche::plate data("data", 3);
+    tyche::sample("x", dist::Normal(Tensor{0.0, 0.0, 0.0, 0.0}, 1.0));
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::trace(tyche::seed(model, 0)).get_trace(), ShapeError,
+                            "site `x` (in plate `data` of size 3)", "Normal has batch shape (4,)",
+                            "size 4 at dim -1, where plate `data` has size 3", "broadcasts with the plates' shape (3,)");
+  REQUIRE_THROWS_WITH(tyche::trace(tyche::seed(model, 0)).get_trace(), !Catch::Contains("plate `x`"));
+  // Two plates: the clash is at the outer one's axis.
+  auto nested = [] {
+    tyche::plate rows("rows", 2, std::nullopt, -2);
+    tyche::plate cols("cols", 3);
+    tyche::sample("w", dist::Normal(Tensor::zeros(Shape{4, 1}), 1.0));
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::trace(tyche::seed(nested, 0)).get_trace(), ShapeError, "site `w`",
+                            "size 4 at dim -2, where plate `rows` has size 2", "plates' shape (2, 3)");
+}
+
+TEST_CASE("an error in a site's log density names the site and keeps its type") {
+  // (3, 1) broadcasts to the site's shape (3, 3), so only LKJCholesky's
+  // log_prob, run by log_density, finds it wrong.
+  auto model = [] { tyche::sample("L", dist::LKJCholesky(3)); };
+  REQUIRE_THROWS_CONTAINING(tyche::log_density(model, std::tuple{}, {{"L", Tensor::ones(Shape{3, 1})}}), ShapeError,
+                            "tyche: site `L`: LKJCholesky: log_prob of a value of shape (3, 1)");
+}
+
+TEST_CASE("errors raised by handlers name the site; a user's own exception types pass unchanged") {
+  struct UserError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+  auto model = [] {
+    tyche::plate data("data", 2);
+    tyche::sample("z", dist::Normal(0.0, 1.0));
+  };
+  // A mask that does not broadcast with the site's batch shape.
+  REQUIRE_THROWS_CONTAINING(tyche::trace(tyche::seed(tyche::mask(model, Tensor{1.0, 0.0, 1.0}), 0)).get_trace(),
+                            ShapeError, "site `z` (in plate `data` of size 2)", "(2,)", "(3,)");
+  auto throwing = tyche::condition(model, [](const tyche::Message&) -> std::optional<Tensor> { throw UserError("mine"); });
+  REQUIRE_THROWS_AS(throwing(), UserError);
+  REQUIRE_THROWS_WITH(throwing(), "mine");
+  REQUIRE(tyche::detail::handler_stack().empty());
+}

@@ -252,6 +252,27 @@ TEST_CASE("Dirichlet log_prob is the closed form with lgamma sums") {
   CHECK_THROWS_AS(dist::Dirichlet(1.0), tyche::ShapeError);
 }
 
+TEST_CASE("multivariate parameters of too low a rank throw a ShapeError saying which axes they need") {
+  CHECK_THROWS_WITH(dist::Dirichlet(1.0), Catch::Contains("Dirichlet: concentration needs at least one axis") &&
+                                              Catch::Contains("shape (K,)"));
+  CHECK_THROWS_WITH(dist::Dirichlet(Tensor::zeros(Shape{2, 0})),
+                    Catch::Contains("at least one category on its last axis, got shape (2, 0)"));
+  CHECK_THROWS_AS(dist::Dirichlet(Tensor::zeros(Shape{2, 0})), tyche::ShapeError);
+  CHECK_THROWS_WITH(dist::Categorical({.logits = 0.0}), Catch::Contains("last axis of categories, got shape ()"));
+  for (const Tensor& not_a_matrix : {Tensor(1.0), Tensor{1.0, 2.0}}) {
+    CHECK_THROWS_WITH(dist::MultivariateNormal(0.0, {.covariance_matrix = not_a_matrix}),
+                      Catch::Contains("covariance_matrix must be a non-empty square matrix"));
+    CHECK_THROWS_WITH(dist::MultivariateNormal(0.0, {.scale_tril = not_a_matrix}),
+                      Catch::Contains("scale_tril must be a non-empty square matrix"));
+  }
+  CHECK_THROWS_WITH(dist::MultivariateNormal(Tensor{0.0, 0.0, 0.0}, {.covariance_matrix = Tensor{{1.0, 0.0}, {0.0, 1.0}}}),
+                    Catch::Contains("loc of shape (3,) does not match matrices of shape (2, 2)"));
+  CHECK_THROWS_WITH(dist::LKJCholesky(3).log_prob(Tensor{1.0, 0.0, 0.0}),
+                    Catch::Contains("LKJCholesky: log_prob of a value of shape (3,) for events of shape (3, 3)"));
+  CHECK_THROWS_WITH(dist::MultivariateNormal(0.0, {.scale_tril = Tensor{{1.0, 0.0}, {0.0, 1.0}}}).log_prob(1.0),
+                    Catch::Contains("log_prob of a value of shape () for events of shape (2,)"));
+}
+
 TEST_CASE("Dirichlet gradients match finite differences and draws match mean() and variance()") {
   // Values on the simplex for every evaluation: the last coordinate is 1 - the others.
   check_gradient("Dirichlet: concentration and value",

@@ -7,6 +7,7 @@
 //   c::positive.check(tyche::Tensor{1.0, -1.0});        // [1, 0]
 //   c::interval(0.0, 2.0).str();                          // "Interval(lower_bound=0, upper_bound=2)"
 //   c::independent(c::positive, 1).event_dim();           // 1
+//   c::simplex.feasible_like(tyche::Tensor::zeros({4}));  // [0.25, 0.25, 0.25, 0.25]
 #pragma once
 
 #include "tyche/core/indexing.hpp"
@@ -63,6 +64,11 @@ class Constraint {
   // 1 where the element (the trailing event_dim axes) lies in the set, else 0;
   // shape: value's shape without its event_dim trailing axes.
   Tensor check(const Tensor& value) const;
+  // A point of the set with the prototype's shape (broadcast with the
+  // bounds), inside it where the set has an inside: 0 for reals, 1 for
+  // positive numbers, midpoints of intervals, the uniform simplex, identity
+  // matrices (NumPyro's feasible_like). Only the prototype's shape is read.
+  Tensor feasible_like(const Tensor& prototype) const;
   // True when every element lies in the set.
   bool contains(const Tensor& value) const {
     const Tensor ok = check(value);
@@ -235,6 +241,33 @@ inline Tensor Constraint::check(const Tensor& value) const {
   node.group = out_shape.numel() == 0 ? 1 : std::max<std::int64_t>(node.count / out_shape.numel(), 1);
   check_forward(node);
   return out;
+}
+
+inline Tensor Constraint::feasible_like(const Tensor& prototype) const {
+  const Shape& shape = prototype.shape();
+  const int own_dims = base_event_dim(kind_);
+  if (prototype.ndim() < own_dims)
+    throw ShapeError("tyche: " + str() + ".feasible_like: a prototype of shape " + shape.str() + " has fewer than " +
+                     std::to_string(own_dims) + " axes");
+  const std::int64_t n = own_dims ? prototype.dim(-1) : 0;
+  switch (kind_) {
+    case Kind::real:
+    case Kind::boolean:
+    case Kind::nonnegative_integer: return Tensor::zeros(shape);
+    case Kind::positive:
+    case Kind::nonnegative: return Tensor::ones(shape);
+    case Kind::unit_interval:
+    case Kind::interval: return Tensor::zeros(shape) + 0.5 * (lower_ + upper_);
+    case Kind::greater_than: return Tensor::zeros(shape) + (lower_ + 1.0);
+    case Kind::less_than: return Tensor::zeros(shape) + (upper_ - 1.0);
+    case Kind::integer_interval: return Tensor::zeros(shape) + lower_;
+    case Kind::simplex: return Tensor::full(shape, 1.0 / double(n));
+    case Kind::ordered_vector: return Tensor::zeros(shape) + Tensor::arange(n);
+    case Kind::lower_cholesky:
+    case Kind::corr_cholesky:
+    case Kind::positive_definite: return Tensor::zeros(shape) + (Tensor::arange(n).reshape({n, 1}) == Tensor::arange(n));
+  }
+  return Tensor::zeros(shape);
 }
 
 inline std::string Constraint::str() const {

@@ -26,6 +26,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,11 @@ class Distribution {
   Independent to_event(int reinterpreted_batch_ndims = -1) const;
   // log_prob is 0 where `mask` (0/1, broadcast with the batch shape) is 0.
   MaskedDistribution mask(const Tensor& mask) const;
+  // Which elements of a value log_prob counts: a 0/1 array that broadcasts
+  // against the value (event axes included), 0 where a mask leaves the
+  // element out; none when every element counts. A value may hold NaN where
+  // this is 0 (observations with missing entries).
+  virtual std::optional<Tensor> value_mask() const { return std::nullopt; }
 
   // "Normal(batch_shape=(2,), event_shape=())".
   std::string str() const {

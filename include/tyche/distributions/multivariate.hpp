@@ -215,7 +215,8 @@ class MultivariateNormal : public DistributionBase<MultivariateNormal> {
 class Dirichlet : public DistributionBase<Dirichlet> {
  public:
   explicit Dirichlet(Tensor concentration)
-      : DistributionBase(batch_of(concentration), {concentration.dim(-1)}), concentration_(std::move(concentration)) {
+      : DistributionBase(batch_of(concentration), {categories(concentration)}),
+        concentration_(std::move(concentration)) {
     detail::require_positive("Dirichlet", "concentration", concentration_);
   }
   const Tensor& concentration() const { return concentration_; }
@@ -241,10 +242,18 @@ class Dirichlet : public DistributionBase<Dirichlet> {
   }
 
  private:
-  static Shape batch_of(const Tensor& concentration) {
-    if (concentration.ndim() == 0 || concentration.dim(-1) == 0)
-      throw ShapeError("tyche: Dirichlet: concentration must have a last axis of categories, got shape " +
+  // Called before anything else reads the concentration's last axis.
+  static std::int64_t categories(const Tensor& concentration) {
+    if (concentration.ndim() == 0)
+      throw ShapeError("tyche: Dirichlet: concentration needs at least one axis, the K categories (its last axis), "
+                       "but got shape (); for one Dirichlet over K categories give an array of shape (K,)");
+    if (concentration.dim(-1) == 0)
+      throw ShapeError("tyche: Dirichlet: concentration needs at least one category on its last axis, got shape " +
                        concentration.shape().str());
+    return concentration.dim(-1);
+  }
+  static Shape batch_of(const Tensor& concentration) {
+    categories(concentration);
     return detail::batch_part(concentration.shape(), 1);
   }
   Tensor concentration_;

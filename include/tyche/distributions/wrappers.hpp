@@ -8,6 +8,8 @@
 
 #include "tyche/distributions/distribution.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace tyche::dist {
@@ -67,6 +69,7 @@ class ExpandedDistribution : public DistributionBase<ExpandedDistribution> {
   }
   Tensor mean() const override { return detail::broadcast_to_shape(base_->mean(), shape()); }
   Tensor variance() const override { return detail::broadcast_to_shape(base_->variance(), shape()); }
+  std::optional<Tensor> value_mask() const override { return base_->value_mask(); }
 
  private:
   DistributionPtr base_;
@@ -92,6 +95,7 @@ class Independent : public DistributionBase<Independent> {
   }
   Tensor mean() const override { return base_->mean(); }
   Tensor variance() const override { return base_->variance(); }
+  std::optional<Tensor> value_mask() const override { return base_->value_mask(); }
 
  private:
   static std::pair<Shape, Shape> split_batch(const Distribution& base, int n) {
@@ -124,14 +128,39 @@ class MaskedDistribution : public DistributionBase<MaskedDistribution> {
   constraints::Constraint support() const override { return base_->support(); }
   // The base's draws, not broadcast to the mask (as NumPyro's).
   Tensor draw(Key key, const Shape& sample_shape) const override { return base_->sample(key, sample_shape); }
-  // Masked elements are 0 and pass no gradient back, whatever the base gives.
-  Tensor log_prob(const Tensor& value) const override { return where(mask_, base_->log_prob(value), 0.0); }
+  // Masked elements are exactly 0 and pass no gradient back, whatever they
+  // hold (NaN for a missing observation): the base sees a point of its
+  // support there instead, because `where` drops the base's value but not
+  // the base's own backward pass, which would multiply the zero it gets by a
+  // NaN partial.
+  Tensor log_prob(const Tensor& value) const override {
+    if (keeps_all_) return where(mask_, base_->log_prob(value), 0.0);
+    const Tensor safe = where(event_aligned(mask_), value, base_->support().feasible_like(value));
+    return where(mask_, base_->log_prob(safe), 0.0);
+  }
   Tensor mean() const override { return base_->mean(); }
   Tensor variance() const override { return base_->variance(); }
+  std::optional<Tensor> value_mask() const override {
+    const Tensor own = event_aligned(mask_);
+    const std::optional<Tensor> inner = base_->value_mask();
+    return inner ? own * *inner : own;
+  }
 
  private:
+  // The mask with a trailing axis of size 1 per event axis, so that it lines
+  // up with values.
+  Tensor event_aligned(const Tensor& batch_mask) const {
+    Shape shape = batch_mask.shape();
+    for (int i = 0; i < event_dim(); ++i) shape.push_back(1);
+    return batch_mask.reshape(shape);
+  }
+  static bool all_ones(const Tensor& mask) {
+    const double* m = tyche::detail::Access::data(mask);
+    return std::all_of(m, m + mask.size(), [](double v) { return v != 0.0; });
+  }
   DistributionPtr base_;
   Tensor mask_;
+  bool keeps_all_ = all_ones(mask_);
 };
 
 inline ExpandedDistribution Distribution::expand(const Shape& batch_shape) const {

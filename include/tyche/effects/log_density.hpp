@@ -20,14 +20,19 @@ struct LogDensity {
 };
 
 // The summed, scaled log densities of the sample sites of a recorded trace.
+// An error in a site's log density names the site.
 inline Tensor trace_log_density(const Trace& trace) {
   Tensor total = 0.0;
   for (const Message& site : trace) {
     if (site.type != SiteType::sample) continue;
-    // The scale may be an array (per element of the log density): apply it
-    // before summing.
-    const Tensor lp = site.fn->log_prob(*site.value);
-    total = total + sum(site.scale ? *site.scale * lp : lp);
+    try {
+      // The scale may be an array (per element of the log density): apply
+      // it before summing.
+      const Tensor lp = site.fn->log_prob(*site.value);
+      total = total + sum(site.scale ? *site.scale * lp : lp);
+    } catch (...) {
+      detail::rethrow_naming_site(site);
+    }
   }
   return total;
 }

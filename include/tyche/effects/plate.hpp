@@ -113,11 +113,24 @@ class plate : public Messenger {
     for (const auto& frame : msg.cond_indep_stack) expected[std::size_t(rank + frame.dim)] = frame.size;
     Shape dist_batch = msg.sample_shape;
     for (std::int64_t d : msg.fn->batch_shape()) dist_batch.push_back(d);
+    const bool has_sample_shape = msg.sample_shape.rank() > 0;
     msg.sample_shape = Shape{};
     const int overlap = std::max(rank - dist_batch.rank(), 0);
     Shape batch(expected.begin(), expected.begin() + overlap);
     const Shape trailing(expected.begin() + overlap, expected.end());
-    for (std::int64_t d : broadcast_shapes(trailing, dist_batch, ("plate `" + msg.name + "`").c_str())) batch.push_back(d);
+    for (const auto& frame : msg.cond_indep_stack) {
+      const int axis = dist_batch.rank() + frame.dim;
+      if (axis < 0 || dist_batch[axis] == 1 || dist_batch[axis] == frame.size) continue;
+      throw ShapeError("tyche: " + detail::describe_site(msg) + ": its " + msg.fn->name() + " has " +
+                       (has_sample_shape ? "sample_shape + batch shape " : "batch shape ") +
+                       dist_batch.str() + ", of size " + std::to_string(dist_batch[axis]) + " at dim " +
+                       std::to_string(frame.dim) + ", where plate `" + frame.name + "` has size " +
+                       std::to_string(frame.size) + "; give the distribution a batch shape that broadcasts with " +
+                       "the plates' shape " + Shape(expected.begin(), expected.end()).str() +
+                       " (size 1 or " + std::to_string(frame.size) + " at dim " + std::to_string(frame.dim) +
+                       "), or give the plate another dim");
+    }
+    for (std::int64_t d : broadcast_shapes(trailing, dist_batch, "plate")) batch.push_back(d);
     if (!(batch == msg.fn->batch_shape())) msg.fn = msg.fn->expand(batch).share();
   }
 

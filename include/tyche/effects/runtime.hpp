@@ -23,6 +23,7 @@
 #pragma once
 
 #include "tyche/effects/message.hpp"
+#include "tyche/effects/site_errors.hpp"
 
 #include <algorithm>
 #include <concepts>
@@ -123,19 +124,27 @@ inline void default_process_message(Message& msg) {
 
 }  // namespace detail
 
-// Sends `msg` through the current thread's handler stack (see the top).
+// Sends `msg` through the current thread's handler stack (see the top). A
+// value the handlers leave on a sample site is checked (its shape, and an
+// observation's finiteness: see site_errors.hpp), and whatever goes wrong
+// names the site.
 inline void apply_stack(Message& msg) {
   const auto& stack = detail::handler_stack();
   std::size_t reached = 0;
-  // Indices, not iterators: a handler may send messages of its own
-  // (do, reparam, uncondition) while this one is in flight.
-  for (std::size_t i = stack.size(); i-- > 0;) {
-    ++reached;
-    stack[i]->process_message(msg);
-    if (msg.stop) break;
+  try {
+    // Indices, not iterators: a handler may send messages of its own
+    // (do, reparam, uncondition) while this one is in flight.
+    for (std::size_t i = stack.size(); i-- > 0;) {
+      ++reached;
+      stack[i]->process_message(msg);
+      if (msg.stop) break;
+    }
+    detail::check_site_value(msg);
+    detail::default_process_message(msg);
+    for (std::size_t i = stack.size() - reached; i < stack.size(); ++i) stack[i]->postprocess_message(msg);
+  } catch (...) {
+    detail::rethrow_naming_site(msg);
   }
-  detail::default_process_message(msg);
-  for (std::size_t i = stack.size() - reached; i < stack.size(); ++i) stack[i]->postprocess_message(msg);
 }
 
 // The base of every handler wrapping a model: calling it runs the model with
