@@ -126,8 +126,12 @@ class MaskedDistribution : public DistributionBase<MaskedDistribution> {
   const Tensor& mask_array() const { return mask_; }
   std::string name() const override { return "MaskedDistribution"; }
   constraints::Constraint support() const override { return base_->support(); }
-  // The base's draws, not broadcast to the mask (as NumPyro's).
-  Tensor draw(Key key, const Shape& sample_shape) const override { return base_->sample(key, sample_shape); }
+  // Draws of the whole batch shape, the base's broadcast with the mask's
+  // (NumPyro expands the base to it).
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    if (base_->batch_shape() == batch_shape()) return base_->sample(key, sample_shape);
+    return base_->expand(batch_shape()).sample(key, sample_shape);
+  }
   // Masked elements are exactly 0 and pass no gradient back, whatever they
   // hold (NaN for a missing observation): the base sees a point of its
   // support there instead, because `where` drops the base's value but not

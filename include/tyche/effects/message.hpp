@@ -24,7 +24,7 @@
 
 namespace tyche {
 
-enum class SiteType { sample, param, deterministic, plate, prng_key, inspect };
+enum class SiteType { sample, param, deterministic, plate, prng_key, inspect, subsample };
 
 constexpr std::string_view to_string(SiteType type) {
   switch (type) {
@@ -34,6 +34,7 @@ constexpr std::string_view to_string(SiteType type) {
     case SiteType::plate: return "plate";
     case SiteType::prng_key: return "prng_key";
     case SiteType::inspect: return "inspect";
+    case SiteType::subsample: return "subsample";
   }
   return "unknown";
 }
@@ -57,7 +58,7 @@ using ValueMap = std::map<std::string, Tensor, std::less<>>;
 
 struct Message {
   SiteType type = SiteType::sample;
-  std::string name;  // empty for helper messages (prng_key, inspect), which traces skip
+  std::string name;  // empty for helper messages (prng_key, inspect, subsample), which traces skip
   dist::DistributionPtr fn;
   std::optional<Tensor> value;
   bool is_observed = false;
@@ -72,6 +73,9 @@ struct Message {
   // param sites: the initial value and the constraint it lives in.
   std::optional<Tensor> init;
   std::optional<constraints::Constraint> constraint;
+  // param and subsample messages: how many rightmost axes of the value are
+  // not batch axes; the plates subsample the axes left of them. None: all are.
+  std::optional<int> event_dim;
   // plate sites: the full size and the subsample size.
   std::int64_t plate_size = 0, subsample_size = 0;
 

@@ -4,7 +4,9 @@
 // plate's size along the plate's axis (dims are allocated from the right:
 // -1 for the innermost free axis, then -2, ...), carry the plate's frame in
 // cond_indep_stack, and, when the plate subsamples, have their log density
-// scaled by size / subsample_size.
+// scaled by size / subsample_size. A subsampling plate also subsamples the
+// param sites (given an event_dim) and the tyche::subsample data inside it
+// along its dim.
 //
 //   {
 //     tyche::plate data("data", 100);                       // a guard: sites below are in it
@@ -13,9 +15,11 @@
 //   tyche::plate("batch", 1000, [&](const tyche::Tensor& idx) { ... }, 32);   // idx: 32 indices
 #pragma once
 
+#include "tyche/core/indexing.hpp"
 #include "tyche/effects/runtime.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <optional>
@@ -30,7 +34,7 @@ class plate : public Messenger {
   plate(std::string name, std::int64_t size, std::optional<std::int64_t> subsample_size = std::nullopt,
         std::optional<int> dim = std::nullopt)
       : name_(std::move(name)), size_(size) {
-    subsample(subsample_size, dim);
+    enter(subsample_size, dim);
     detail::handler_stack().push_back(this);
   }
 
@@ -40,7 +44,7 @@ class plate : public Messenger {
   plate(std::string name, std::int64_t size, Body&& body, std::optional<std::int64_t> subsample_size = std::nullopt,
         std::optional<int> dim = std::nullopt)
       : name_(std::move(name)), size_(size) {
-    subsample(subsample_size, dim);
+    enter(subsample_size, dim);
     detail::StackEntry entry(*this);
     if constexpr (std::invocable<Body&, const Tensor&>) body(indices_);
     else body();
@@ -64,17 +68,38 @@ class plate : public Messenger {
     msg.cond_indep_stack.push_back({name_, dim_, subsample_size_});
     if (msg.type == SiteType::deterministic) return;
     if (msg.type == SiteType::sample) broadcast_distribution(msg);
-    if (size_ != subsample_size_) {
+    if (size_ != subsample_size_ && subsample_size_ > 0) {
       const double factor = double(size_) / double(subsample_size_);
       msg.scale = msg.scale ? *msg.scale * factor : Tensor(factor);
     }
   }
 
+  // A param's value (given an event_dim) or subsample's data has this
+  // plate's axis at its dim, counted left of the event_dim rightmost axes:
+  // it must have the full size there (or 1), and a subsampling plate takes
+  // its indices along it.
+  void postprocess_message(Message& msg) override {
+    if ((msg.type != SiteType::param && msg.type != SiteType::subsample) || !msg.event_dim) return;
+    const Shape& shape = msg.value->shape();
+    const int axis = shape.rank() + dim_ - *msg.event_dim;
+    if (axis < 0 || shape[axis] == 1) return;
+    if (shape[axis] != size_) {
+      const std::string statement = msg.type == SiteType::param ? "param `" + msg.name + "`" : "subsample(data)";
+      throw ShapeError("tyche: " + statement + " with event_dim " + std::to_string(*msg.event_dim) + " in plate `" +
+                       name_ + "` of size " + std::to_string(size_) + " (dim " + std::to_string(dim_) +
+                       "): the value has shape " + shape.str() + ", of size " + std::to_string(shape[axis]) +
+                       " at axis " + std::to_string(axis) + "; give it the plate's full size " +
+                       std::to_string(size_) + " (or 1) there, and the plate subsamples it");
+    }
+    if (subsample_size_ < size_) msg.value = take_along_axis(*msg.value, indices_, axis);
+  }
+
  private:
   // Sends the plate's own message (so traces record it and seed can key its
   // subsampling), then takes the first axis left of every enclosing plate.
-  void subsample(std::optional<std::int64_t> subsample_size, std::optional<int> dim) {
-    if (size_ < 0) throw std::invalid_argument("tyche: plate `" + name_ + "`: negative size " + std::to_string(size_));
+  void enter(std::optional<std::int64_t> subsample_size, std::optional<int> dim) {
+    if (size_ <= 0)
+      throw std::invalid_argument("tyche: plate `" + name_ + "`: size must be positive, got " + std::to_string(size_));
     subsample_size_ = subsample_size.value_or(size_);
     if (subsample_size_ < 0 || subsample_size_ > size_)
       throw std::invalid_argument("tyche: plate `" + name_ + "`: subsample_size " + std::to_string(subsample_size_) +
@@ -90,6 +115,7 @@ class plate : public Messenger {
     if (!detail::handler_stack().empty()) apply_stack(msg);
     if (!msg.value) detail::default_process_message(msg);  // no handler: subsample here
     indices_ = *msg.value;
+    check_indices(subsample_size);
     subsample_size_ = indices_.size();
 
     std::vector<int> occupied;
@@ -103,6 +129,35 @@ class plate : public Messenger {
       dim_ = -1;
       while (std::find(occupied.begin(), occupied.end(), dim_) != occupied.end()) --dim_;
     }
+  }
+
+  // Indices a handler gave (substitute, replay) must be a subsample of
+  // 0 .. size-1 of the size asked for (NumPyro only warns on the size).
+  void check_indices(std::optional<std::int64_t> requested) const {
+    const std::string where = "tyche: plate `" + name_ + "` of size " + std::to_string(size_) + ": ";
+    if (indices_.ndim() != 1)
+      throw ShapeError(where + "the subsample indices must be a vector, got shape " + indices_.shape().str());
+    if (requested && indices_.size() != *requested)
+      throw std::invalid_argument(where + "subsample_size is " + std::to_string(*requested) + " but the indices " +
+                                  "given to the plate (by substitute or replay) have length " +
+                                  std::to_string(indices_.size()) +
+                                  "; did the model and the guide use different subsample sizes?");
+    const double* index = indices_.data();
+    for (std::int64_t i = 0; i < indices_.size(); ++i)
+      if (!(index[i] >= 0.0 && index[i] < double(size_) && index[i] == std::floor(index[i])))
+        throw std::invalid_argument(where + "subsample index " + std::to_string(index[i]) + " at position " +
+                                    std::to_string(i) + " is not an integer in [0, " + std::to_string(size_) + ")");
+  }
+
+  // x's elements at `index` along `axis` (NumPy's take(x, index, axis)).
+  static Tensor take_along_axis(const Tensor& x, const Tensor& index, int axis) {
+    if (axis == 0) return take(x, index);
+    std::vector<int> to_front{axis}, back;
+    for (int a = 0; a < x.ndim(); ++a) {
+      if (a != axis) to_front.push_back(a);
+      back.push_back(a < axis ? a + 1 : a == axis ? 0 : a);
+    }
+    return transpose(take(transpose(x, to_front), index), back);
   }
 
   // Expands the site's distribution so its batch shape covers every plate axis.

@@ -10,9 +10,9 @@
 //
 // Every handler is a class template over the model it wraps, deriving from
 // Handler<Fn>. Wrapping, `tyche::condition(model, data)` is a callable that
-// pushes the handler around each call of the model. With no model,
-// `tyche::condition guard(data);` is a scoped guard, on the stack until the
-// end of the block (Python's `with`):
+// pushes the handler around each call of the model. With no model (Fn is
+// NoModel), `tyche::condition guard(data);` is a scoped guard, on the stack
+// until the end of the block (Python's `with`):
 //
 //   auto conditioned = tyche::condition(model, {{"slope", 3.0}});
 //   conditioned(x);                                  // slope observed at 3
@@ -20,6 +20,27 @@
 //     tyche::seed guard(0);                          // every site in this block is seeded
 //     tyche::Tensor z = tyche::sample("z", tyche::dist::Normal(0.0, 1.0));
 //   }
+//
+// A handler of your own (NumPyro's `class MyHandler(Messenger)`) derives from
+// Handler<Fn> the same way and overrides process_message and/or
+// postprocess_message; per-run state is `mutable` and cleared in reset():
+//
+//   template <class Fn = tyche::NoModel>
+//   class count_draws : public tyche::Handler<Fn> {
+//    public:
+//     explicit count_draws(Fn fn) : tyche::Handler<Fn>(std::move(fn)) {}
+//     count_draws() requires tyche::IsGuard<Fn> = default;
+//     void process_message(tyche::Message& msg) override {
+//       if (msg.type == tyche::SiteType::sample && !msg.value) ++count;
+//     }
+//     mutable int count = 0;
+//    private:
+//     void reset() const override { count = 0; }
+//   };
+//   template <class Fn> count_draws(Fn) -> count_draws<Fn>;   // guards deduce NoModel, the default
+//
+//   auto counted = count_draws(tyche::seed(model, 0));   // wraps a model
+//   { count_draws guard; tyche::seed(model, 0)(); }     // or guards a block: guard.count
 #pragma once
 
 #include "tyche/effects/message.hpp"
@@ -48,6 +69,12 @@ class Messenger {
   Messenger(const Messenger&) = default;
   Messenger& operator=(const Messenger&) = default;
 };
+
+// The Fn of a handler used as a scoped guard (it wraps no model).
+struct NoModel {};
+
+template <class Fn>
+concept IsGuard = std::same_as<Fn, NoModel>;
 
 namespace detail {
 
@@ -79,12 +106,6 @@ class StackEntry {
  private:
   Messenger* messenger_;
 };
-
-// The Fn of a handler used as a scoped guard.
-struct NoModel {};
-
-template <class Fn>
-concept IsGuard = std::same_as<Fn, NoModel>;
 
 [[noreturn]] inline void throw_missing_key(const Message& msg) {
   throw std::runtime_error("tyche: " + std::string(to_string(msg.type)) + " site `" + msg.name +
@@ -152,7 +173,7 @@ inline void apply_stack(Message& msg) {
 // and reset before each call, so a handler can be called through a const
 // reference and gives the same result every time; one handler object must not
 // run on two threads at once (copy it).
-template <class Fn>
+template <class Fn = NoModel>
 class Handler : public Messenger {
  public:
   template <class... Args>
@@ -174,7 +195,7 @@ class Handler : public Messenger {
 
 // A scoped guard: on the stack from construction to destruction.
 template <>
-class Handler<detail::NoModel> : public Messenger {
+class Handler<NoModel> : public Messenger {
  public:
   Handler(const Handler&) = delete;
   Handler& operator=(const Handler&) = delete;

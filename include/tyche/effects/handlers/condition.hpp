@@ -28,16 +28,16 @@ inline std::optional<Tensor> lookup(const ValueMap& data, const SiteValueFn& fn,
 
 }  // namespace detail
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class condition : public Handler<Fn> {
  public:
   condition(Fn fn, ValueMap data) : Handler<Fn>(std::move(fn)), data_(std::move(data)) {}
   condition(Fn fn, SiteValueFn condition_fn) : Handler<Fn>(std::move(fn)), fn_(std::move(condition_fn)) {}
   explicit condition(ValueMap data)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : data_(std::move(data)) {}
   explicit condition(SiteValueFn condition_fn)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : fn_(std::move(condition_fn)) {}
 
   void process_message(Message& msg) override {
@@ -57,7 +57,7 @@ template <class Fn>
 condition(Fn, ValueMap) -> condition<Fn>;
 template <class Fn>
 condition(Fn, SiteValueFn) -> condition<Fn>;
-condition(ValueMap) -> condition<detail::NoModel>;
-condition(SiteValueFn) -> condition<detail::NoModel>;
+condition(ValueMap) -> condition<NoModel>;
+condition(SiteValueFn) -> condition<NoModel>;
 
 }  // namespace tyche

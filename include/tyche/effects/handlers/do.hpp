@@ -12,12 +12,12 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class do_ : public Handler<Fn> {
  public:
   do_(Fn fn, ValueMap data) : Handler<Fn>(std::move(fn)), data_(std::move(data)) {}
   explicit do_(ValueMap data)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : data_(std::move(data)) {}
 
   void process_message(Message& msg) override {
@@ -40,6 +40,6 @@ class do_ : public Handler<Fn> {
 
 template <class Fn>
 do_(Fn, ValueMap) -> do_<Fn>;
-do_(ValueMap) -> do_<detail::NoModel>;
+do_(ValueMap) -> do_<NoModel>;
 
 }  // namespace tyche

@@ -14,12 +14,12 @@ namespace tyche {
 
 using InferConfigFn = std::function<Infer(const Message&)>;
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class infer_config : public Handler<Fn> {
  public:
   infer_config(Fn fn, InferConfigFn config_fn) : Handler<Fn>(std::move(fn)), config_fn_(std::move(config_fn)) {}
   explicit infer_config(InferConfigFn config_fn)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : config_fn_(std::move(config_fn)) {}
 
   void process_message(Message& msg) override {
@@ -33,6 +33,6 @@ class infer_config : public Handler<Fn> {
 
 template <class Fn>
 infer_config(Fn, InferConfigFn) -> infer_config<Fn>;
-infer_config(InferConfigFn) -> infer_config<detail::NoModel>;
+infer_config(InferConfigFn) -> infer_config<NoModel>;
 
 }  // namespace tyche

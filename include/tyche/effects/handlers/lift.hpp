@@ -2,7 +2,7 @@
 // for every param, or one per name (params without one stay params). A name
 // used by several param statements is drawn once; the later ones reuse it.
 //
-//   auto lifted = tyche::lift(model, {{"s", tyche::dist::Exponential(1.0).share()}});
+//   auto lifted = tyche::lift(model, {{"s", tyche::dist::Exponential(1.0)}});
 //   tyche::trace(tyche::seed(lifted, 0)).get_trace(x)["s"].type;   // SiteType::sample
 #pragma once
 
@@ -13,18 +13,29 @@
 
 namespace tyche {
 
-using PriorMap = std::map<std::string, dist::DistributionPtr, std::less<>>;
+// A prior of PriorMap, from a distribution or a shared pointer to one.
+class Prior {
+ public:
+  Prior(const dist::Distribution& prior) : prior_(prior.share()) {}
+  Prior(dist::DistributionPtr prior) : prior_(std::move(prior)) {}
+  const dist::DistributionPtr& get() const { return prior_; }
 
-template <class Fn = detail::NoModel>
+ private:
+  dist::DistributionPtr prior_;
+};
+
+using PriorMap = std::map<std::string, Prior, std::less<>>;
+
+template <class Fn = NoModel>
 class lift : public Handler<Fn> {
  public:
   lift(Fn fn, PriorMap priors) : Handler<Fn>(std::move(fn)), priors_(std::move(priors)) {}
   lift(Fn fn, const dist::Distribution& prior) : Handler<Fn>(std::move(fn)), prior_(prior.share()) {}
   explicit lift(PriorMap priors)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : priors_(std::move(priors)) {}
   explicit lift(const dist::Distribution& prior)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : prior_(prior.share()) {}
 
   void process_message(Message& msg) override {
@@ -33,7 +44,7 @@ class lift : public Handler<Fn> {
     if (!prior) {
       const auto it = priors_.find(msg.name);
       if (it == priors_.end()) return;
-      prior = it->second;
+      prior = it->second.get();
     }
     msg.type = SiteType::sample;
     msg.fn = std::move(prior);
@@ -62,7 +73,7 @@ template <class Fn>
 lift(Fn, PriorMap) -> lift<Fn>;
 template <class Fn>
 lift(Fn, const dist::Distribution&) -> lift<Fn>;
-lift(PriorMap) -> lift<detail::NoModel>;
-lift(const dist::Distribution&) -> lift<detail::NoModel>;
+lift(PriorMap) -> lift<NoModel>;
+lift(const dist::Distribution&) -> lift<NoModel>;
 
 }  // namespace tyche

@@ -11,16 +11,16 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class mask : public Handler<Fn> {
  public:
   mask(Fn fn, Tensor keep) : Handler<Fn>(std::move(fn)), mask_(checked(std::move(keep))) {}
   mask(Fn fn, bool keep) : Handler<Fn>(std::move(fn)), mask_(keep ? 1.0 : 0.0) {}
   explicit mask(Tensor keep)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : mask_(checked(std::move(keep))) {}
   explicit mask(bool keep)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : mask_(keep ? 1.0 : 0.0) {}
 
   void process_message(Message& msg) override {
@@ -45,7 +45,7 @@ template <class Fn>
 mask(Fn, Tensor) -> mask<Fn>;
 template <class Fn>
 mask(Fn, bool) -> mask<Fn>;
-mask(Tensor) -> mask<detail::NoModel>;
-mask(bool) -> mask<detail::NoModel>;
+mask(Tensor) -> mask<NoModel>;
+mask(bool) -> mask<NoModel>;
 
 }  // namespace tyche

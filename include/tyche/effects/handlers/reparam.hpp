@@ -143,16 +143,16 @@ using ReparamConfig = std::map<std::string, ReparamStrategy, std::less<>>;
 // A strategy for a site, or none to leave it alone.
 using ReparamConfigFn = std::function<std::optional<ReparamStrategy>(const Message&)>;
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class reparam : public Handler<Fn> {
  public:
   reparam(Fn fn, ReparamConfig config) : Handler<Fn>(std::move(fn)), config_(std::move(config)) {}
   reparam(Fn fn, ReparamConfigFn config_fn) : Handler<Fn>(std::move(fn)), config_fn_(std::move(config_fn)) {}
   explicit reparam(ReparamConfig config)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : config_(std::move(config)) {}
   explicit reparam(ReparamConfigFn config_fn)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : config_fn_(std::move(config_fn)) {}
 
   void process_message(Message& msg) override {
@@ -188,7 +188,7 @@ template <class Fn>
 reparam(Fn, ReparamConfig) -> reparam<Fn>;
 template <class Fn>
 reparam(Fn, ReparamConfigFn) -> reparam<Fn>;
-reparam(ReparamConfig) -> reparam<detail::NoModel>;
-reparam(ReparamConfigFn) -> reparam<detail::NoModel>;
+reparam(ReparamConfig) -> reparam<NoModel>;
+reparam(ReparamConfigFn) -> reparam<NoModel>;
 
 }  // namespace tyche

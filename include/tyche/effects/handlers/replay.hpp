@@ -12,12 +12,12 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class replay : public Handler<Fn> {
  public:
   replay(Fn fn, Trace guide) : Handler<Fn>(std::move(fn)), guide_(std::move(guide)) {}
   explicit replay(Trace guide)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : guide_(std::move(guide)) {}
 
   void process_message(Message& msg) override {
@@ -42,6 +42,6 @@ class replay : public Handler<Fn> {
 
 template <class Fn>
 replay(Fn, Trace) -> replay<Fn>;
-replay(Trace) -> replay<detail::NoModel>;
+replay(Trace) -> replay<NoModel>;
 
 }  // namespace tyche

@@ -9,12 +9,12 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class scale : public Handler<Fn> {
  public:
   scale(Fn fn, Tensor factor) : Handler<Fn>(std::move(fn)), factor_(checked(std::move(factor))) {}
   explicit scale(Tensor factor)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : factor_(checked(std::move(factor))) {}
 
   void process_message(Message& msg) override {
@@ -32,7 +32,7 @@ class scale : public Handler<Fn> {
 
 template <class Fn>
 scale(Fn, Tensor) -> scale<Fn>;
-scale(Tensor) -> scale<detail::NoModel>;
-scale(double) -> scale<detail::NoModel>;
+scale(Tensor) -> scale<NoModel>;
+scale(double) -> scale<NoModel>;
 
 }  // namespace tyche

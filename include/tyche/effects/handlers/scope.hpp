@@ -16,7 +16,7 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class scope : public Handler<Fn> {
  public:
   scope(Fn fn, std::string prefix, std::string divider = "/", std::vector<SiteType> hide_types = {})
@@ -24,7 +24,7 @@ class scope : public Handler<Fn> {
         prefix_(std::move(prefix) + std::move(divider)),
         hide_types_(std::move(hide_types)) {}
   explicit scope(std::string prefix, std::string divider = "/", std::vector<SiteType> hide_types = {})
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : prefix_(std::move(prefix) + std::move(divider)), hide_types_(std::move(hide_types)) {}
 
   void process_message(Message& msg) override {
@@ -42,7 +42,7 @@ class scope : public Handler<Fn> {
 template <class Fn>
   requires(!std::convertible_to<Fn, std::string>)
 scope(Fn, std::string, std::string = "/", std::vector<SiteType> = {}) -> scope<Fn>;
-scope(std::string, std::string = "/", std::vector<SiteType> = {}) -> scope<detail::NoModel>;
-scope(const char*, const char* = "/", std::vector<SiteType> = {}) -> scope<detail::NoModel>;
+scope(std::string, std::string = "/", std::vector<SiteType> = {}) -> scope<NoModel>;
+scope(const char*, const char* = "/", std::vector<SiteType> = {}) -> scope<NoModel>;
 
 }  // namespace tyche

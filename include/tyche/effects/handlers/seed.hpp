@@ -15,7 +15,7 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class seed : public Handler<Fn> {
  public:
   seed(Fn fn, Key key, std::vector<SiteType> hide_types = {})
@@ -23,10 +23,10 @@ class seed : public Handler<Fn> {
   seed(Fn fn, std::uint64_t rng_seed, std::vector<SiteType> hide_types = {})
       : seed(std::move(fn), PRNGKey(rng_seed), std::move(hide_types)) {}
   explicit seed(Key key, std::vector<SiteType> hide_types = {})
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : initial_(key), key_(key), hide_types_(std::move(hide_types)) {}
   explicit seed(std::uint64_t rng_seed, std::vector<SiteType> hide_types = {})
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : seed(PRNGKey(rng_seed), std::move(hide_types)) {}
 
   void process_message(Message& msg) override {
@@ -49,7 +49,7 @@ template <class Fn>
 seed(Fn, Key, std::vector<SiteType> = {}) -> seed<Fn>;
 template <class Fn>
 seed(Fn, std::uint64_t, std::vector<SiteType> = {}) -> seed<Fn>;
-seed(Key, std::vector<SiteType> = {}) -> seed<detail::NoModel>;
-seed(std::uint64_t, std::vector<SiteType> = {}) -> seed<detail::NoModel>;
+seed(Key, std::vector<SiteType> = {}) -> seed<NoModel>;
+seed(std::uint64_t, std::vector<SiteType> = {}) -> seed<NoModel>;
 
 }  // namespace tyche

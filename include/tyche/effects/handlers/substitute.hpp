@@ -10,16 +10,16 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class substitute : public Handler<Fn> {
  public:
   substitute(Fn fn, ValueMap data) : Handler<Fn>(std::move(fn)), data_(std::move(data)) {}
   substitute(Fn fn, SiteValueFn substitute_fn) : Handler<Fn>(std::move(fn)), fn_(std::move(substitute_fn)) {}
   explicit substitute(ValueMap data)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : data_(std::move(data)) {}
   explicit substitute(SiteValueFn substitute_fn)
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
       : fn_(std::move(substitute_fn)) {}
 
   void process_message(Message& msg) override {
@@ -38,7 +38,7 @@ template <class Fn>
 substitute(Fn, ValueMap) -> substitute<Fn>;
 template <class Fn>
 substitute(Fn, SiteValueFn) -> substitute<Fn>;
-substitute(ValueMap) -> substitute<detail::NoModel>;
-substitute(SiteValueFn) -> substitute<detail::NoModel>;
+substitute(ValueMap) -> substitute<NoModel>;
+substitute(SiteValueFn) -> substitute<NoModel>;
 
 }  // namespace tyche

@@ -16,24 +16,24 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class trace : public Handler<Fn> {
  public:
   explicit trace(Fn fn) : Handler<Fn>(std::move(fn)) {}
   trace()
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
   = default;
 
   // Runs the model and returns what it recorded.
   template <class... Args>
-    requires(!detail::IsGuard<Fn>)
+    requires(!IsGuard<Fn>)
   Trace get_trace(Args&&... args) const {
     (*this)(std::forward<Args>(args)...);
     return trace_;
   }
   // Guard mode: what the block has recorded so far.
   const Trace& get_trace() const
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
   {
     return trace_;
   }
@@ -53,6 +53,6 @@ class trace : public Handler<Fn> {
 
 template <class Fn>
 trace(Fn) -> trace<Fn>;
-trace() -> trace<detail::NoModel>;
+trace() -> trace<NoModel>;
 
 }  // namespace tyche

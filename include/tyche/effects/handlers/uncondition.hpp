@@ -12,12 +12,12 @@
 
 namespace tyche {
 
-template <class Fn = detail::NoModel>
+template <class Fn = NoModel>
 class uncondition : public Handler<Fn> {
  public:
   explicit uncondition(Fn fn) : Handler<Fn>(std::move(fn)) {}
   uncondition()
-    requires detail::IsGuard<Fn>
+    requires IsGuard<Fn>
   = default;
 
   void process_message(Message& msg) override {
@@ -33,6 +33,6 @@ class uncondition : public Handler<Fn> {
 
 template <class Fn>
 uncondition(Fn) -> uncondition<Fn>;
-uncondition() -> uncondition<detail::NoModel>;
+uncondition() -> uncondition<NoModel>;
 
 }  // namespace tyche
