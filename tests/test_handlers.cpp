@@ -11,7 +11,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -503,20 +502,6 @@ TEST_CASE("a model that throws leaves the handler stack as it was") {
   CHECK(tyche::detail::handler_stack().empty());
   CHECK_THROWS_WITH(tyche::trace(linear_model).get_trace(x_data()), Catch::Contains("needs a random key"));
   CHECK(tyche::detail::handler_stack().empty());
-}
-
-TEST_CASE("handler stacks on different threads are independent") {
-  tyche::seed guard(0);
-  std::size_t other_depth = 99;
-  double other_draw = 0.0;
-  std::thread t([&] {
-    other_depth = tyche::detail::handler_stack().size();
-    other_draw = tyche::trace(tyche::seed(linear_model, 0)).get_trace(x_data())["slope"].value->item();
-  });
-  t.join();
-  CHECK(other_depth == 0);
-  CHECK(other_draw == Approx(-6.2873883).epsilon(kFloat32));
-  CHECK(tyche::detail::handler_stack().size() == 1);
 }
 
 TEST_CASE("plate broadcasts distributions, records frames and allocates dims from the right") {

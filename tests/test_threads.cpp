@@ -155,3 +155,25 @@ TEST_CASE("arrays made outside value_and_grad can be shared by threads") {
   for (auto& thread : pool) thread.join();
   CHECK(wrong == 0);
 }
+
+// Here rather than with the other handler tests so that TSan, which builds
+// only this file, checks the handler stacks too.
+TEST_CASE("handler stacks on different threads are independent") {
+  // The tutorial's first two sites: slope is drawn with the second key split
+  // from seed 0, -6.2873883 in NumPyro (float32, hence the tolerance).
+  auto two_sites = [] {
+    tyche::sample("intercept", tyche::dist::Normal(0.0, 10.0));
+    tyche::sample("slope", tyche::dist::Normal(0.0, 5.0));
+  };
+  tyche::seed guard(0);
+  std::size_t other_depth = 99;
+  double other_draw = 0.0;
+  std::thread t([&] {
+    other_depth = tyche::detail::handler_stack().size();
+    other_draw = tyche::trace(tyche::seed(two_sites, 0)).get_trace()["slope"].value->item();
+  });
+  t.join();
+  CHECK(other_depth == 0);
+  CHECK(other_draw == Approx(-6.2873883).epsilon(1e-5));
+  CHECK(tyche::detail::handler_stack().size() == 1);
+}
