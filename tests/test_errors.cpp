@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
+#include "require_throws.hpp"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -14,15 +16,6 @@
 using tyche::Shape;
 using tyche::ShapeError;
 using tyche::Tensor;
-
-// REQUIRE_THROWS_AS plus REQUIRE_THROWS_WITH(expr, Contains(part)) for every
-// listed part of the message. Parenthesise expressions that contain commas.
-#define REQUIRE_THROWS_CONTAINING(expr, Exception, ...)                       \
-  do {                                                                        \
-    REQUIRE_THROWS_AS(expr, Exception);                                       \
-    for (const char* part_ : {__VA_ARGS__})                                   \
-      REQUIRE_THROWS_WITH(expr, Catch::Contains(std::string(part_)));        \
-  } while (false)
 
 namespace {
 

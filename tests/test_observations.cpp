@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
+#include "require_throws.hpp"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -15,13 +17,6 @@
 namespace dist = tyche::dist;
 using tyche::Shape;
 using tyche::Tensor;
-
-#define REQUIRE_THROWS_CONTAINING(expr, Exception, ...)                \
-  do {                                                                 \
-    REQUIRE_THROWS_AS(expr, Exception);                                \
-    for (const char* part_ : {__VA_ARGS__})                            \
-      REQUIRE_THROWS_WITH(expr, Catch::Contains(std::string(part_))); \
-  } while (false)
 
 namespace {
 
