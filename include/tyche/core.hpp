@@ -12,7 +12,7 @@
 #include "tyche/core/grad.hpp"
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/linalg.hpp"
-#include "tyche/core/log_density.hpp"
+#include "tyche/core/fused_densities.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/core/shape.hpp"
 #include "tyche/core/special.hpp"

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <span>
 #include <vector>
 #include <limits>
 
@@ -176,10 +177,12 @@ inline void add_n_backward(const Node& base) {
 }  // namespace detail
 
 // a_0 + a_1 + ... as one node (the terms of a log joint); all of one shape.
-inline Tensor add_n(std::initializer_list<Tensor> terms) {
+// A log joint with a run-time number of terms passes them as a span (a
+// std::vector converts).
+inline Tensor add_n(std::span<const Tensor> terms) {
   using namespace detail;
   if (terms.size() == 0) throw ShapeError("tyche: add_n needs at least one array");
-  const Shape& shape = terms.begin()->shape();
+  const Shape& shape = terms.front().shape();
   Tape& tape = this_thread_tape();
   bool grad = false;
   for (const Tensor& t : terms) {
@@ -219,6 +222,10 @@ inline Tensor add_n(std::initializer_list<Tensor> terms) {
   node.n = y.size();
   add_n_forward(node);
   return y;
+}
+
+inline Tensor add_n(std::initializer_list<Tensor> terms) {
+  return add_n(std::span<const Tensor>(terms.begin(), terms.size()));
 }
 
 inline Tensor sum(const Tensor& x) {

@@ -14,7 +14,7 @@
 // NaN, outside the support.
 #pragma once
 
-#include "tyche/core/log_density.hpp"
+#include "tyche/core/fused_densities.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/random.hpp"
 

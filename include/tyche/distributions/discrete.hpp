@@ -19,7 +19,7 @@
 // outside the support (2.5, -1, a category >= K) has log_prob -infinity.
 #pragma once
 
-#include "tyche/core/log_density.hpp"
+#include "tyche/core/fused_densities.hpp"
 #include "tyche/core/xlogy.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/random.hpp"

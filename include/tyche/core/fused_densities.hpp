@@ -9,7 +9,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <cmath>
 #include <numbers>
 #include <utility>
@@ -63,6 +65,10 @@ struct LocScaleNode : Node {
   double* gscale;
   const double* gy;
   std::int64_t n, scale_size;
+  // The half families (summed only): log 2 added per element, and the
+  // x_checked elements of x must be >= 0 (0: no check).
+  double shift;
+  std::int64_t x_checked;
   bool scale_varies;  // recompute the scale terms in each forward pass
 };
 
@@ -93,9 +99,14 @@ TYCHE_ALWAYS_INLINE void add_value(const Block<W>& z, double* y, const double* l
     store<W>(y, i, Family::kFactor * Family::core(z) + Family::kConstant - strided<SS>(log_scale).template at<W>(i));
 }
 
+// A half family's x is re-checked in every forward pass, because a replay
+// skips the checks made while recording (x may be computed from parameters):
+// a negative x makes the sum -infinity, never a finite wrong number.
 template <class Family, int SS>
 double summed_value(const LocScaleNode& nd, double core_sum) {
-  return Family::kFactor * core_sum + double(nd.n) * Family::kConstant - total_log_scale<SS>(nd);
+  if (nd.x_checked && !std::all_of(nd.x, nd.x + nd.x_checked, [](double v) { return v >= 0.0; }))
+    return -std::numeric_limits<double>::infinity();
+  return Family::kFactor * core_sum + double(nd.n) * (Family::kConstant + nd.shift) - total_log_scale<SS>(nd);
 }
 
 // What a kernel computes: the value (forward), the gradient (backward), or
@@ -325,7 +336,7 @@ inline const FmaNode* fusable_fma(const Tape& tape, const Tensor& loc) {
 // buffer of 1 / scale and log(scale), which must outlive the node's runs (off
 // the tape it is not in the arena).
 inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3>& operands, bool sum,
-                                  bool grad, Tensor& scale_terms_buffer) {
+                                  bool grad, Tensor& scale_terms_buffer, bool half = false) {
   const auto& [xs, locs, scales] = operands;
   const std::int64_t n = result_shape(operands).numel();
   Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
@@ -344,6 +355,8 @@ inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3
   node.gscale = Access::grad(scales);
   node.gy = Access::grad(y);
   node.n = n;
+  node.shift = half ? std::numbers::ln2 : 0.0;
+  node.x_checked = half ? xs.size() : 0;
   return y;
 }
 
@@ -376,7 +389,7 @@ Tensor affine_loc_scale_log_density(const FmaNode& fma, const std::array<Tensor,
 
 template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
-                             const char* name) {
+                             const char* name, bool half = false) {
   static constexpr auto table = loc_scale_table<Family>(std::make_index_sequence<16>());
   static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
   const auto operands = full_or_single({x, loc, scale}, name);
@@ -394,7 +407,7 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
                             (scales.size() == 1 && Access::grad(scales));
   if (sum) node.unit_seed = &unit_table[(pattern >> 1) * 2 + single_grads];
   Tensor terms;
-  Tensor y = fill_loc_scale_node(node, operands, sum, grad, terms);
+  Tensor y = fill_loc_scale_node(node, operands, sum, grad, terms, half);
   forward(node);
   return y;
 }
@@ -478,6 +491,16 @@ inline Tensor cauchy_log_density(const Tensor& x, const Tensor& loc, const Tenso
 }
 inline Tensor cauchy_log_density_sum(const Tensor& x, const Tensor& loc, const Tensor& scale) {
   return detail::loc_scale_log_density<detail::StandardCauchy>(x, loc, scale, true, "cauchy_log_density");
+}
+
+// The summed log densities of |X| for X ~ Normal(0, scale) and X ~ Cauchy(0,
+// scale), -infinity when an element of x is negative (checked again in every
+// replay of a compiled gradient).
+inline Tensor half_normal_log_density_sum(const Tensor& x, const Tensor& scale) {
+  return detail::loc_scale_log_density<detail::StandardNormal>(x, 0.0, scale, true, "half_normal_log_density", true);
+}
+inline Tensor half_cauchy_log_density_sum(const Tensor& x, const Tensor& scale) {
+  return detail::loc_scale_log_density<detail::StandardCauchy>(x, 0.0, scale, true, "half_cauchy_log_density", true);
 }
 
 // log Bernoulli(y | sigmoid(logits)) for y in {0, 1}, elementwise with
