@@ -10,4 +10,5 @@
 #include "tyche/core.hpp"
 #include "tyche/distributions.hpp"
 #include "tyche/effects.hpp"
+#include "tyche/infer.hpp"
 #include "tyche/version.hpp"
