@@ -151,7 +151,7 @@ struct AffineLocationCase {
 
 }  // namespace
 
-TEST_CASE("a density whose location is the fma recorded just before it fuses the two and keeps every gradient") {
+TEST_CASE("a compiled density absorbs the fma computing its location when nothing else reads it, and keeps every gradient") {
   int cases = 0;
   for (Eigen::Index n : {3, 8, 13})
     for (int bits = 0; bits < 128; ++bits) {
@@ -175,8 +175,11 @@ TEST_CASE("a density whose location is the fma recorded just before it fuses the
       const auto want2 = tyche::value_and_grad(reference, q2);
       REQUIRE(compiled(q2, g2) == Approx(want2.value).epsilon(1e-12));
       for (Eigen::Index i = 0; i < q.size(); ++i) REQUIRE(g2[i] == Approx(want2.grad[i]).epsilon(1e-11).margin(1e-12));
-      // Fused: one node fewer than the reference's two (* and +) minus the fma's one.
-      if (!k.loc_used_before) REQUIRE(compiled.size() + 2 == tyche::compile_gradient(reference, q).size());
+      // Fused: the density alone replaces the reference's three nodes (*, +, density); when
+      // something else reads the location, the fma stays (one node against * and +).
+      const bool fusable = !k.loc_used_before && !k.loc_used_after;
+      REQUIRE(compiled.fused() == (fusable ? 1u : 0u));
+      REQUIRE(compiled.size() + (fusable ? 2 : 1) == tyche::compile_gradient(reference, q).size());
       ++cases;
     }
   REQUIRE(cases == 3 * 128);

@@ -9,6 +9,7 @@
 #include "tyche/core/cumsum.hpp"
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/fma.hpp"
+#include "tyche/core/compiled.hpp"
 #include "tyche/core/grad.hpp"
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/linalg.hpp"

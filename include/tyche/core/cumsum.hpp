@@ -69,7 +69,8 @@ inline Tensor cumsum(const Tensor& x, int axis = -1, bool reverse = false) {
   const bool grad = needs_grad(tape, x);
   Tensor y = Access::result(x.shape(), grad);
   CumsumNode local;
-  auto& node = tape.node_for(grad, local, &cumsum_forward, &cumsum_backward);
+  auto& node = tape.node_for(grad, local, &cumsum_forward, &cumsum_backward, {Access::operand(x)},
+                             {Access::operand(y)});
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);

@@ -67,13 +67,27 @@ void unary_backward(const Node& base) {
                  MutableArray(node.gx, n), node.params);
 }
 
+struct NegOp;
+struct MulScalarOp;
+
+// Negation and scaling by a constant are what compiled.hpp looks for above a
+// log joint (a potential is its negation).
+template <class Op>
+constexpr NodeKind unary_kind() {
+  if constexpr (std::is_same_v<Op, NegOp>) return NodeKind::negate;
+  else if constexpr (std::is_same_v<Op, MulScalarOp>) return NodeKind::scale_by_constant;
+  else return NodeKind::other;
+}
+
 template <class Op>
 Tensor unary(const Tensor& x, UnaryParams params = {}) {
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, x);
   Tensor y = Access::result(x.shape(), grad);
   UnaryNode<Op> local;
-  auto& node = tape.node_for(grad, local, &unary_forward<Op>, &unary_backward<Op>);
+  auto& node = tape.node_for(grad, local, &unary_forward<Op>, &unary_backward<Op>, {Access::operand(x)},
+                             {Access::operand(y)});
+  node.kind = unary_kind<Op>();
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);
@@ -331,7 +345,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* name) {
     const Layout layout = same ? Layout::same : a_single ? Layout::a_scalar : Layout::b_scalar;
     Tensor y = Access::result(layout == Layout::a_scalar ? b.shape() : a.shape(), grad);
     BinaryNode<Op> local;
-    auto& node = tape.node_for(grad, local, &binary_forward<Op>, &binary_backward<Op>);
+    auto& node = tape.node_for(grad, local, &binary_forward<Op>, &binary_backward<Op>,
+                               {Access::operand(a), Access::operand(b)}, {Access::operand(y)});
     fill_binary_node(node, a, b, y, layout);
     binary_forward<Op>(node);
     return y;
@@ -339,7 +354,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* name) {
   const auto plan = BroadcastPlan<2>::make({a.shape(), b.shape()}, name);
   Tensor y = Access::result(plan.out, grad);
   BroadcastBinaryNode<Op> local;
-  auto& node = tape.node_for(grad, local, &broadcast_binary_forward<Op>, &broadcast_binary_backward<Op>);
+  auto& node = tape.node_for(grad, local, &broadcast_binary_forward<Op>, &broadcast_binary_backward<Op>,
+                             {Access::operand(a), Access::operand(b)}, {Access::operand(y)});
   fill_binary_node(node, a, b, y, Layout::same);
   node.plan = plan;
   broadcast_binary_forward<Op>(node);

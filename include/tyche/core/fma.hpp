@@ -26,6 +26,7 @@ struct FmaNode : Node {
   double* gc;
   const double* gy;
   std::int64_t n;
+  int pattern;  // 4 SA + 2 SB + SC: which operands are full arrays
 };
 
 // SA, SB, SC: strides (0 for a single element, 1 for a full array).
@@ -65,14 +66,6 @@ constexpr std::array<std::array<void (*)(const Node&), 2>, 8> fma_table(std::ind
 
 inline constexpr auto kFmaFunctions = fma_table(std::make_index_sequence<8>());
 
-// The stride pattern (4 SA + 2 SB + SC) of a recorded fma node, or -1 when the
-// node is another operation. Fused kernels use it to absorb an fma.
-inline int fma_pattern(const Node& node) {
-  for (int p = 0; p < 8; ++p)
-    if (node.forward == kFmaFunctions[std::size_t(p)][0]) return p;
-  return -1;
-}
-
 }  // namespace detail
 
 inline Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
@@ -85,7 +78,10 @@ inline Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
   const std::size_t pattern = (as.size() != 1) * 4 + (bs.size() != 1) * 2 + (cs.size() != 1);
   const auto [forward, backward] = kFmaFunctions[pattern];
   FmaNode local;
-  auto& node = tape.node_for(grad, local, forward, backward);
+  auto& node = tape.node_for(grad, local, forward, backward, {Access::operand(as), Access::operand(bs), Access::operand(cs)},
+                             {Access::operand(y)});
+  node.kind = NodeKind::fma;
+  node.pattern = int(pattern);
   node.a = Access::data(as);
   node.b = Access::data(bs);
   node.c = Access::data(cs);

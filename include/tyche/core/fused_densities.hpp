@@ -69,6 +69,7 @@ struct LocScaleNode : Node {
   // x_checked elements of x must be >= 0 (0: no check).
   double shift;
   std::int64_t x_checked;
+  int pattern;        // 8 SX + 4 SL + 2 SS + summed (the strides are below)
   bool scale_varies;  // recompute the scale terms in each forward pass
 };
 
@@ -110,7 +111,7 @@ double summed_value(const LocScaleNode& nd, double core_sum) {
 }
 
 // What a kernel computes: the value (forward), the gradient (backward), or
-// both for a gradient seed of exactly 1 (UnitSeedKernel).
+// both for a gradient seed of exactly 1 (a node's unit_seed: core/compiled.hpp).
 enum class Pass { value, gradient, value_and_unit_gradient };
 
 // The output's gradient as the kernel reads it: none in the value pass (gy may
@@ -180,18 +181,6 @@ void loc_scale_kernel(const Node& base) {
   }
 }
 
-inline Written loc_scale_result(const Node& node) {
-  const auto& nd = static_cast<const LocScaleNode&>(node);
-  return {nd.y, nd.gy, 1};
-}
-
-template <int SX, int SL>
-bool loc_scale_reads(const Node& node, const double* begin, const double* end) {
-  const auto& nd = static_cast<const LocScaleNode&>(node);
-  return overlaps(nd.x, SX ? nd.n : 1, begin, end) || overlaps(nd.loc, SL ? nd.n : 1, begin, end) ||
-         overlaps(nd.scale, nd.scale_size, begin, end);
-}
-
 using NodeFunctions = std::array<void (*)(const Node&), 2>;
 
 template <class Family, std::size_t Pattern>
@@ -207,25 +196,21 @@ constexpr std::array<NodeFunctions, 16> loc_scale_table(std::index_sequence<Patt
   return {loc_scale_functions<Family, Pattern>()...};
 }
 
+using Kernel = void (*)(const Node&);
+
 // For the summed patterns (index: 8 SX + 4 SL + 2 SS + SingleGrads).
 template <class Family, std::size_t... Pattern>
-constexpr std::array<UnitSeedKernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
-  return {{{&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
-                              Pass::value_and_unit_gradient, bool(Pattern & 1)>,
-            &loc_scale_result, nullptr, &loc_scale_reads<(Pattern >> 3) & 1, (Pattern >> 2) & 1>}...}};
+constexpr std::array<Kernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
+  return {&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
+                            Pass::value_and_unit_gradient, bool(Pattern & 1)>...};
 }
 
-// A density whose location is an fma recorded just before it, a * b + c with
-// a and c single and b full (mu + tau * theta_tilde, alpha + beta * x): the
-// shape of every regression and hierarchical model. One node computes the
-// location, the density and all their gradients in one pass each way, instead
-// of two nodes making five passes and an extra dispatch each way.
-//
-// Fusing is sound because the fma was the last node recorded: a later
-// consumer of the location reads it from the loc buffer, which the forward
-// pass still writes, and adds its gradient into gloc (the fma's output
-// gradient), which the backward pass reads as the location's gradient from
-// everything else.
+// A density whose location is an fma, a * b + c with a and c single and b
+// full (mu + tau * theta_tilde, alpha + beta * x): the shape of every
+// regression and hierarchical model. One node computes the location, the
+// density and all their gradients in one pass each way, instead of two nodes
+// making five passes and an extra dispatch each way. A compiled gradient
+// builds it (absorb_fma) when nothing but the density reads the location.
 struct AffineLocScaleNode : LocScaleNode {
   const double* a;
   const double* b;
@@ -235,9 +220,8 @@ struct AffineLocScaleNode : LocScaleNode {
   double* gc;
 };
 
-// Unit seeded, nothing else reads the location or adds into its gradient
-// (CompiledGradient checks), so the location is neither stored nor its
-// gradient read.
+// Nothing else reads the location (compiled.hpp checks), so a unit-seeded
+// pass neither stores it nor reads its gradient.
 template <class Family, int SX, int SS, bool Sum, Pass P>
 void affine_loc_scale_kernel(const Node& base) {
   constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
@@ -293,19 +277,6 @@ void affine_loc_scale_kernel(const Node& base) {
   }
 }
 
-// The location is written here and its gradient (from other consumers) read.
-inline Written affine_location(const Node& node) {
-  const auto& nd = static_cast<const LocScaleNode&>(node);
-  return {nd.loc, nd.gloc, nd.n};
-}
-
-template <int SX>
-bool affine_loc_scale_reads(const Node& node, const double* begin, const double* end) {
-  const auto& nd = static_cast<const AffineLocScaleNode&>(node);
-  return overlaps(nd.x, SX ? nd.n : 1, begin, end) || overlaps(nd.scale, nd.scale_size, begin, end) ||
-         overlaps(nd.a, 1, begin, end) || overlaps(nd.b, nd.n, begin, end) || overlaps(nd.c, 1, begin, end);
-}
-
 template <class Family, std::size_t... Pattern>
 constexpr std::array<NodeFunctions, 8> affine_loc_scale_table(std::index_sequence<Pattern...>) {
   return {{{&affine_loc_scale_kernel<Family, (Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1, Pass::value>,
@@ -315,31 +286,62 @@ constexpr std::array<NodeFunctions, 8> affine_loc_scale_table(std::index_sequenc
 
 // For the summed patterns (index: 2 SX + SS).
 template <class Family, std::size_t... Pattern>
-constexpr std::array<UnitSeedKernel, 4> affine_loc_scale_unit_table(std::index_sequence<Pattern...>) {
-  return {{{&affine_loc_scale_kernel<Family, (Pattern >> 1) & 1, Pattern & 1, true, Pass::value_and_unit_gradient>,
-            &loc_scale_result, &affine_location, &affine_loc_scale_reads<(Pattern >> 1) & 1>}...}};
+constexpr std::array<Kernel, 4> affine_loc_scale_unit_table(std::index_sequence<Pattern...>) {
+  return {&affine_loc_scale_kernel<Family, (Pattern >> 1) & 1, Pattern & 1, true, Pass::value_and_unit_gradient>...};
 }
 
-// The fma node that computed `loc` as the last operation recorded, with a and c
-// single and b full (or a and b the other way round), or nullptr.
-inline const FmaNode* fusable_fma(const Tape& tape, const Tensor& loc) {
-  const Node* last = tape.last();
-  if (last == nullptr || loc.size() == 1) return nullptr;
-  const int pattern = fma_pattern(*last);
-  if (pattern != 0b010 && pattern != 0b100) return nullptr;
-  const auto* fma = static_cast<const FmaNode*>(last);
-  return fma->y == Access::data(loc) && fma->n == loc.size() ? fma : nullptr;
+// The density's location, when it is a full array that an fma may compute.
+inline const double* full_location(const Node& node) {
+  const auto& nd = static_cast<const LocScaleNode&>(node);
+  return nd.pattern & 0b0100 ? nd.loc : nullptr;
 }
 
-// Sets the fields of a density node over operands from full_or_single and
-// returns the array its forward pass writes. `scale_terms_buffer` receives the
+// The fused node for a density (a LocScaleNode) and the fma computing its
+// location: a and c single and b full, or a and b the other way round.
+template <class Family>
+const Node* absorb_fma(const Node& node, const FmaNode& fma, NodeStore& store) {
+  static constexpr auto table = affine_loc_scale_table<Family>(std::make_index_sequence<8>());
+  static constexpr auto unit_table = affine_loc_scale_unit_table<Family>(std::make_index_sequence<4>());
+  const auto& density = static_cast<const LocScaleNode&>(node);
+  if ((fma.pattern != 0b010 && fma.pattern != 0b100) || fma.y != density.loc || fma.n != density.n) return nullptr;
+  auto& fused = store.make<AffineLocScaleNode>();
+  static_cast<LocScaleNode&>(fused) = density;
+  const bool a_single = fma.pattern == 0b010;  // else b is the single factor: swap them
+  fused.a = a_single ? fma.a : fma.b;
+  fused.b = a_single ? fma.b : fma.a;
+  fused.c = fma.c;
+  fused.ga = a_single ? fma.ga : fma.gb;
+  fused.gb = a_single ? fma.gb : fma.ga;
+  fused.gc = fma.gc;
+  const bool sum = density.pattern & 1;
+  const std::size_t pattern = std::size_t((density.pattern >> 3) & 1) * 4 + std::size_t((density.pattern >> 1) & 1) * 2 + sum;
+  fused.forward = table[pattern][0];
+  fused.backward = table[pattern][1];
+  fused.unit_seed = sum ? unit_table[pattern >> 1] : nullptr;
+  fused.absorbs_fma = nullptr;
+  // Reads x, the scale and the fma's operands; writes the density.
+  Operand* operands = store.operands(6);
+  operands[0] = density.operands[0];
+  operands[1] = density.operands[2];
+  std::copy(fma.inputs_begin(), fma.inputs_end(), operands + 2);
+  operands[5] = density.operands[3];
+  fused.operands = operands;
+  fused.input_count = 5;
+  fused.output_count = 1;
+  return &fused;
+}
+
+template <class Family>
+inline constexpr FmaAbsorption kLocScaleAbsorption{&full_location, &absorb_fma<Family>};
+
+// Sets the fields of a density node over operands from full_or_single, with
+// y the array its forward pass writes. `scale_terms_buffer` receives the
 // buffer of 1 / scale and log(scale), which must outlive the node's runs (off
 // the tape it is not in the arena).
-inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3>& operands, bool sum,
-                                  bool grad, Tensor& scale_terms_buffer, bool half = false) {
+inline void fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3>& operands, const Tensor& y,
+                                Tensor& scale_terms_buffer, bool half) {
   const auto& [xs, locs, scales] = operands;
   const std::int64_t n = result_shape(operands).numel();
-  Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
   node.x = Access::data(xs);
   node.loc = Access::data(locs);
   node.scale = Access::data(scales);
@@ -357,34 +359,6 @@ inline Tensor fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3
   node.n = n;
   node.shift = half ? std::numbers::ln2 : 0.0;
   node.x_checked = half ? xs.size() : 0;
-  return y;
-}
-
-// Replaces the fma node that made the location (the last one recorded) with
-// the fused node.
-template <class Family>
-Tensor affine_loc_scale_log_density(const FmaNode& fma, const std::array<Tensor, 3>& operands, bool sum) {
-  static constexpr auto table = affine_loc_scale_table<Family>(std::make_index_sequence<8>());
-  static constexpr auto unit_table = affine_loc_scale_unit_table<Family>(std::make_index_sequence<4>());
-  const bool a_single = fma_pattern(fma) == 0b010;  // else b is the single factor: swap them
-  const double *a = a_single ? fma.a : fma.b, *b = a_single ? fma.b : fma.a, *c = fma.c;
-  double *ga = a_single ? fma.ga : fma.gb, *gb = a_single ? fma.gb : fma.ga, *gc = fma.gc;
-  Tape& tape = this_thread_tape();
-  tape.drop_last();
-  const std::size_t pattern = (operands[0].size() != 1) * 4 + (operands[2].size() != 1) * 2 + sum;
-  const auto [forward, backward] = table[pattern];
-  auto& node = tape.push<AffineLocScaleNode>(forward, backward);
-  node.a = a;
-  node.b = b;
-  node.c = c;
-  node.ga = ga;
-  node.gb = gb;
-  node.gc = gc;
-  if (sum) node.unit_seed = &unit_table[pattern >> 1];
-  Tensor terms;
-  Tensor y = fill_loc_scale_node(node, operands, sum, true, terms);
-  forward(node);
-  return y;
 }
 
 template <class Family>
@@ -396,18 +370,20 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, xs, locs, scales);
-  if (grad)
-    if (const FmaNode* fma = fusable_fma(tape, locs)) return affine_loc_scale_log_density<Family>(*fma, operands, sum);
   const std::size_t pattern =
       (xs.size() != 1) * 8 + (locs.size() != 1) * 4 + (scales.size() != 1) * 2 + sum;
   const auto [forward, backward] = table[pattern];
+  Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
   LocScaleNode local;
-  auto& node = tape.node_for(grad, local, forward, backward);
+  auto& node = tape.node_for(grad, local, forward, backward,
+                             {Access::operand(xs), Access::operand(locs), Access::operand(scales)}, {Access::operand(y)});
+  node.pattern = int(pattern);
+  node.absorbs_fma = &kLocScaleAbsorption<Family>;
   const bool single_grads = (xs.size() == 1 && Access::grad(xs)) || (locs.size() == 1 && Access::grad(locs)) ||
                             (scales.size() == 1 && Access::grad(scales));
-  if (sum) node.unit_seed = &unit_table[(pattern >> 1) * 2 + single_grads];
+  if (sum) node.unit_seed = unit_table[(pattern >> 1) * 2 + single_grads];
   Tensor terms;
-  Tensor y = fill_loc_scale_node(node, operands, sum, grad, terms, half);
+  fill_loc_scale_node(node, operands, y, terms, half);
   forward(node);
   return y;
 }
@@ -459,7 +435,8 @@ inline Tensor bernoulli_logit(const Tensor& y, const Tensor& logits, bool sum) {
         "tyche: bernoulli_logit_log_mass: the outcomes y must be data, not depend on parameters");
   Tensor result = Access::result(sum ? Shape{} : out, grad);
   BernoulliLogitNode local;
-  auto& node = tape.node_for(grad, local, &bernoulli_logit_forward, &bernoulli_logit_backward);
+  auto& node = tape.node_for(grad, local, &bernoulli_logit_forward, &bernoulli_logit_backward,
+                             {Access::operand(ys), Access::operand(etas)}, {Access::operand(result)});
   node.y = Access::data(ys);
   node.eta = Access::data(etas);
   node.out = Access::data(result);

@@ -85,7 +85,7 @@ inline Tensor gather_flat(const Tensor& x, const Shape& shape, const std::int64_
   const bool grad = needs_grad(tape, x);
   Tensor y = Access::result(shape, grad);
   MoveNode local;
-  auto& node = tape.node_for(grad, local, &move_forward, &move_backward);
+  auto& node = tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)}, {Access::operand(y)});
   node.x_index = index;
   node.y_index = nullptr;
   node.count = shape.numel();
@@ -177,7 +177,9 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const auto plan = BroadcastPlan<3>::make({condition.shape(), a.shape(), b.shape()}, "where");
   Tensor y = Access::result(plan.out, grad);
   WhereNode local;
-  auto& node = tape.node_for(grad, local, &where_forward, &where_backward);
+  auto& node = tape.node_for(grad, local, &where_forward, &where_backward,
+                             {Access::operand(condition), Access::operand(a), Access::operand(b)},
+                             {Access::operand(y)});
   node.plan = plan;
   node.condition = Access::data(condition);
   node.a = Access::data(a);
@@ -332,7 +334,8 @@ Tensor concatenate_parts(std::size_t count, Part part, int axis) {
     const Tensor& p = part(i);
     const bool record = grad && Access::grad(p);
     MoveNode local;
-    auto& node = tape.node_for(record, local, &move_forward, &move_backward);
+    auto& node = tape.node_for(record, local, &move_forward, &move_backward, {Access::operand(p)},
+                               {Access::operand(y)});
     node.x_index = nullptr;
     node.y_index = strided_offsets(p.shape(), strides, start * strides[std::size_t(a)]);
     node.count = p.size();

@@ -195,7 +195,8 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
   const bool grad = needs_grad(tape, a, b);
   Tensor y = Access::result(out, grad);
   MatmulNode local;
-  auto& node = tape.node_for(grad, local, &matmul_forward, &matmul_backward);
+  auto& node = tape.node_for(grad, local, &matmul_forward, &matmul_backward, {Access::operand(a), Access::operand(b)},
+                             {Access::operand(y)});
   node.a = Access::data(a);
   node.b = Access::data(b);
   node.y = Access::data(y);
@@ -227,7 +228,8 @@ inline Tensor cholesky(const Tensor& a) {
   const bool grad = needs_grad(tape, a);
   Tensor y = Access::result(a.shape(), grad);
   CholeskyNode local;
-  auto& node = tape.node_for(grad, local, &cholesky_forward, &cholesky_backward);
+  auto& node = tape.node_for(grad, local, &cholesky_forward, &cholesky_backward, {Access::operand(a)},
+                             {Access::operand(y)});
   node.a = Access::data(a);
   node.l = Access::data(y);
   node.ga = Access::grad(a);
@@ -252,7 +254,8 @@ inline Tensor solve_triangular(const Tensor& t, const Tensor& b, bool lower = tr
   const bool grad = needs_grad(tape, t, b);
   Tensor x = Access::result(b.shape(), grad);
   TriangularSolveNode local;
-  auto& node = tape.node_for(grad, local, &solve_forward, &solve_backward);
+  auto& node = tape.node_for(grad, local, &solve_forward, &solve_backward, {Access::operand(t), Access::operand(b)},
+                             {Access::operand(x)});
   node.t = Access::data(t);
   node.b = Access::data(b);
   node.x = Access::data(x);
@@ -277,7 +280,8 @@ inline Tensor logdet(const Tensor& a) {
   const bool grad = needs_grad(tape, a);
   Tensor y = Access::result(Shape{}, grad);
   LogDetNode local;
-  auto& node = tape.node_for(grad, local, &logdet_forward, &logdet_backward);
+  auto& node = tape.node_for(grad, local, &logdet_forward, &logdet_backward, {Access::operand(a)},
+                             {Access::operand(y)});
   node.a = Access::data(a);
   node.y = Access::data(y);
   node.ga = Access::grad(a);

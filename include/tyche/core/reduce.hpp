@@ -127,7 +127,8 @@ inline Tensor reduce(const Tensor& x, const ReduceGeometry& g, Reduction kind, d
                      x.shape().str() + ")");
   Tensor y = Access::result(g.out, grad);
   ReduceNode local;
-  auto& node = tape.node_for(grad, local, &reduce_forward, &reduce_backward);
+  auto& node = tape.node_for(grad, local, &reduce_forward, &reduce_backward, {Access::operand(x)},
+                             {Access::operand(y)});
   node.x = Access::data(x);
   node.y = Access::data(y);
   node.gx = Access::grad(x);
@@ -139,39 +140,34 @@ inline Tensor reduce(const Tensor& x, const ReduceGeometry& g, Reduction kind, d
   return y;
 }
 
-// Sum of k arrays of one shape.
+// Sum of k arrays of one shape: the node's operands are the k terms, then
+// the result.
 struct AddNNode : Node {
-  const double* const* inputs;
-  double* const* grads;  // null entries for constant inputs
-  const double* y;
-  const double* gy;
-  std::int64_t count, n;
+  std::int64_t n;
 };
 
 inline void add_n_forward(const Node& base) {
   const auto& nd = static_cast<const AddNNode&>(base);
-  double* y = const_cast<double*>(nd.y);
+  const Operand* terms = nd.inputs_begin();
+  const std::int64_t count = nd.input_count;
+  double* y = const_cast<double*>(nd.outputs_begin()->value);
   if (nd.n == 1) {
     double total = 0.0;
-    for (std::int64_t k = 0; k < nd.count; ++k) total += nd.inputs[k][0];
+    for (std::int64_t k = 0; k < count; ++k) total += terms[k].value[0];
     y[0] = total;
     return;
   }
-  for (std::int64_t i = 0; i < nd.n; ++i) y[i] = nd.inputs[0][i];
-  for (std::int64_t k = 1; k < nd.count; ++k)
-    for (std::int64_t i = 0; i < nd.n; ++i) y[i] += nd.inputs[k][i];
+  for (std::int64_t i = 0; i < nd.n; ++i) y[i] = terms[0].value[i];
+  for (std::int64_t k = 1; k < count; ++k)
+    for (std::int64_t i = 0; i < nd.n; ++i) y[i] += terms[k].value[i];
 }
 
 inline void add_n_backward(const Node& base) {
   const auto& nd = static_cast<const AddNNode&>(base);
-  if (nd.n == 1) {
-    for (std::int64_t k = 0; k < nd.count; ++k)
-      if (double* g = nd.grads[k]) g[0] += nd.gy[0];
-    return;
-  }
-  for (std::int64_t k = 0; k < nd.count; ++k)
-    if (double* g = nd.grads[k])
-      for (std::int64_t i = 0; i < nd.n; ++i) g[i] += nd.gy[i];
+  const double* gy = nd.outputs_begin()->gradient;
+  for (const Operand* term = nd.inputs_begin(); term != nd.inputs_end(); ++term)
+    if (double* g = term->gradient)
+      for (std::int64_t i = 0; i < nd.n; ++i) g[i] += gy[i];
 }
 
 }  // namespace detail
@@ -192,33 +188,24 @@ inline Tensor add_n(std::span<const Tensor> terms) {
     grad = needs_grad(tape, t) || grad;
   }
   Tensor y = Access::result(shape, grad);
-  const auto count = std::int64_t(terms.size());
-  // Pointer tables live in the arena while recording (a node keeps them).
-  std::vector<const double*> heap_inputs;
-  std::vector<double*> heap_grads;
-  const double** inputs;
-  double** grads;
+  const std::size_t count = terms.size();
+  // The operand table lives in the arena while recording (a node keeps it).
+  std::vector<Operand> heap_operands;
+  Operand* operands;
   if (tape.recording()) {
-    inputs = static_cast<const double**>(tape.allocate(sizeof(double*) * std::size_t(count)));
-    grads = static_cast<double**>(tape.allocate(sizeof(double*) * std::size_t(count)));
+    operands = static_cast<Operand*>(tape.allocate(sizeof(Operand) * (count + 1)));
   } else {
-    heap_inputs.resize(std::size_t(count));
-    heap_grads.resize(std::size_t(count));
-    inputs = heap_inputs.data();
-    grads = heap_grads.data();
+    heap_operands.resize(count + 1);
+    operands = heap_operands.data();
   }
-  std::int64_t k = 0;
-  for (const Tensor& t : terms) {
-    inputs[k] = Access::data(t);
-    grads[k++] = Access::grad(t);
-  }
+  for (std::size_t k = 0; k < count; ++k) operands[k] = Access::operand(terms[k]);
+  operands[count] = Access::operand(y);
   AddNNode local;
-  auto& node = tape.node_for(grad, local, &add_n_forward, &add_n_backward);
-  node.inputs = inputs;
-  node.grads = grads;
-  node.y = Access::data(y);
-  node.gy = Access::grad(y);
-  node.count = count;
+  auto& node = grad ? tape.push<AddNNode>(&add_n_forward, &add_n_backward) : local;
+  node.operands = operands;
+  node.input_count = std::uint32_t(count);
+  node.output_count = 1;
+  node.kind = NodeKind::add_n;
   node.n = y.size();
   add_n_forward(node);
   return y;

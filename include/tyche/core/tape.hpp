@@ -18,8 +18,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <new>
+#include <span>
 #include <tuple>
 #include <utility>
 #include <stdexcept>
@@ -120,11 +122,14 @@ struct Region {
 };
 
 struct Node;
+struct FmaNode;
+class NodeStore;
 
-// An array a node writes: its values and its gradient buffer.
-struct Written {
+// An array a node reads or writes: its values, its gradient buffer (null for
+// a constant) and its size.
+struct Operand {
   const double* value = nullptr;
-  const double* gradient = nullptr;
+  double* gradient = nullptr;
   std::int64_t size = 0;
 };
 
@@ -134,32 +139,68 @@ inline bool overlaps(const double* p, std::int64_t size, const double* begin, co
   const auto address = [](const double* q) { return reinterpret_cast<std::uintptr_t>(q); };
   return address(p) < address(end) && address(begin) < address(p + size);
 }
+inline bool overlaps(const Operand& a, const Operand& b) { return overlaps(a.value, a.size, b.value, b.value + b.size); }
 
-// What a node whose result is one number offers a compiled gradient that finds
-// the result's gradient is always exactly 1 (a term of the sum the function
-// returns): `run` computes the value and adds the gradient for that seed in
-// one pass, so the node never runs backward. `result` is the number;
-// `intermediate` is an array the node writes and whose gradient only its
-// backward pass reads (or nullptr); `reads` tells whether the node reads any
-// element of [begin, end). They let the compiled gradient check that nothing
-// else adds into the gradients the node relies on, and skip clearing the
-// gradients that nothing reads any more.
-struct UnitSeedKernel {
-  void (*run)(const Node&);
-  Written (*result)(const Node&);
-  Written (*intermediate)(const Node&);
-  bool (*reads)(const Node&, const double* begin, const double* end);
+// The nodes a compiled gradient's planner recognises (core/compiled.hpp);
+// every other operation is `other`.
+enum class NodeKind : std::uint8_t {
+  other,
+  add_n,             // AddNNode: the terms of a log joint
+  fma,               // FmaNode: a * b + c
+  negate,            // -x
+  scale_by_constant  // x * constant
+};
+
+// Offered by a node that can compute one of its inputs itself when an fma
+// makes it (a density whose location is mu + tau * theta): `input` is that
+// input's values (or null), `absorb` builds the fused node in `store` (or
+// returns null when it cannot take that fma).
+struct FmaAbsorption {
+  const double* (*input)(const Node&);
+  const Node* (*absorb)(const Node& self, const FmaNode& fma, NodeStore& store);
 };
 
 // A recorded operation. Concrete nodes derive from it, live in the arena and are
 // never destroyed, so they must be trivially destructible. `forward` recomputes
 // the output from the inputs (a compiled gradient replays it), `backward` adds
-// the output's gradient into the inputs' gradients.
+// the output's gradient into the inputs' gradients. The rest is what the
+// compiled gradient's planner reads (core/compiled.hpp): the operands (every
+// array the node reads, then every array it writes), the kind, and the
+// optional fast paths.
 struct Node {
   Node* previous = nullptr;
   void (*forward)(const Node&) = nullptr;
   void (*backward)(const Node&) = nullptr;
-  const UnitSeedKernel* unit_seed = nullptr;  // set by the nodes that offer one
+  // For a node whose result is one number: computes the value and adds the
+  // gradient for an output gradient of exactly 1 in one pass (compiled.hpp).
+  void (*unit_seed)(const Node&) = nullptr;
+  const FmaAbsorption* absorbs_fma = nullptr;
+  const Operand* operands = nullptr;
+  std::uint32_t input_count = 0, output_count = 0;
+  NodeKind kind = NodeKind::other;
+
+  const Operand* inputs_begin() const { return operands; }
+  const Operand* inputs_end() const { return operands + input_count; }
+  const Operand* outputs_begin() const { return operands + input_count; }
+  const Operand* outputs_end() const { return operands + input_count + output_count; }
+};
+
+// Storage for the nodes a compiled gradient builds when it fuses recorded ones.
+class NodeStore {
+ public:
+  template <class T>
+  T& make() {
+    static_assert(std::is_trivially_destructible_v<T>);
+    return *new (allocate(sizeof(T))) T{};
+  }
+  Operand* operands(std::size_t n) { return new (allocate(n * sizeof(Operand))) Operand[n]; }
+
+ private:
+  void* allocate(std::size_t bytes) {
+    blocks_.push_back(std::make_unique<std::byte[]>(bytes + kArenaAlign));
+    return align_up(blocks_.back().get());
+  }
+  std::vector<std::unique_ptr<std::byte[]>> blocks_;
 };
 
 // Trivially constructible and destructible, so that the per-thread instance is
@@ -201,18 +242,29 @@ class Tape {
   }
 
   // The node an operation fills and runs: on the tape when its result is a
-  // variable, otherwise the caller's local one, run once and forgotten.
+  // variable, otherwise the caller's local one, run once and forgotten. Every
+  // operation makes its node this way, naming the arrays it reads and writes.
   template <class NodeT>
-  NodeT& node_for(bool record, NodeT& local, void (*forward)(const Node&),
-                  void (*backward)(const Node&)) {
-    return record ? push<NodeT>(forward, backward) : local;
+  NodeT& node_for(bool record, NodeT& local, void (*forward)(const Node&), void (*backward)(const Node&),
+                  std::initializer_list<Operand> inputs, std::initializer_list<Operand> outputs) {
+    if (!record) return local;
+    NodeT& node = push<NodeT>(forward, backward);
+    describe(node, std::span<const Operand>(inputs.begin(), inputs.size()),
+             std::span<const Operand>(outputs.begin(), outputs.size()));
+    return node;
+  }
+
+  // Gives a recorded node its operands (copied into the arena).
+  void describe(Node& node, std::span<const Operand> inputs, std::span<const Operand> outputs) {
+    auto* operands = static_cast<Operand*>(allocate((inputs.size() + outputs.size()) * sizeof(Operand)));
+    std::copy(inputs.begin(), inputs.end(), operands);
+    std::copy(outputs.begin(), outputs.end(), operands + inputs.size());
+    node.operands = operands;
+    node.input_count = std::uint32_t(inputs.size());
+    node.output_count = std::uint32_t(outputs.size());
   }
 
   Node* last() const { return last_; }
-
-  // Takes the last node off the tape: a fused node that does its work replaces
-  // it. Its memory stays in the arena until the session ends.
-  void drop_last() { last_ = last_->previous; }
 
   // `tracing`: recording a function to be replayed, which must not read the
   // values of arrays that depend on the parameters.

@@ -36,6 +36,16 @@ namespace detail {
 struct Access;
 }
 
+// Thrown while compile_gradient records a function that reads the value of an
+// array depending on the parameters (item(), data(), at(), a comparison made
+// into a branch...): the branch it takes would be frozen into the recording.
+// Such a function is differentiated with value_and_grad instead; callers that
+// compile when they can catch this type and fall back.
+class ConcretizationError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
 class Tensor {
  public:
   // An empty array of shape (0,).
@@ -87,7 +97,7 @@ class Tensor {
   const double* data() const {
     check_live();
     if (grad_ && detail::this_thread_tape().tracing())
-      throw std::logic_error(
+      throw ConcretizationError(
           "tyche: a compiled gradient cannot read the value of an array that depends on the "
           "parameters (control flow on such values would not be replayed); use value_and_grad");
     return data_;
@@ -166,7 +176,15 @@ namespace detail {
 // The internals that array operations need and users should not.
 struct Access {
   static double* grad(const Tensor& t) { return t.grad_; }
+  // Where the elements are, for wiring into a node (which reads them when it
+  // runs, and again in every replay): never read through it while recording.
   static double* data(const Tensor& t) { return t.data_; }
+  // The elements, read now, past the recording guard: each caller says why
+  // the value may be read (it is a constant, or the read only validates or
+  // prints and a replay re-checks what matters). Search for this name to
+  // audit them.
+  static const double* values_unguarded(const Tensor& t) { return t.data_; }
+  static Operand operand(const Tensor& t) { return {t.data_, t.grad_, t.size()}; }
   static void check_live(const Tensor& t) { t.check_live(); }
 
   // Fresh storage for an operation's result, with a zeroed gradient buffer when

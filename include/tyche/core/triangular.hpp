@@ -68,7 +68,7 @@ inline Tensor place(const Tensor& x, const Shape& batch, const Shape& event,
   for (std::int64_t b = 0; b < batch.numel(); ++b)
     for (std::int64_t e = 0; e < m; ++e) index[b * m + e] = b * event.numel() + offsets[std::size_t(e)];
   MoveNode local;
-  auto& node = tape.node_for(grad, local, &move_forward, &move_backward);
+  auto& node = tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)}, {Access::operand(y)});
   node.x_index = nullptr;
   node.y_index = index;
   node.count = count;

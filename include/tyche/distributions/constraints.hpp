@@ -180,7 +180,7 @@ inline bool event_member(Kind kind, const double* x, std::int64_t n, std::int64_
 // A recorded node when the value depends on the parameters, so that a
 // compiled gradient re-checks the value it is replayed at.
 struct CheckNode : tyche::detail::Node {
-  Kind kind;
+  Kind constraint_kind;  // (Node::kind is the tape's)
   bool scalar_kind;
   const double* x;
   const double* lower;
@@ -194,8 +194,8 @@ inline void check_forward(const tyche::detail::Node& base) {
   std::fill(nd.out, nd.out + nd.count / nd.group, 1.0);
   for (std::int64_t i = 0; i < nd.count; ++i) {
     const bool member = nd.scalar_kind
-                            ? scalar_member(nd.kind, nd.x[i], nd.lower[i], nd.upper[i])
-                            : event_member(nd.kind, nd.x + i * nd.event_size, nd.event_size, nd.rows);
+                            ? scalar_member(nd.constraint_kind, nd.x[i], nd.lower[i], nd.upper[i])
+                            : event_member(nd.constraint_kind, nd.x + i * nd.event_size, nd.event_size, nd.rows);
     if (!member) nd.out[i / nd.group] = 0.0;
   }
 }
@@ -226,8 +226,10 @@ inline Tensor Constraint::check(const Tensor& value) const {
   const bool record = tyche::detail::needs_grad(tape, x, lower, upper);
   Tensor out = detail::Access::result(out_shape, record);
   detail::CheckNode local;
-  auto& node = tape.node_for(record, local, detail::check_forward, detail::check_backward);
-  node.kind = kind_;
+  auto& node = tape.node_for(record, local, detail::check_forward, detail::check_backward,
+                             {detail::Access::operand(x), detail::Access::operand(lower), detail::Access::operand(upper)},
+                             {detail::Access::operand(out)});
+  node.constraint_kind = kind_;
   node.scalar_kind = own_dims == 0;
   node.x = detail::Access::data(x);
   node.lower = detail::Access::data(lower);

@@ -1,0 +1,339 @@
+// compile_gradient: records a function once and replays the recording for
+// every later gradient, without running the function, building arrays or
+// touching the heap again (the way CppAD tapes and JAX traces).
+//
+//   auto potential = [](const tyche::Tensor& q) { return -tyche::normal_log_density_sum(q, 0.0, 1.0); };
+//   auto compiled = tyche::compile_gradient(potential, x);
+//   double u = compiled(x, g);   // what value_and_grad(potential, x, g) gives, to rounding
+//
+// The replay contract
+// - Recording. The function runs once, at the values it is compiled with.
+//   Every operation on an array that depends on the parameters is recorded
+//   as a node (core/tape.hpp): its forward and backward functions, the
+//   arrays it reads and writes (its operands) and its kind. Everything else
+//   is frozen: data and constants, operations on constants only, shapes,
+//   broadcasting and index plans, and every branch the function took.
+// - The guard. While recording, reading the value of an array that depends
+//   on the parameters (item(), data(), at(), to_vector()...) throws
+//   tyche::ConcretizationError, because a branch taken on it would be frozen.
+//   Such a function is differentiated with value_and_grad; callers that
+//   compile when they can catch that type and fall back. The library's own
+//   reads past the guard are all named Access::values_unguarded.
+// - What a replay re-checks. Nothing the C++ code checked while recording
+//   (a distribution's argument checks, shapes) runs again; each node
+//   computes its operation at the new values. A point where the recorded
+//   model is invalid therefore gives a non-finite result, never a finite
+//   wrong one: a scale that reaches 0 or below gives -inf or NaN through its
+//   logarithm, the half families re-check the sign of their value, and a
+//   support check recorded as a node (Constraint::check) reruns. Callers
+//   treat a non-finite value as a rejection (NUTS: a divergence).
+// - Planning, once, when compiled:
+//   1. Dead nodes, whose results nothing on the way to the output reads
+//      (a deterministic site, a value computed and dropped), are not replayed.
+//   2. A density whose location is an fma that nothing else reads absorbs
+//      it, wherever the two were recorded (FmaAbsorption: one node, one pass
+//      each way).
+//   3. When the output is a sum of scalar terms (add_n: a log joint),
+//      possibly negated or scaled by a constant (a potential is the negated
+//      log joint), the sum's backward step is the same every time: a
+//      gradient of 1 on each term. Terms whose node offers a unit_seed
+//      kernel, and whose result nothing else reads, compute value and
+//      gradient in one pass of the forward sweep and drop out of the
+//      backward one; the other terms' gradients are seeded with 1 up front;
+//      the negation or scale is applied to the value and gradient at the end.
+//   4. Only the gradient buffers a replay reads are cleared before it.
+// - Results equal value_and_grad's to rounding: bit for bit, except where
+//   the plan changes the order of additions (unit terms add their gradients
+//   in the forward sweep; a scaled output is multiplied at the end).
+// - A CompiledGradient is not for concurrent use: give each thread (each
+//   chain) its own. It keeps the function it recorded (moved in), because the
+//   recording points into its captures.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "tyche/core/blocked.hpp"
+#include "tyche/core/elementwise.hpp"
+#include "tyche/core/fma.hpp"
+#include "tyche/core/reduce.hpp"
+#include "tyche/core/tensor.hpp"
+
+namespace tyche {
+namespace detail {
+
+struct ReplayStep {
+  void (*run)(const Node&);
+  const Node* node;
+};
+
+// What a replay runs, made once from a recording (steps 1 to 4 above).
+struct ReplayPlan {
+  std::vector<ReplayStep> forward;   // in execution order
+  std::vector<ReplayStep> backward;  // in execution order, run in reverse
+  std::vector<double*> seeds;        // gradients of the sum's terms that get 1 up front
+  std::vector<std::pair<double*, double*>> cleared;  // aligned gradient ranges a replay reads
+  const double* value = nullptr;     // the output, or the sum it scales
+  double* value_grad = nullptr;      // seeded with 1 before the backward sweep (null: the sum's terms are seeded)
+  double output_scale = 1.0;
+  std::size_t recorded = 0, unit_seeded = 0, fused = 0;
+  NodeStore store;                   // the fused nodes
+};
+
+class ReplayPlanner {
+ public:
+  ReplayPlanner(std::vector<const Node*> nodes, const Operand& output) : nodes_(std::move(nodes)), output_(output) {
+    plan_.recorded = nodes_.size();
+    live_.assign(nodes_.size(), false);
+    unit_.assign(nodes_.size(), false);
+  }
+
+  ReplayPlan make(const Operand& parameters, double* gradients_begin, double* gradients_end) && {
+    mark_live();
+    absorb_fmas();
+    plan_final_sum();
+    make_steps();
+    clear_what_is_read(parameters, gradients_begin, gradients_end);
+    return std::move(plan_);
+  }
+
+ private:
+  static bool reads(const Node& node, const Operand& array) {
+    return std::any_of(node.inputs_begin(), node.inputs_end(), [&](const Operand& in) { return overlaps(in, array); });
+  }
+
+  // Whether a live node other than those at `except` reads any element of `array`.
+  bool read_elsewhere(const Operand& array, std::size_t except, std::size_t except_too) const {
+    for (std::size_t k = 0; k < nodes_.size(); ++k)
+      if (live_[k] && k != except && k != except_too && reads(*nodes_[k], array)) return true;
+    return false;
+  }
+
+  // The live node that writes exactly `array` (its first output), or npos.
+  std::size_t writer_of(const Operand& array) const {
+    for (std::size_t k = nodes_.size(); k-- > 0;)
+      if (live_[k] && nodes_[k]->output_count == 1 && nodes_[k]->outputs_begin()->value == array.value &&
+          nodes_[k]->outputs_begin()->size == array.size)
+        return k;
+    return npos;
+  }
+
+  // 1. Backwards from the output: a node is live when a live node (or the
+  // output) reads something it writes.
+  void mark_live() {
+    std::vector<Operand> needed{output_};
+    std::unordered_set<const double*> seen{output_.value};
+    for (std::size_t k = nodes_.size(); k-- > 0;) {
+      const Node& node = *nodes_[k];
+      const bool needed_here = std::any_of(node.outputs_begin(), node.outputs_end(), [&](const Operand& out) {
+        return std::any_of(needed.begin(), needed.end(), [&](const Operand& n) { return overlaps(out, n); });
+      });
+      if (!needed_here) continue;
+      live_[k] = true;
+      // Only variables are written by nodes. A node writes whole arrays, so
+      // any part of one finds its writer: one entry per start address does.
+      for (const Operand* in = node.inputs_begin(); in != node.inputs_end(); ++in)
+        if (in->gradient && seen.insert(in->value).second) needed.push_back(*in);
+    }
+  }
+
+  // 2. A density and the fma computing its location, when nothing else reads
+  // the location, become one node at the density's place.
+  void absorb_fmas() {
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      if (!live_[k] || !nodes_[k]->absorbs_fma) continue;
+      const FmaAbsorption& absorption = *nodes_[k]->absorbs_fma;
+      const double* location = absorption.input(*nodes_[k]);
+      if (!location) continue;
+      std::size_t f = npos;
+      for (std::size_t j = 0; j < k; ++j)
+        if (live_[j] && nodes_[j]->kind == NodeKind::fma && nodes_[j]->outputs_begin()->value == location) f = j;
+      if (f == npos) continue;
+      const Operand& fma_result = *nodes_[f]->outputs_begin();
+      if (overlaps(fma_result, output_) || read_elsewhere(fma_result, k, f)) continue;
+      const Node* fused = absorption.absorb(*nodes_[k], static_cast<const FmaNode&>(*nodes_[f]), plan_.store);
+      if (!fused) continue;
+      nodes_[k] = fused;
+      live_[f] = false;
+      ++plan_.fused;
+    }
+  }
+
+  // 3. The output as scale * (sum of scalar terms), and the terms that can
+  // take their unit seed in the forward sweep.
+  void plan_final_sum() {
+    std::size_t top = writer_of(output_);
+    if (top == npos) return;
+    std::size_t sum = top;
+    const Node& out = *nodes_[top];
+    if (out.kind == NodeKind::negate || out.kind == NodeKind::scale_by_constant) {
+      const std::size_t below = writer_of(*out.inputs_begin());
+      if (below != npos && nodes_[below]->kind == NodeKind::add_n &&
+          !read_elsewhere(*nodes_[below]->outputs_begin(), top, below)) {
+        plan_.output_scale = out.kind == NodeKind::negate
+                                 ? -1.0
+                                 : static_cast<const UnaryNode<MulScalarOp>&>(out).params.first;
+        wrapper_ = top;
+        sum = below;
+      }
+    }
+    const Node& total = *nodes_[sum];
+    if (total.kind != NodeKind::add_n || total.outputs_begin()->size != 1) {
+      wrapper_ = npos;
+      plan_.output_scale = 1.0;
+      return;
+    }
+    sum_ = sum;
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      const Node& node = *nodes_[k];
+      if (!live_[k] || k == sum_ || k == wrapper_ || !node.unit_seed || node.output_count != 1) continue;
+      const Operand& result = *node.outputs_begin();
+      const auto uses = std::count_if(total.inputs_begin(), total.inputs_end(),
+                                      [&](const Operand& term) { return term.value == result.value; });
+      unit_[k] = result.size == 1 && uses == 1 && !read_elsewhere(result, k, sum_);
+      plan_.unit_seeded += unit_[k];
+    }
+    for (const Operand* term = total.inputs_begin(); term != total.inputs_end(); ++term) {
+      if (!term->gradient) continue;
+      bool unit_result = false;
+      for (std::size_t k = 0; k < nodes_.size(); ++k)
+        unit_result = unit_result || (unit_[k] && nodes_[k]->outputs_begin()->value == term->value);
+      if (!unit_result) plan_.seeds.push_back(term->gradient);
+    }
+  }
+
+  void make_steps() {
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      if (!live_[k] || k == wrapper_) continue;
+      const Node* node = nodes_[k];
+      plan_.forward.push_back({unit_[k] ? node->unit_seed : node->forward, node});
+      if (!unit_[k] && k != sum_) plan_.backward.push_back({node->backward, node});
+    }
+    if (sum_ != npos) {
+      plan_.value = nodes_[sum_]->outputs_begin()->value;
+    } else {
+      plan_.value = output_.value;
+      plan_.value_grad = output_.gradient;
+    }
+  }
+
+  // 4. The gradient buffers that the backward sweep reads or adds into, the
+  // unit kernels add into, and the seeds go to, in aligned blocks of the
+  // recording's gradient block [begin, end). An operation's result is an
+  // allocation of its own, so a block holds one array and its padding.
+  void clear_what_is_read(const Operand& parameters, double* begin, double* end) {
+    constexpr std::ptrdiff_t kBlock = kArenaAlign / sizeof(double);
+    std::vector<bool> clear(std::size_t((end - begin + kBlock - 1) / kBlock), false);
+    const auto mark = [&](const double* g, std::int64_t size) {
+      if (!g || !overlaps(g, size, begin, end)) return;
+      for (std::ptrdiff_t b = (g - begin) / kBlock; b * kBlock < (g - begin) + size; ++b) clear[std::size_t(b)] = true;
+    };
+    for (const ReplayStep& step : plan_.backward)
+      for (const Operand* o = step.node->operands; o != step.node->outputs_end(); ++o) mark(o->gradient, o->size);
+    for (std::size_t k = 0; k < nodes_.size(); ++k)
+      if (unit_[k])
+        for (const Operand* in = nodes_[k]->inputs_begin(); in != nodes_[k]->inputs_end(); ++in)
+          mark(in->gradient, in->size);
+    for (double* seed : plan_.seeds) mark(seed, 1);
+    mark(parameters.gradient, parameters.size);
+    mark(plan_.value_grad, 1);
+    for (std::size_t b = 0; b < clear.size(); ++b) {
+      if (!clear[b]) continue;
+      double* block = begin + std::ptrdiff_t(b) * kBlock;
+      if (plan_.cleared.empty() || plan_.cleared.back().second != block) plan_.cleared.push_back({block, block});
+      plan_.cleared.back().second = block + kBlock;
+    }
+  }
+
+  static constexpr std::size_t npos = std::size_t(-1);
+  std::vector<const Node*> nodes_;  // in recording order
+  Operand output_;
+  std::vector<bool> live_, unit_;
+  std::size_t sum_ = npos, wrapper_ = npos;
+  ReplayPlan plan_;
+};
+
+}  // namespace detail
+
+// A recording of f that replays its operations on new parameter values.
+template <class F>
+class CompiledGradient {
+ public:
+  CompiledGradient(F f, const Eigen::Ref<const Eigen::VectorXd>& x)
+      : f_(std::make_unique<F>(std::move(f))), arenas_(std::make_unique<detail::Arenas>()) {
+    // A recording that outgrew the arenas is made again in the grown ones, so
+    // that every gradient buffer lies in one block.
+    for (int attempt = 0;; ++attempt) {
+      record(x);
+      if (!arenas_->gradients.overflowed() && !arenas_->values.overflowed()) break;
+      if (attempt == 2)
+        throw std::logic_error("tyche: compile_gradient: the function allocates differently each time it runs");
+    }
+  }
+
+  double operator()(const Eigen::Ref<const Eigen::VectorXd>& x, Eigen::Ref<Eigen::VectorXd> grad) {
+    if (x.size() != size_ || grad.size() != size_)
+      throw ShapeError("tyche: compiled gradient of " + std::to_string(size_) +
+                       " parameters called with " + std::to_string(x.size()) +
+                       " values and a gradient vector of length " + std::to_string(grad.size()));
+    detail::copy_blocks(x.data(), parameters_, size_);
+    for (const auto& [first, last] : plan_.cleared) detail::clear_aligned(first, last);
+    for (double* g : plan_.seeds) *g += 1.0;
+    for (const detail::ReplayStep& step : plan_.forward) step.run(*step.node);
+    if (plan_.value_grad) plan_.value_grad[0] = 1.0;
+    for (auto step = plan_.backward.rbegin(); step != plan_.backward.rend(); ++step) step->run(*step->node);
+    const double scale = plan_.output_scale;
+    if (scale == 1.0) detail::copy_blocks(parameter_grad_, grad.data(), size_);
+    else grad = scale * Eigen::Map<const Eigen::VectorXd>(parameter_grad_, size_);
+    return scale * plan_.value[0];
+  }
+
+  // Operations a replay runs (views and constants are not operations).
+  std::size_t size() const { return plan_.forward.size(); }
+  // Operations recorded, before dead ones were dropped and fused ones merged.
+  std::size_t recorded() const { return plan_.recorded; }
+  // Of those replayed, the ones that add their gradient in the forward sweep.
+  std::size_t unit_seeded() const { return plan_.unit_seeded; }
+  // Densities that absorbed the fma computing their location.
+  std::size_t fused() const { return plan_.fused; }
+
+ private:
+  void record(const Eigen::Ref<const Eigen::VectorXd>& x) {
+    detail::RecordingSession session(*arenas_, /*tracing=*/true);
+    const Tensor parameters = detail::Access::variable(x.data(), x.size());
+    const Tensor out = (*f_)(parameters);
+    detail::Access::check_live(out);
+    if (out.size() != 1)
+      throw ShapeError(
+          "tyche: compile_gradient needs a function returning one value but got shape " +
+          out.shape().str());
+    std::vector<const detail::Node*> nodes;
+    for (const detail::Node* node = session.tape().last(); node; node = node->previous) nodes.push_back(node);
+    std::reverse(nodes.begin(), nodes.end());
+    const auto [gradients_begin, gradients_end] = session.tape().gradient_block();
+    plan_ = detail::ReplayPlanner(std::move(nodes), detail::Access::operand(out))
+                .make(detail::Access::operand(parameters), gradients_begin, gradients_end);
+    parameters_ = detail::Access::data(parameters);
+    parameter_grad_ = detail::Access::grad(parameters);
+    size_ = x.size();
+  }
+
+  std::unique_ptr<F> f_;  // kept, and kept in place: the recording points into its captures
+  std::unique_ptr<detail::Arenas> arenas_;
+  detail::ReplayPlan plan_;
+  double* parameters_ = nullptr;
+  double* parameter_grad_ = nullptr;
+  Eigen::Index size_ = 0;
+};
+
+template <class F>
+CompiledGradient<std::decay_t<F>> compile_gradient(F&& f, const Eigen::Ref<const Eigen::VectorXd>& x) {
+  return CompiledGradient<std::decay_t<F>>(std::forward<F>(f), x);
+}
+
+}  // namespace tyche
