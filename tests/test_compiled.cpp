@@ -208,6 +208,11 @@ TEST_CASE("a compiled log joint adds the gradients of its density terms in the f
           return 2.5 * add_n({normal_log_density_sum(q.slice(0, 3), q[3], tyche::exp(q[4])), q[0]});
         },
         5, 1);
+    require_replay_matches_eager_closely(
+        [&](const Tensor& q) {
+          return -(0.5 * -add_n({normal_log_density_sum(q.slice(0, 3), q[3], tyche::exp(q[4])), q[0]}));
+        },
+        5, 1);
   }
   SECTION("a sum that is not the result leaves every node to the backward sweep") {
     require_replay_matches_eager_closely(

@@ -167,31 +167,29 @@ class ReplayPlanner {
   // 3. The output as scale * (sum of scalar terms), and the terms that can
   // take their unit seed in the forward sweep.
   void plan_final_sum() {
-    std::size_t top = writer_of(output_);
-    if (top == npos) return;
-    std::size_t sum = top;
-    const Node& out = *nodes_[top];
-    if (out.kind == NodeKind::negate || out.kind == NodeKind::scale_by_constant) {
-      const std::size_t below = writer_of(*out.inputs_begin());
-      if (below != npos && nodes_[below]->kind == NodeKind::add_n &&
-          !read_elsewhere(*nodes_[below]->outputs_begin(), top, below)) {
-        plan_.output_scale = out.kind == NodeKind::negate
-                                 ? -1.0
-                                 : static_cast<const UnaryNode<MulScalarOp>&>(out).params.first;
-        wrapper_ = top;
-        sum = below;
-      }
+    std::size_t sum = writer_of(output_);
+    if (sum == npos) return;
+    // Through negations and constant scales, each read by nothing else.
+    while (nodes_[sum]->kind == NodeKind::negate || nodes_[sum]->kind == NodeKind::scale_by_constant) {
+      const Node& scaling = *nodes_[sum];
+      const std::size_t below = writer_of(*scaling.inputs_begin());
+      if (below == npos || read_elsewhere(*nodes_[below]->outputs_begin(), sum, below)) break;
+      plan_.output_scale *= scaling.kind == NodeKind::negate
+                                ? -1.0
+                                : static_cast<const UnaryNode<MulScalarOp>&>(scaling).params.first;
+      wrappers_.push_back(sum);
+      sum = below;
     }
     const Node& total = *nodes_[sum];
     if (total.kind != NodeKind::add_n || total.outputs_begin()->size != 1) {
-      wrapper_ = npos;
+      wrappers_.clear();
       plan_.output_scale = 1.0;
       return;
     }
     sum_ = sum;
     for (std::size_t k = 0; k < nodes_.size(); ++k) {
       const Node& node = *nodes_[k];
-      if (!live_[k] || k == sum_ || k == wrapper_ || !node.unit_seed || node.output_count != 1) continue;
+      if (!live_[k] || k == sum_ || is_wrapper(k) || !node.unit_seed || node.output_count != 1) continue;
       const Operand& result = *node.outputs_begin();
       const auto uses = std::count_if(total.inputs_begin(), total.inputs_end(),
                                       [&](const Operand& term) { return term.value == result.value; });
@@ -209,7 +207,7 @@ class ReplayPlanner {
 
   void make_steps() {
     for (std::size_t k = 0; k < nodes_.size(); ++k) {
-      if (!live_[k] || k == wrapper_) continue;
+      if (!live_[k] || is_wrapper(k)) continue;
       const Node* node = nodes_[k];
       plan_.forward.push_back({unit_[k] ? node->unit_seed : node->forward, node});
       if (!unit_[k] && k != sum_) plan_.backward.push_back({node->backward, node});
@@ -254,7 +252,10 @@ class ReplayPlanner {
   std::vector<const Node*> nodes_;  // in recording order
   Operand output_;
   std::vector<bool> live_, unit_;
-  std::size_t sum_ = npos, wrapper_ = npos;
+  bool is_wrapper(std::size_t k) const { return std::find(wrappers_.begin(), wrappers_.end(), k) != wrappers_.end(); }
+
+  std::size_t sum_ = npos;
+  std::vector<std::size_t> wrappers_;  // the negations and scales above the sum
   ReplayPlan plan_;
 };
 
