@@ -1,4 +1,4 @@
-// Layer 3 of tyche: random keys, distributions, constraints and transforms.
+// Layer 2 of tyche: random keys, distributions, constraints and transforms.
 //
 //   #include <tyche/distributions.hpp>
 //   auto [key, subkey] = tyche::split(tyche::PRNGKey(0));

@@ -1,4 +1,4 @@
-// Layer 2 of tyche: effect handlers. Models call the primitives (sample,
+// Layer 3 of tyche: effect handlers. Models call the primitives (sample,
 // param, deterministic, factor, plate); handlers intercept them.
 //
 //   #include <tyche/effects.hpp>
