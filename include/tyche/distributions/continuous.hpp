@@ -67,6 +67,7 @@ class Normal : public DistributionBase<Normal>, public LocScaleFamily {
     return loc_ + scale_ * random::normal(key, shape(sample_shape));
   }
   Tensor log_prob(const Tensor& value) const override { return normal_log_density(value, loc_, scale_); }
+  Tensor log_prob_sum(const Tensor& value) const override { return normal_log_density_sum(value, loc_, scale_); }
   Tensor mean() const override { return detail::broadcast_to_shape(loc_, batch_shape()); }
   Tensor variance() const override { return detail::broadcast_to_shape(square(scale_), batch_shape()); }
 
@@ -92,6 +93,12 @@ class HalfNormal : public DistributionBase<HalfNormal> {
     return detail::on_support(value, support(), 1.0, [&](const Tensor& x) {
       return normal_log_density(x, 0.0, scale_) + std::numbers::ln2;
     });
+  }
+  // Fused unless an element is known to lie outside the support; the fused
+  // sum is -infinity for a negative value computed from the parameters.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    if (!detail::fusable_value(value, [](double v) { return v > 0.0; })) return Distribution::log_prob_sum(value);
+    return half_normal_log_density_sum(value, scale_);
   }
   Tensor mean() const override {
     return detail::broadcast_to_shape(std::sqrt(2.0 / std::numbers::pi) * scale_, batch_shape());
@@ -126,6 +133,7 @@ class Cauchy : public DistributionBase<Cauchy>, public LocScaleFamily {
     return loc_ + scale_ * random::cauchy(key, shape(sample_shape));
   }
   Tensor log_prob(const Tensor& value) const override { return cauchy_log_density(value, loc_, scale_); }
+  Tensor log_prob_sum(const Tensor& value) const override { return cauchy_log_density_sum(value, loc_, scale_); }
   Tensor mean() const override { return Tensor::full(batch_shape(), detail::kNaN); }
   Tensor variance() const override { return Tensor::full(batch_shape(), detail::kNaN); }
 
@@ -151,6 +159,11 @@ class HalfCauchy : public DistributionBase<HalfCauchy> {
     return detail::on_support(value, support(), 1.0, [&](const Tensor& x) {
       return cauchy_log_density(x, 0.0, scale_) + std::numbers::ln2;
     });
+  }
+  // As HalfNormal's.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    if (!detail::fusable_value(value, [](double v) { return v > 0.0; })) return Distribution::log_prob_sum(value);
+    return half_cauchy_log_density_sum(value, scale_);
   }
   Tensor mean() const override { return Tensor::full(batch_shape(), detail::kInfinity); }
   Tensor variance() const override { return Tensor::full(batch_shape(), detail::kInfinity); }

@@ -75,6 +75,14 @@ class Unit : public DistributionBase<Unit> {
     const Shape leading(value.shape().begin(), value.shape().end() - (value.ndim() > 0 ? 1 : 0));
     return detail::broadcast_to_shape(log_factor_, broadcast_shapes(batch_shape(), leading, "Unit.log_prob"));
   }
+  // The factor's own sum when log_prob would not broadcast it; a single
+  // factor is returned as a rank-0 view of itself, adding no node.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    const Shape leading(value.shape().begin(), value.shape().end() - (value.ndim() > 0 ? 1 : 0));
+    if (!(broadcast_shapes(batch_shape(), leading, "Unit.log_prob") == batch_shape()))
+      return Distribution::log_prob_sum(value);
+    return log_factor_.size() == 1 ? log_factor_.reshape(Shape{}) : sum(log_factor_);
+  }
   Tensor mean() const override { return Tensor::zeros(shape()); }
   Tensor variance() const override { return Tensor::zeros(shape()); }
 

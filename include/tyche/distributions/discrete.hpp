@@ -89,6 +89,14 @@ class Bernoulli : public DistributionBase<Bernoulli> {
                                  : xlogy(value, parameter_) + xlog1py(1.0 - value, -parameter_);
     return detail::discrete_log_prob(lp, value, support());
   }
+  // Fused by logits when every outcome is 0 or 1 (the fused kernel checks no
+  // support). Outcomes are data, so what is checked here holds in every replay.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    if (!by_logits_ || value.requires_grad() ||
+        !detail::fusable_value(value, [](double v) { return v == 0.0 || v == 1.0; }))
+      return Distribution::log_prob_sum(value);
+    return bernoulli_logit_log_mass_sum(value, parameter_);
+  }
   Tensor mean() const override { return detail::broadcast_to_shape(probs(), batch_shape()); }
   Tensor variance() const override {
     const Tensor p = probs();

@@ -6,6 +6,10 @@
 // log_prob(value) returns the batch shape (broadcast with the value's leading
 // axes) and carries gradients with respect to the value and the parameters.
 // A value outside the support has log_prob -infinity, never NaN.
+// log_prob_sum(value) is sum(log_prob(value)) as one rank-0 array: what a
+// model's log joint adds up. Normal, Cauchy, HalfNormal, HalfCauchy and
+// Bernoulli by logits compute it with one fused node (core/fused_densities.hpp),
+// and Independent, expand and Unit pass it on; the others sum their log_prob.
 //
 //   tyche::dist::Normal d(0.0, tyche::Tensor{1.0, 2.0});     // batch (2,)
 //   tyche::Tensor x = d.sample(tyche::PRNGKey(0), {5});       // shape (5, 2)
@@ -23,6 +27,7 @@
 #include "tyche/distributions/key.hpp"
 #include "tyche/distributions/require.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -57,6 +62,9 @@ class Distribution {
   virtual std::string name() const = 0;  // "Normal"
   Tensor sample(Key key, const Shape& sample_shape = {}) const { return draw(key, sample_shape); }
   virtual Tensor log_prob(const Tensor& value) const = 0;
+  // The sum over all elements of log_prob(value), rank 0; equal to it up to
+  // rounding, -infinity outside the support included.
+  virtual Tensor log_prob_sum(const Tensor& value) const { return sum(log_prob(value)); }
   virtual constraints::Constraint support() const = 0;
   virtual Tensor mean() const = 0;
   virtual Tensor variance() const = 0;
@@ -150,6 +158,18 @@ inline void require_probability(const char* distribution, const char* parameter,
 inline Tensor outside_support_to_minus_infinity(const Tensor& log_prob, const Tensor& value,
                                                 const constraints::Constraint& support) {
   return where(support.check(value), log_prob, -std::numeric_limits<double>::infinity());
+}
+
+// Whether a fused summed density may take `value`: false when an element of
+// it is known now to fail `ok` (the unfused log_prob then decides what it
+// contributes). A value that depends on the parameters of a gradient being
+// compiled cannot be read while recording; the fused kernels that need it
+// re-check such a value in every replay.
+template <class Predicate>
+bool fusable_value(const Tensor& value, Predicate ok) {
+  if (value.requires_grad() && tyche::detail::this_thread_tape().tracing()) return true;
+  const double* x = value.data();
+  return std::all_of(x, x + value.size(), ok);
 }
 
 // Broadcasts a parameter-shaped array (batch + event) to the full shape.

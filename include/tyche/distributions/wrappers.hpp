@@ -67,6 +67,17 @@ class ExpandedDistribution : public DistributionBase<ExpandedDistribution> {
     const Shape lp_batch(lp.shape().begin(), lp.shape().end());
     return detail::broadcast_to_shape(lp, broadcast_shapes(lp_batch, batch_shape(), "expand.log_prob"));
   }
+  // The base's sum when log_prob counts each of the base's elements once: the
+  // value has the whole expanded shape (after any sample axes), so the base's
+  // log_prob already has the expanded batch shape. Else a smaller value is
+  // broadcast, and log_prob repeats elements that the base's sum would not.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    const Shape whole = shape();
+    const Shape& v = value.shape();
+    if (v.rank() >= whole.rank() && std::equal(whole.begin(), whole.end(), v.end() - whole.rank()))
+      return base_->log_prob_sum(value);
+    return Distribution::log_prob_sum(value);
+  }
   Tensor mean() const override { return detail::broadcast_to_shape(base_->mean(), shape()); }
   Tensor variance() const override { return detail::broadcast_to_shape(base_->variance(), shape()); }
   std::optional<Tensor> value_mask() const override { return base_->value_mask(); }
@@ -93,6 +104,8 @@ class Independent : public DistributionBase<Independent> {
     for (int i = 0; i < reinterpreted_; ++i) lp = sum(lp, -1);
     return lp;
   }
+  // Summing the reinterpreted axes first changes nothing in the total.
+  Tensor log_prob_sum(const Tensor& value) const override { return base_->log_prob_sum(value); }
   Tensor mean() const override { return base_->mean(); }
   Tensor variance() const override { return base_->variance(); }
   std::optional<Tensor> value_mask() const override { return base_->value_mask(); }

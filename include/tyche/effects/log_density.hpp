@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <tuple>
+#include <vector>
 
 namespace tyche {
 
@@ -19,22 +20,37 @@ struct LogDensity {
   Trace trace;
 };
 
-// The summed, scaled log densities of the sample sites of a recorded trace.
-// An error in a site's log density names the site.
+namespace detail {
+
+// One site's summed log density, scaled. A scalar scale multiplies the sum;
+// an array scale weighs the elements of log_prob before they are summed.
+inline Tensor site_log_density(const Message& site) {
+  const Tensor& value = *site.value;
+  if (!site.scale) return site.fn->log_prob_sum(value);
+  if (site.scale->size() == 1) return site.fn->log_prob_sum(value) * site.scale->reshape(Shape{});
+  return sum(*site.scale * site.fn->log_prob(value));
+}
+
+}  // namespace detail
+
+// The log joint of a recorded trace: one add_n of a term per sample site
+// (factors included), each the site's log_prob_sum (one fused node for the
+// common distributions), scaled; so that a compiled gradient sees a sum of
+// summed densities. Rank 0; 0 when the trace has no sample site. An error in
+// a site's log density names the site.
 inline Tensor trace_log_density(const Trace& trace) {
-  Tensor total = 0.0;
+  std::vector<Tensor> terms;
+  terms.reserve(trace.size());
   for (const Message& site : trace) {
     if (site.type != SiteType::sample) continue;
     try {
-      // The scale may be an array (per element of the log density): apply
-      // it before summing.
-      const Tensor lp = site.fn->log_prob(*site.value);
-      total = total + sum(site.scale ? *site.scale * lp : lp);
+      terms.push_back(detail::site_log_density(site));
     } catch (...) {
       detail::rethrow_naming_site(site);
     }
   }
-  return total;
+  if (terms.empty()) return 0.0;
+  return add_n(terms);
 }
 
 template <class Model, class... Args>
