@@ -302,3 +302,47 @@ TEST_CASE("a replay at a point where the recorded model is invalid gives a non-f
   Eigen::VectorXd g_eager(3);
   REQUIRE(compiled(q, g) == Approx(tyche::value_and_grad(log_joint, q, g_eager)).epsilon(1e-13));
 }
+
+TEST_CASE("a product and a sum written as users write them become an fma, which the density absorbs") {
+  const Tensor x{0.5, -1.0, 2.0, 3.5, -0.25}, y{1.0, -2.0, 4.5, 7.0, 0.0};
+  auto as_written = [&](const Tensor& q) {
+    const Tensor alpha = q[0], beta = q[1], sigma = tyche::exp(q[2]);
+    const Tensor mu = alpha + beta * x;
+    return -tyche::add_n({tyche::normal_log_density_sum(alpha, 0.0, 10.0), tyche::normal_log_density_sum(beta, 0.0, 5.0),
+                          tyche::half_normal_log_density_sum(sigma, 1.0), q[2],
+                          tyche::normal_log_density_sum(y, mu, sigma)});
+  };
+  auto with_fma = [&](const Tensor& q) {
+    const Tensor alpha = q[0], beta = q[1], sigma = tyche::exp(q[2]);
+    return -tyche::add_n({tyche::normal_log_density_sum(alpha, 0.0, 10.0), tyche::normal_log_density_sum(beta, 0.0, 5.0),
+                          tyche::half_normal_log_density_sum(sigma, 1.0), q[2],
+                          tyche::normal_log_density_sum(y, tyche::fma(beta, x, alpha), sigma)});
+  };
+  auto compiled = tyche::compile_gradient(as_written, random_vector(3, 7));
+  REQUIRE(compiled.fused() == 1);
+  REQUIRE(compiled.size() == tyche::compile_gradient(with_fma, random_vector(3, 7)).size());
+  REQUIRE(compiled.unit_seeded() == 4);
+  for (int k = 0; k < 4; ++k) {
+    const Eigen::VectorXd q = random_vector(3, 80 + unsigned(k));
+    Eigen::VectorXd g(3), g_eager(3);
+    REQUIRE(compiled(q, g) == Approx(tyche::value_and_grad(as_written, q, g_eager)).epsilon(1e-13));
+    for (Eigen::Index i = 0; i < 3; ++i) REQUIRE(g[i] == Approx(g_eager[i]).epsilon(1e-13).margin(1e-14));
+  }
+  // A sum of the product with itself, or a product read elsewhere, stays as written.
+  auto doubled = [](const Tensor& q) {
+    const Tensor p = q[0] * q[1];
+    return tyche::sum(p + p);
+  };
+  auto shared = [&](const Tensor& q) {
+    const Tensor p = q[1] * x;
+    return tyche::sum(q[0] + p) + tyche::sum(tyche::square(p));
+  };
+  Eigen::VectorXd q(2), g(2), g_eager(2);
+  q << 1.5, -0.5;
+  auto compiled_doubled = tyche::compile_gradient(doubled, q);
+  REQUIRE(compiled_doubled(q, g) == tyche::value_and_grad(doubled, q, g_eager));
+  REQUIRE(g == g_eager);
+  auto compiled_shared = tyche::compile_gradient(shared, q);
+  REQUIRE(compiled_shared(q, g) == tyche::value_and_grad(shared, q, g_eager));
+  REQUIRE(g == g_eager);
+}

@@ -30,9 +30,10 @@
 // - Planning, once, when compiled:
 //   1. Dead nodes, whose results nothing on the way to the output reads
 //      (a deterministic site, a value computed and dropped), are not replayed.
-//   2. A density whose location is an fma that nothing else reads absorbs
-//      it, wherever the two were recorded (FmaAbsorption: one node, one pass
-//      each way).
+//   2. A product and a sum with single elements that nothing else reads
+//      (alpha + beta * x) become an fma; a density whose location is an fma
+//      that nothing else reads absorbs it, wherever the nodes were recorded
+//      (FmaAbsorption: one node, one pass each way).
 //   3. When the output is a sum of scalar terms (add_n: a log joint),
 //      possibly negated or scaled by a constant (a potential is the negated
 //      log joint), the sum's backward step is the same every time: a
@@ -95,6 +96,7 @@ class ReplayPlanner {
 
   ReplayPlan make(const Operand& parameters, double* gradients_begin, double* gradients_end) && {
     mark_live();
+    merge_multiply_add();
     absorb_fmas();
     plan_final_sum();
     make_steps();
@@ -142,7 +144,53 @@ class ReplayPlanner {
     }
   }
 
-  // 2. A density and the fma computing its location, when nothing else reads
+  // 2a. A product with a single element and a sum with a single element
+  // (alpha + beta * x, mu + tau * theta_tilde as users write them), when
+  // nothing else reads the product, become one fma at the sum's place.
+  void merge_multiply_add() {
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      if (!live_[k] || nodes_[k]->kind != NodeKind::add) continue;
+      const Node& sum = *nodes_[k];
+      const Operand& y = *sum.outputs_begin();
+      for (int side = 0; side < 2; ++side) {
+        const Operand& product = sum.inputs_begin()[side];
+        const Operand& c = sum.inputs_begin()[1 - side];
+        const std::size_t m = writer_of(product);
+        if (m == npos || nodes_[m]->kind != NodeKind::multiply || c.size != 1 || product.size != y.size ||
+            overlaps(c, product) || overlaps(product, output_) || read_elsewhere(product, k, m))
+          continue;
+        const Operand& a = nodes_[m]->inputs_begin()[0];
+        const Operand& b = nodes_[m]->inputs_begin()[1];
+        auto& fma = plan_.store.make<FmaNode>();
+        fma.pattern = (a.size != 1) * 4 + (b.size != 1) * 2;
+        fma.forward = kFmaFunctions[std::size_t(fma.pattern)][0];
+        fma.backward = kFmaFunctions[std::size_t(fma.pattern)][1];
+        fma.kind = NodeKind::fma;
+        fma.a = a.value;
+        fma.b = b.value;
+        fma.c = c.value;
+        fma.y = y.value;
+        fma.ga = a.gradient;
+        fma.gb = b.gradient;
+        fma.gc = c.gradient;
+        fma.gy = y.gradient;
+        fma.n = y.size;
+        Operand* operands = plan_.store.operands(4);
+        operands[0] = a;
+        operands[1] = b;
+        operands[2] = c;
+        operands[3] = y;
+        fma.operands = operands;
+        fma.input_count = 3;
+        fma.output_count = 1;
+        nodes_[k] = &fma;
+        live_[m] = false;
+        break;
+      }
+    }
+  }
+
+  // 2b. A density and the fma computing its location, when nothing else reads
   // the location, become one node at the density's place.
   void absorb_fmas() {
     for (std::size_t k = 0; k < nodes_.size(); ++k) {

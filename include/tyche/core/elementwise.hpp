@@ -318,6 +318,17 @@ void broadcast_binary_backward(const Node& base) {
   });
 }
 
+struct AddOp;
+struct MulOp;
+
+// A product and a sum that compiled.hpp may merge into an fma.
+template <class Op>
+constexpr NodeKind binary_kind() {
+  if constexpr (std::is_same_v<Op, AddOp>) return NodeKind::add;
+  else if constexpr (std::is_same_v<Op, MulOp>) return NodeKind::multiply;
+  else return NodeKind::other;
+}
+
 template <class Op>
 void fill_binary_node(BinaryNode<Op>& node, const Tensor& a, const Tensor& b, const Tensor& y,
                       Layout layout) {
@@ -347,6 +358,7 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* name) {
     BinaryNode<Op> local;
     auto& node = tape.node_for(grad, local, &binary_forward<Op>, &binary_backward<Op>,
                                {Access::operand(a), Access::operand(b)}, {Access::operand(y)});
+    node.kind = binary_kind<Op>();
     fill_binary_node(node, a, b, y, layout);
     binary_forward<Op>(node);
     return y;

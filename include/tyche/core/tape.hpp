@@ -147,6 +147,8 @@ enum class NodeKind : std::uint8_t {
   other,
   add_n,             // AddNNode: the terms of a log joint
   fma,               // FmaNode: a * b + c
+  multiply,          // a * b, one of them a single element or both of one shape
+  add,               // a + b, likewise
   negate,            // -x
   scale_by_constant  // x * constant
 };
