@@ -297,6 +297,8 @@ TEST_CASE("a replay at a point where the recorded model is invalid gives a non-f
   // A half density's value, computed from the parameters, turning negative.
   q << 0.3, -0.2, 0.5;
   REQUIRE(compiled(q, g) == -std::numeric_limits<double>::infinity());
+  q << 0.3, -0.2, 1.0;  // exactly 0: outside the positive support too, as log_prob says
+  REQUIRE(compiled(q, g) == -std::numeric_limits<double>::infinity());
   // And the next replay at a valid point is right again.
   q << 0.3, -0.2, 4.0;
   Eigen::VectorXd g_eager(3);

@@ -66,7 +66,7 @@ struct LocScaleNode : Node {
   const double* gy;
   std::int64_t n, scale_size;
   // The half families (summed only): log 2 added per element, and the
-  // x_checked elements of x must be >= 0 (0: no check).
+  // x_checked elements of x must be > 0, their support (0: no check).
   double shift;
   std::int64_t x_checked;
   int pattern;        // 8 SX + 4 SL + 2 SS + summed (the strides are below)
@@ -102,10 +102,10 @@ TYCHE_ALWAYS_INLINE void add_value(const Block<W>& z, double* y, const double* l
 
 // A half family's x is re-checked in every forward pass, because a replay
 // skips the checks made while recording (x may be computed from parameters):
-// a negative x makes the sum -infinity, never a finite wrong number.
+// an x outside the support (<= 0) makes the sum -infinity, never a finite wrong number.
 template <class Family, int SS>
 double summed_value(const LocScaleNode& nd, double core_sum) {
-  if (nd.x_checked && !std::all_of(nd.x, nd.x + nd.x_checked, [](double v) { return v >= 0.0; }))
+  if (nd.x_checked && !std::all_of(nd.x, nd.x + nd.x_checked, [](double v) { return v > 0.0; }))
     return -std::numeric_limits<double>::infinity();
   return Family::kFactor * core_sum + double(nd.n) * (Family::kConstant + nd.shift) - total_log_scale<SS>(nd);
 }
@@ -471,7 +471,7 @@ inline Tensor cauchy_log_density_sum(const Tensor& x, const Tensor& loc, const T
 }
 
 // The summed log densities of |X| for X ~ Normal(0, scale) and X ~ Cauchy(0,
-// scale), -infinity when an element of x is negative (checked again in every
+// scale), -infinity when an element of x is not positive (checked again in every
 // replay of a compiled gradient).
 inline Tensor half_normal_log_density_sum(const Tensor& x, const Tensor& scale) {
   return detail::loc_scale_log_density<detail::StandardNormal>(x, 0.0, scale, true, "half_normal_log_density", true);
