@@ -51,7 +51,7 @@ double value_and_grad(F&& f, const Eigen::Ref<const Eigen::VectorXd>& x,
     session.tape().run_backward();
     grad = Eigen::Map<const Eigen::VectorXd>(detail::Access::grad(parameters), x.size());
   }
-  return detail::Access::data(out)[0];
+  return detail::Access::values_unguarded(out)[0];  // after the session: not tracing
 }
 
 template <class F>

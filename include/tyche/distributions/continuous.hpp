@@ -479,7 +479,8 @@ class Uniform : public DistributionBase<Uniform> {
     detail::require_finite("Uniform", "high", high_);
     // Read through a broadcast plan rather than broadcast arrays, which would
     // be recorded on the tape when the bounds depend on the parameters.
-    const double *l = detail::Access::data(low_), *h = detail::Access::data(high_);
+    // Validation only, as require_each.
+    const double *l = detail::Access::values_unguarded(low_), *h = detail::Access::values_unguarded(high_);
     const auto plan = tyche::detail::BroadcastPlan<2>::make({low_.shape(), high_.shape()}, "Uniform");
     plan.for_each([&](std::int64_t i, const auto& at) {
       if (l[at[0]] < h[at[1]]) return;

@@ -61,7 +61,8 @@ void require_matrices(const char* distribution, const char* parameter, const Ten
                      " must be a non-empty square matrix (or a stack of them), got shape " + m.shape().str());
   const std::int64_t n = m.dim(-1), count = m.size() / (n * n);
   for (std::int64_t q = 0; q < count; ++q) {
-    const Eigen::Map<const RowMatrixXd> matrix(Access::data(m) + q * n * n, n, n);
+    // Validation only, as require_each.
+    const Eigen::Map<const RowMatrixXd> matrix(Access::values_unguarded(m) + q * n * n, n, n);
     if (ok(matrix)) continue;
     const Eigen::IOFormat numpy(Eigen::StreamPrecision, Eigen::DontAlignCols, ", ", ", ", "[", "]", "[", "]");
     std::ostringstream message;

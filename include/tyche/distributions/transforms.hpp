@@ -115,7 +115,7 @@ Tensor map_matrices(const Tensor& x, F f) {
 // "2" for a single value; "-1 (element 3 of an array of shape (4,))" otherwise.
 inline std::string describe(const Tensor& t, std::int64_t element = 0) {
   std::ostringstream s;
-  s << Access::data(t)[element];
+  s << Access::values_unguarded(t)[element];  // printing
   if (t.size() > 1) s << " (element " << element << " of an array of shape " << t.shape().str() << ")";
   return s.str();
 }
@@ -192,7 +192,10 @@ class AffineTransform : public Transform {
         kind != Kind::unit_interval && kind != Kind::interval)
       throw std::invalid_argument("tyche: AffineTransform: the domain must be the reals, a half-line or an interval, got " +
                                   domain_.str());
-    const double* s = detail::Access::data(scale_);
+    // The sign of the scale decides the codomain, frozen when recorded: a
+    // replay assumes the scale keeps its sign (a parameter scale is a
+    // positive one in practice, through exp or softplus).
+    const double* s = detail::Access::values_unguarded(scale_);
     bool positive = true, negative = true;
     for (std::int64_t i = 0; i < scale_.size(); ++i) {
       if (!std::isfinite(s[i]) || s[i] == 0.0)

@@ -172,7 +172,7 @@ class MaskedDistribution : public DistributionBase<MaskedDistribution> {
     return batch_mask.reshape(shape);
   }
   static bool all_ones(const Tensor& mask) {
-    const double* m = tyche::detail::Access::data(mask);
+    const double* m = tyche::detail::Access::values_unguarded(mask);  // masks are data
     return std::all_of(m, m + mask.size(), [](double v) { return v != 0.0; });
   }
   DistributionPtr base_;

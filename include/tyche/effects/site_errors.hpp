@@ -87,14 +87,14 @@ inline void check_value_shape(const Message& msg) {
 inline void check_observation_finite(const Message& msg) {
   const Tensor& value = *msg.value;
   if (value.requires_grad() && this_thread_tape().tracing()) return;
-  const double* v = Access::data(value);
+  const double* v = Access::values_unguarded(value);  // not a parameter's value while tracing (returned above)
   const std::int64_t n = value.size();
   std::int64_t bad = std::find_if(v, v + n, [](double x) { return !std::isfinite(x); }) - v;
   if (bad == n) return;
   if (const std::optional<Tensor> mask = msg.fn->value_mask()) {
     // An element is left out when the mask is 0 everywhere it broadcasts to.
     std::vector<bool> counted(std::size_t(n), false);
-    const double* m = Access::data(*mask);
+    const double* m = Access::values_unguarded(*mask);  // masks are data
     const auto plan = BroadcastPlan<2>::make({value.shape(), mask->shape()}, "mask");
     plan.for_each([&](std::int64_t, const auto& at) {
       if (m[at[1]] != 0.0) counted[std::size_t(at[0])] = true;
