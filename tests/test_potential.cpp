@@ -270,3 +270,46 @@ TEST_CASE("the potential names the site or value it cannot handle") {
     REQUIRE_THROWS_CONTAINING(fewer(Tensor{0.0, 0.0}), std::invalid_argument, "without its latent site(s) `c`");
   }
 }
+
+TEST_CASE("an observation computed from the parameters (seed 000's residuals) is differentiated through, compiled too") {
+  // mu ~ Normal(0, 2), sigma ~ HalfNormal(1), and the residuals y - mu observed
+  // as Normal(0, sigma): the observed value depends on mu.
+  const Tensor y{0.4, -1.2, 2.5, 0.9};
+  auto residuals = [y] {
+    const Tensor mu = tyche::sample("mu", dist::Normal(0.0, 2.0));
+    const Tensor sigma = tyche::sample("sigma", dist::HalfNormal(1.0));
+    tyche::plate data("data", 4);
+    tyche::sample("r", dist::Normal(0.0, sigma), y - mu);
+  };
+  // By hand, u = (mu, log sigma): -U = log N(mu; 0, 2) + log HalfNormal(sigma; 1)
+  // + sum log N(y_i - mu; 0, sigma) + log sigma.
+  const auto by_hand = [&](double mu, double log_sigma) {
+    const double sigma = std::exp(log_sigma), half_log_2pi = 0.5 * std::log(2 * std::numbers::pi);
+    double log_p = -0.5 * mu * mu / 4.0 - std::log(2.0) - half_log_2pi;
+    log_p += std::log(2.0) - 0.5 * sigma * sigma - half_log_2pi;
+    for (Eigen::Index i = 0; i < 4; ++i) {
+      const double r = y.at({i}) - mu;
+      log_p += -0.5 * r * r / (sigma * sigma) - log_sigma - half_log_2pi;
+    }
+    return -(log_p + log_sigma);
+  };
+  const auto potential = tyche::potential_energy(residuals);
+  REQUIRE(potential.layout().names() == "mu, sigma");
+  VectorXd u(2);
+  u << 0.3, -0.4;
+  auto compiled = tyche::compile_gradient(potential, u);
+  for (const VectorXd& at : {VectorXd(u), VectorXd((VectorXd(2) << -0.8, 0.6).finished())}) {
+    const tyche::ValueAndGrad eager = tyche::value_and_grad(potential, at);
+    CHECK(eager.value == Approx(by_hand(at[0], at[1])).epsilon(1e-13));
+    // Central differences: truncation ~h^2 |U'''| and rounding ~1e-16 / h, both below 1e-8 at h = 1e-5.
+    constexpr double h = 1e-5;
+    CHECK(eager.grad[0] == Approx((by_hand(at[0] + h, at[1]) - by_hand(at[0] - h, at[1])) / (2 * h)).margin(1e-8));
+    CHECK(eager.grad[1] == Approx((by_hand(at[0], at[1] + h) - by_hand(at[0], at[1] - h)) / (2 * h)).margin(1e-8));
+    VectorXd grad(2);
+    CHECK(compiled(at, grad) == Approx(eager.value).epsilon(1e-13));
+    CHECK(grad[0] == Approx(eager.grad[0]).epsilon(1e-13));
+    CHECK(grad[1] == Approx(eager.grad[1]).epsilon(1e-13));
+  }
+  // One fused density per site, the residuals and sigma's exp: nothing left to the handlers.
+  CHECK(compiled.unit_seeded() == 3);
+}
