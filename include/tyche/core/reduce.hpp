@@ -121,7 +121,7 @@ inline void reduce_backward(const Node& base) {
 
 template <class T = Tensor>
 Tensor reduce(const std::type_identity_t<T>& x, const ReduceGeometry& g, Reduction kind, double scale,
-                     const char* name) {
+              const char* name) {
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, x);
   if (g.length == 0 && kind != Reduction::sum)

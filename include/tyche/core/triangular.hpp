@@ -56,7 +56,7 @@ inline void require_square_stack(const Tensor& m, const char* op) {
 // result has shape batch + event.
 template <class T = Tensor>
 Tensor place(const std::type_identity_t<T>& x, const Shape& batch, const Shape& event,
-                    const std::vector<std::int64_t>& offsets) {
+             const std::vector<std::int64_t>& offsets) {
   Shape shape = batch;
   for (std::int64_t d : event) shape.push_back(d);
   Tape& tape = this_thread_tape();
@@ -86,7 +86,7 @@ Tensor place(const std::type_identity_t<T>& x, const Shape& batch, const Shape& 
 // batch + an event of `event_size` elements.
 template <class T = Tensor>
 Tensor pick(const std::type_identity_t<T>& x, const Shape& batch, std::int64_t event_size,
-                   const std::vector<std::int64_t>& offsets) {
+            const std::vector<std::int64_t>& offsets) {
   const auto m = std::int64_t(offsets.size());
   Shape shape = batch;
   shape.push_back(m);
