@@ -4,8 +4,10 @@
 #include <catch2/catch.hpp>
 #include <tyche/tyche.hpp>
 
+#include <Eigen/Cholesky>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 using tyche::Shape;
@@ -83,6 +85,48 @@ TEST_CASE("positive_definite needs a symmetric matrix with positive eigenvalues"
   CHECK(values(c::positive_definite.check(tyche::stack({pd, indefinite, asymmetric, semidefinite}))) ==
         std::vector<double>{1, 0, 0, 0});
   CHECK(c::positive_definite.check(pd).shape() == Shape{});
+}
+
+// The check is written out (no Eigen::LLT, issue 17); it must agree with the
+// definition it replaces: finite, m.isApprox(m^T, 1e-6) and LLT succeeding.
+TEST_CASE("positive_definite agrees with Eigen's isApprox and LLT, tolerance and non-finite entries included") {
+  const auto eigen_says = [](const Eigen::MatrixXd& m) {
+    return m.allFinite() && m.isApprox(m.transpose(), 1e-6) && Eigen::LLT<Eigen::MatrixXd>(m).info() == Eigen::Success;
+  };
+  const auto tyche_says = [](const Eigen::MatrixXd& m) {
+    return c::positive_definite.check(Tensor(m)).item() == 1.0;
+  };
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  Eigen::MatrixXd pd(3, 3);
+  pd << 4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0;  // Frobenius norm about 5.3
+  std::vector<Eigen::MatrixXd> cases{pd, -pd, Eigen::MatrixXd::Zero(3, 3), Eigen::MatrixXd::Identity(1, 1)};
+  for (double asymmetry : {1e-7, 1e-5}) {  // within and beyond 1e-6 relative
+    Eigen::MatrixXd m = pd;
+    m(0, 2) += asymmetry;
+    cases.push_back(m);
+  }
+  for (double bad : {inf, nan}) {
+    Eigen::MatrixXd m = pd;
+    m(1, 1) = bad;
+    cases.push_back(m);
+  }
+  std::mt19937 rng(17);  // random symmetric matrices, about half of them definite
+  std::normal_distribution<double> normal;
+  for (int k = 0; k < 200; ++k) {
+    const int n = 1 + k % 5;
+    Eigen::MatrixXd a(n, n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) a(i, j) = normal(rng);
+    cases.push_back(a * a.transpose() - 0.5 * n * Eigen::MatrixXd::Identity(n, n) * double(k % 2));
+  }
+  int definite = 0;
+  for (const Eigen::MatrixXd& m : cases) {
+    CAPTURE(m);
+    CHECK(tyche_says(m) == eigen_says(m));
+    definite += eigen_says(m);
+  }
+  CHECK(definite > 100);  // both outcomes exercised
+  CHECK(definite < int(cases.size()) - 50);
 }
 
 TEST_CASE("independent() makes more trailing axes one element, all of which must pass") {

@@ -7,6 +7,8 @@
 //   tyche::cumsum(x, -1, true);        // {6, 5, 3}: element i sums x[i:]
 #pragma once
 
+#include <type_traits>
+
 #include "tyche/core/tensor.hpp"
 
 namespace tyche {
@@ -62,7 +64,8 @@ inline void cumsum_backward(const Node& base) {
 
 // y[..., k, ...] = x[..., 0, ...] + ... + x[..., k, ...] along `axis`; with
 // `reverse`, the sum of x[..., k:, ...] instead.
-inline Tensor cumsum(const Tensor& x, int axis = -1, bool reverse = false) {
+template <class T = Tensor>
+Tensor cumsum(const std::type_identity_t<T>& x, int axis = -1, bool reverse = false) {
   using namespace detail;
   const int a = normalize_axis(axis, x.ndim(), "cumsum");
   Tape& tape = this_thread_tape();

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 
 #include "tyche/core/broadcast.hpp"
 #include "tyche/core/special.hpp"
@@ -403,57 +404,106 @@ struct PowOp {
 
 }  // namespace detail
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return detail::binary<detail::AddOp>(a, b, "add"); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return detail::binary<detail::SubOp>(a, b, "subtract"); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return detail::binary<detail::MulOp>(a, b, "multiply"); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return detail::binary<detail::DivOp>(a, b, "divide"); }
-inline Tensor operator-(const Tensor& x) { return detail::unary<detail::NegOp>(x); }
-inline Tensor operator+(const Tensor& a, double b) { return detail::unary<detail::AddScalarOp>(a, {b}); }
-inline Tensor operator+(double a, const Tensor& b) { return detail::unary<detail::AddScalarOp>(b, {a}); }
-inline Tensor operator-(const Tensor& a, double b) { return detail::unary<detail::SubScalarOp>(a, {b}); }
-inline Tensor operator-(double a, const Tensor& b) { return detail::unary<detail::ScalarSubOp>(b, {a}); }
-inline Tensor operator*(const Tensor& a, double b) { return detail::unary<detail::MulScalarOp>(a, {b}); }
-inline Tensor operator*(double a, const Tensor& b) { return detail::unary<detail::MulScalarOp>(b, {a}); }
-inline Tensor operator/(const Tensor& a, double b) { return detail::unary<detail::DivScalarOp>(a, {b}); }
-inline Tensor operator/(double a, const Tensor& b) { return detail::unary<detail::ScalarDivOp>(b, {a}); }
-inline Tensor& operator+=(Tensor& a, const Tensor& b) { return a = a + b; }
-inline Tensor& operator-=(Tensor& a, const Tensor& b) { return a = a - b; }
-inline Tensor& operator*=(Tensor& a, const Tensor& b) { return a = a * b; }
-inline Tensor& operator/=(Tensor& a, const Tensor& b) { return a = a / b; }
+// The operations are templates only so that a program compiles just the ones
+// it uses (issue 17; see core/tensor.hpp).
+template <class T = Tensor>
+Tensor operator+(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::binary<detail::AddOp>(a, b, "add");
+}
+template <class T = Tensor>
+Tensor operator-(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::binary<detail::SubOp>(a, b, "subtract");
+}
+template <class T = Tensor>
+Tensor operator*(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::binary<detail::MulOp>(a, b, "multiply");
+}
+template <class T = Tensor>
+Tensor operator/(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::binary<detail::DivOp>(a, b, "divide");
+}
+template <class T = Tensor>
+Tensor operator-(const std::type_identity_t<T>& x) { return detail::unary<detail::NegOp>(x); }
+template <class T = Tensor>
+Tensor operator+(const std::type_identity_t<T>& a, double b) { return detail::unary<detail::AddScalarOp>(a, {b}); }
+template <class T = Tensor>
+Tensor operator+(double a, const std::type_identity_t<T>& b) { return detail::unary<detail::AddScalarOp>(b, {a}); }
+template <class T = Tensor>
+Tensor operator-(const std::type_identity_t<T>& a, double b) { return detail::unary<detail::SubScalarOp>(a, {b}); }
+template <class T = Tensor>
+Tensor operator-(double a, const std::type_identity_t<T>& b) { return detail::unary<detail::ScalarSubOp>(b, {a}); }
+template <class T = Tensor>
+Tensor operator*(const std::type_identity_t<T>& a, double b) { return detail::unary<detail::MulScalarOp>(a, {b}); }
+template <class T = Tensor>
+Tensor operator*(double a, const std::type_identity_t<T>& b) { return detail::unary<detail::MulScalarOp>(b, {a}); }
+template <class T = Tensor>
+Tensor operator/(const std::type_identity_t<T>& a, double b) { return detail::unary<detail::DivScalarOp>(a, {b}); }
+template <class T = Tensor>
+Tensor operator/(double a, const std::type_identity_t<T>& b) { return detail::unary<detail::ScalarDivOp>(b, {a}); }
+template <class T = Tensor>
+Tensor& operator+=(std::type_identity_t<T>& a, const std::type_identity_t<T>& b) { return a = a + b; }
+template <class T = Tensor>
+Tensor& operator-=(std::type_identity_t<T>& a, const std::type_identity_t<T>& b) { return a = a - b; }
+template <class T = Tensor>
+Tensor& operator*=(std::type_identity_t<T>& a, const std::type_identity_t<T>& b) { return a = a * b; }
+template <class T = Tensor>
+Tensor& operator/=(std::type_identity_t<T>& a, const std::type_identity_t<T>& b) { return a = a / b; }
 
-inline Tensor pow(const Tensor& base, const Tensor& exponent) {
+template <class T = Tensor>
+Tensor pow(const std::type_identity_t<T>& base, const std::type_identity_t<T>& exponent) {
   return detail::binary<detail::PowOp>(base, exponent, "pow");
 }
-inline Tensor pow(const Tensor& base, double exponent) {
+template <class T = Tensor>
+Tensor pow(const std::type_identity_t<T>& base, double exponent) {
   return detail::unary<detail::PowScalarOp>(base, {exponent, 0.0});
 }
 
-inline Tensor exp(const Tensor& x) { return detail::unary<detail::ExpOp>(x); }
-inline Tensor log(const Tensor& x) { return detail::unary<detail::LogOp>(x); }
-inline Tensor log1p(const Tensor& x) { return detail::unary<detail::Log1pOp>(x); }
-inline Tensor expm1(const Tensor& x) { return detail::unary<detail::Expm1Op>(x); }
-inline Tensor sqrt(const Tensor& x) { return detail::unary<detail::SqrtOp>(x); }
-inline Tensor square(const Tensor& x) { return detail::unary<detail::SquareOp>(x); }
+template <class T = Tensor>
+Tensor exp(const std::type_identity_t<T>& x) { return detail::unary<detail::ExpOp>(x); }
+template <class T = Tensor>
+Tensor log(const std::type_identity_t<T>& x) { return detail::unary<detail::LogOp>(x); }
+template <class T = Tensor>
+Tensor log1p(const std::type_identity_t<T>& x) { return detail::unary<detail::Log1pOp>(x); }
+template <class T = Tensor>
+Tensor expm1(const std::type_identity_t<T>& x) { return detail::unary<detail::Expm1Op>(x); }
+template <class T = Tensor>
+Tensor sqrt(const std::type_identity_t<T>& x) { return detail::unary<detail::SqrtOp>(x); }
+template <class T = Tensor>
+Tensor square(const std::type_identity_t<T>& x) { return detail::unary<detail::SquareOp>(x); }
 // The derivative of |x| at 0 is taken as 0.
-inline Tensor abs(const Tensor& x) { return detail::unary<detail::AbsOp>(x); }
-inline Tensor sin(const Tensor& x) { return detail::unary<detail::SinOp>(x); }
-inline Tensor cos(const Tensor& x) { return detail::unary<detail::CosOp>(x); }
-inline Tensor tanh(const Tensor& x) { return detail::unary<detail::TanhOp>(x); }
-inline Tensor sigmoid(const Tensor& x) { return detail::unary<detail::SigmoidOp>(x); }
+template <class T = Tensor>
+Tensor abs(const std::type_identity_t<T>& x) { return detail::unary<detail::AbsOp>(x); }
+template <class T = Tensor>
+Tensor sin(const std::type_identity_t<T>& x) { return detail::unary<detail::SinOp>(x); }
+template <class T = Tensor>
+Tensor cos(const std::type_identity_t<T>& x) { return detail::unary<detail::CosOp>(x); }
+template <class T = Tensor>
+Tensor tanh(const std::type_identity_t<T>& x) { return detail::unary<detail::TanhOp>(x); }
+template <class T = Tensor>
+Tensor sigmoid(const std::type_identity_t<T>& x) { return detail::unary<detail::SigmoidOp>(x); }
 // log(1 + exp(x)) without overflow.
-inline Tensor softplus(const Tensor& x) { return detail::unary<detail::SoftplusOp>(x); }
+template <class T = Tensor>
+Tensor softplus(const std::type_identity_t<T>& x) { return detail::unary<detail::SoftplusOp>(x); }
 // log(sigmoid(x)) = -softplus(-x), without underflow.
-inline Tensor log_sigmoid(const Tensor& x) { return detail::unary<detail::LogSigmoidOp>(x); }
+template <class T = Tensor>
+Tensor log_sigmoid(const std::type_identity_t<T>& x) { return detail::unary<detail::LogSigmoidOp>(x); }
 // log(p / (1 - p)), the inverse of sigmoid.
-inline Tensor logit(const Tensor& p) { return detail::unary<detail::LogitOp>(p); }
-inline Tensor erf(const Tensor& x) { return detail::unary<detail::ErfOp>(x); }
-inline Tensor erfc(const Tensor& x) { return detail::unary<detail::ErfcOp>(x); }
+template <class T = Tensor>
+Tensor logit(const std::type_identity_t<T>& p) { return detail::unary<detail::LogitOp>(p); }
+template <class T = Tensor>
+Tensor erf(const std::type_identity_t<T>& x) { return detail::unary<detail::ErfOp>(x); }
+template <class T = Tensor>
+Tensor erfc(const std::type_identity_t<T>& x) { return detail::unary<detail::ErfcOp>(x); }
 // log of the standard normal CDF, accurate far into the lower tail.
-inline Tensor log_ndtr(const Tensor& x) { return detail::unary<detail::LogNdtrOp>(x); }
-inline Tensor lgamma(const Tensor& x) { return detail::unary<detail::LgammaOp>(x); }
-inline Tensor digamma(const Tensor& x) { return detail::unary<detail::DigammaOp>(x); }
+template <class T = Tensor>
+Tensor log_ndtr(const std::type_identity_t<T>& x) { return detail::unary<detail::LogNdtrOp>(x); }
+template <class T = Tensor>
+Tensor lgamma(const std::type_identity_t<T>& x) { return detail::unary<detail::LgammaOp>(x); }
+template <class T = Tensor>
+Tensor digamma(const std::type_identity_t<T>& x) { return detail::unary<detail::DigammaOp>(x); }
 // Elements limited to [low, high]; the gradient is 0 where clamping acted.
-inline Tensor clamp(const Tensor& x, double low, double high) {
+template <class T = Tensor>
+Tensor clamp(const std::type_identity_t<T>& x, double low, double high) {
   if (!(low <= high))
     throw std::invalid_argument("tyche: clamp: low " + std::to_string(low) +
                                 " is greater than high " + std::to_string(high));

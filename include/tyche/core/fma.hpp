@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <type_traits>
 #include <utility>
 
 #include "tyche/core/elementwise.hpp"
@@ -68,7 +69,8 @@ inline constexpr auto kFmaFunctions = fma_table(std::make_index_sequence<8>());
 
 }  // namespace detail
 
-inline Tensor fma(const Tensor& a, const Tensor& b, const Tensor& c) {
+template <class T = Tensor>
+Tensor fma(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b, const std::type_identity_t<T>& c) {
   using namespace detail;
   const auto operands = full_or_single({a, b, c}, "fma");
   const auto& [as, bs, cs] = operands;

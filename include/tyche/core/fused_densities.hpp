@@ -14,6 +14,7 @@
 #include <limits>
 #include <cmath>
 #include <numbers>
+#include <type_traits>
 #include <utility>
 
 #include "tyche/core/blocked.hpp"
@@ -153,7 +154,9 @@ void loc_scale_kernel(const Node& base) {
   constexpr bool value = P != Pass::gradient, gradient = P != Pass::value;
   const auto& nd = static_cast<const LocScaleNode&>(base);
   if (value && nd.scale_varies) scale_terms(nd);
-  const auto x = strided<SX>(nd.x), loc = strided<SL>(nd.loc), inverse_scale = strided<SS>(nd.inverse_scale);
+  const auto x = strided<SX>(nd.x);  // one declaration each: the types differ (clang rejects a shared auto)
+  const auto loc = strided<SL>(nd.loc);
+  const auto inverse_scale = strided<SS>(nd.inverse_scale);
   const double* log_scale = nd.log_scale;
   const auto gy = seed<Sum ? 0 : 1, P>(nd.gy);
   double* y = const_cast<double*>(nd.y);
@@ -229,7 +232,9 @@ void affine_loc_scale_kernel(const Node& base) {
   const auto& nd = static_cast<const AffineLocScaleNode&>(base);
   if (value && nd.scale_varies) scale_terms(nd);
   const double a = *nd.a, c = *nd.c;
-  const auto x = strided<SX>(nd.x), b = strided<1>(nd.b), loc_values = strided<1>(nd.loc);
+  const auto x = strided<SX>(nd.x);
+  const auto b = strided<1>(nd.b);
+  const auto loc_values = strided<1>(nd.loc);
   const auto inverse_scale = strided<SS>(nd.inverse_scale);
   const double* log_scale = nd.log_scale;
   const auto gloc = strided<1>(nd.gloc);
@@ -423,7 +428,8 @@ inline void bernoulli_logit_backward(const Node& base) {
     nd.g_eta[i * nd.eta_stride] += nd.g_out[i * nd.out_stride] * (nd.y[i * nd.y_stride] - nd.sigmoid[i]);
 }
 
-inline Tensor bernoulli_logit(const Tensor& y, const Tensor& logits, bool sum) {
+template <class T = Tensor>
+Tensor bernoulli_logit(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits, bool sum) {
   const Shape out = broadcast_shapes(y.shape(), logits.shape(), "bernoulli_logit_log_mass");
   const Tensor ys = y.size() == 1 || y.shape() == out ? y : broadcast_to(y, out);
   const Tensor etas = logits.size() == 1 || logits.shape() == out ? logits : broadcast_to(logits, out);
@@ -455,37 +461,49 @@ inline Tensor bernoulli_logit(const Tensor& y, const Tensor& logits, bool sum) {
 
 // log N(x | loc, scale), elementwise with broadcasting; the _sum form returns
 // the sum over all elements as one node (what a log joint needs).
-inline Tensor normal_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale) {
+template <class T = Tensor>
+Tensor normal_log_density(const std::type_identity_t<T>& x, const std::type_identity_t<T>& loc,
+                          const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardNormal>(x, loc, scale, false, "normal_log_density");
 }
-inline Tensor normal_log_density_sum(const Tensor& x, const Tensor& loc, const Tensor& scale) {
+template <class T = Tensor>
+Tensor normal_log_density_sum(const std::type_identity_t<T>& x, const std::type_identity_t<T>& loc,
+                              const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardNormal>(x, loc, scale, true, "normal_log_density");
 }
 
 // log Cauchy(x | loc, scale), elementwise with broadcasting, and its sum.
-inline Tensor cauchy_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale) {
+template <class T = Tensor>
+Tensor cauchy_log_density(const std::type_identity_t<T>& x, const std::type_identity_t<T>& loc,
+                          const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardCauchy>(x, loc, scale, false, "cauchy_log_density");
 }
-inline Tensor cauchy_log_density_sum(const Tensor& x, const Tensor& loc, const Tensor& scale) {
+template <class T = Tensor>
+Tensor cauchy_log_density_sum(const std::type_identity_t<T>& x, const std::type_identity_t<T>& loc,
+                              const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardCauchy>(x, loc, scale, true, "cauchy_log_density");
 }
 
 // The summed log densities of |X| for X ~ Normal(0, scale) and X ~ Cauchy(0,
 // scale), -infinity when an element of x is not positive (checked again in every
 // replay of a compiled gradient).
-inline Tensor half_normal_log_density_sum(const Tensor& x, const Tensor& scale) {
+template <class T = Tensor>
+Tensor half_normal_log_density_sum(const std::type_identity_t<T>& x, const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardNormal>(x, 0.0, scale, true, "half_normal_log_density", true);
 }
-inline Tensor half_cauchy_log_density_sum(const Tensor& x, const Tensor& scale) {
+template <class T = Tensor>
+Tensor half_cauchy_log_density_sum(const std::type_identity_t<T>& x, const std::type_identity_t<T>& scale) {
   return detail::loc_scale_log_density<detail::StandardCauchy>(x, 0.0, scale, true, "half_cauchy_log_density", true);
 }
 
 // log Bernoulli(y | sigmoid(logits)) for y in {0, 1}, elementwise with
 // broadcasting, and its sum. The gradient flows to the logits only: y is data.
-inline Tensor bernoulli_logit_log_mass(const Tensor& y, const Tensor& logits) {
+template <class T = Tensor>
+Tensor bernoulli_logit_log_mass(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits) {
   return detail::bernoulli_logit(y, logits, false);
 }
-inline Tensor bernoulli_logit_log_mass_sum(const Tensor& y, const Tensor& logits) {
+template <class T = Tensor>
+Tensor bernoulli_logit_log_mass_sum(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits) {
   return detail::bernoulli_logit(y, logits, true);
 }
 

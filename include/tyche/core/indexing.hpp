@@ -13,6 +13,7 @@
 #include <array>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tyche/core/broadcast.hpp"
@@ -80,7 +81,8 @@ inline Strides row_major_strides(const Shape& shape) {
 }
 
 // y[i] = x[index[i]] for a result of the given shape.
-inline Tensor gather_flat(const Tensor& x, const Shape& shape, const std::int64_t* index) {
+template <class T = Tensor>
+Tensor gather_flat(const std::type_identity_t<T>& x, const Shape& shape, const std::int64_t* index) {
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, x);
   Tensor y = Access::result(shape, grad);
@@ -158,19 +160,40 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* name) {
 }  // namespace detail
 
 // The same values with no gradient flowing back (JAX's stop_gradient).
-inline Tensor stop_gradient(const Tensor& x) { return detail::unary<detail::StopGradientOp>(x); }
+template <class T = Tensor>
+Tensor stop_gradient(const std::type_identity_t<T>& x) { return detail::unary<detail::StopGradientOp>(x); }
 
 // Elementwise comparisons give arrays of 0 and 1 (the boolean arrays that
 // `where` and masks take) and carry no gradient.
-inline Tensor operator<(const Tensor& a, const Tensor& b) { return detail::compare<detail::LessOp>(a, b, "less"); }
-inline Tensor operator<=(const Tensor& a, const Tensor& b) { return detail::compare<detail::LessEqualOp>(a, b, "less_equal"); }
-inline Tensor operator>(const Tensor& a, const Tensor& b) { return detail::compare<detail::GreaterOp>(a, b, "greater"); }
-inline Tensor operator>=(const Tensor& a, const Tensor& b) { return detail::compare<detail::GreaterEqualOp>(a, b, "greater_equal"); }
-inline Tensor operator==(const Tensor& a, const Tensor& b) { return detail::compare<detail::EqualOp>(a, b, "equal"); }
-inline Tensor operator!=(const Tensor& a, const Tensor& b) { return detail::compare<detail::NotEqualOp>(a, b, "not_equal"); }
+template <class T = Tensor>
+Tensor operator<(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::LessOp>(a, b, "less");
+}
+template <class T = Tensor>
+Tensor operator<=(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::LessEqualOp>(a, b, "less_equal");
+}
+template <class T = Tensor>
+Tensor operator>(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::GreaterOp>(a, b, "greater");
+}
+template <class T = Tensor>
+Tensor operator>=(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::GreaterEqualOp>(a, b, "greater_equal");
+}
+template <class T = Tensor>
+Tensor operator==(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::EqualOp>(a, b, "equal");
+}
+template <class T = Tensor>
+Tensor operator!=(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return detail::compare<detail::NotEqualOp>(a, b, "not_equal");
+}
 
 // a where condition is non-zero, b elsewhere; all three broadcast together.
-inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+template <class T = Tensor>
+Tensor where(const std::type_identity_t<T>& condition, const std::type_identity_t<T>& a,
+             const std::type_identity_t<T>& b) {
   using namespace detail;
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, condition, a, b);
@@ -193,7 +216,8 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 
 namespace detail {
-inline Tensor transpose_impl(const Tensor& x, const int* axes, std::size_t count) {
+template <class T = Tensor>
+Tensor transpose_impl(const std::type_identity_t<T>& x, const int* axes, std::size_t count) {
   const int rank = x.ndim();
   std::array<int, kMaxRank> reversed{};
   if (count == 0 && rank > 0) {  // no axes given: reverse them, as NumPy does
@@ -226,17 +250,21 @@ inline Tensor transpose_impl(const Tensor& x, const int* axes, std::size_t count
 }  // namespace detail
 
 // Reverses the axes (NumPy's `.T`).
-inline Tensor transpose(const Tensor& x) { return detail::transpose_impl(x, nullptr, 0); }
+template <class T = Tensor>
+Tensor transpose(const std::type_identity_t<T>& x) { return detail::transpose_impl(x, nullptr, 0); }
 // Permutes the axes: axis i of the result is axis axes[i] of x (empty: reversed).
-inline Tensor transpose(const Tensor& x, std::initializer_list<int> axes) {
+template <class T = Tensor>
+Tensor transpose(const std::type_identity_t<T>& x, std::initializer_list<int> axes) {
   return detail::transpose_impl(x, axes.begin(), axes.size());
 }
-inline Tensor transpose(const Tensor& x, const std::vector<int>& axes) {
+template <class T = Tensor>
+Tensor transpose(const std::type_identity_t<T>& x, const std::vector<int>& axes) {
   return detail::transpose_impl(x, axes.data(), axes.size());
 }
 
 // Elements start..stop-1 along one axis (negative bounds count from the end).
-inline Tensor slice(const Tensor& x, int axis, std::int64_t start, std::int64_t stop) {
+template <class T = Tensor>
+Tensor slice(const std::type_identity_t<T>& x, int axis, std::int64_t start, std::int64_t stop) {
   using namespace detail;
   const int a = normalize_axis(axis, x.ndim(), "slice");
   const std::int64_t n = x.shape()[a];
@@ -268,7 +296,8 @@ Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index) {
 
 // Gathers along the first axis: result shape index.shape + x.shape[1:]. The
 // index array holds integers (as doubles, the way samplers return them).
-inline Tensor take(const Tensor& x, const Tensor& index) {
+template <class T = Tensor>
+Tensor take(const std::type_identity_t<T>& x, const std::type_identity_t<T>& index) {
   const double* pi = index.data();
   return detail::take_rows(x, index.shape(), [&](std::int64_t j) {
     return detail::integer_index(pi[j], x.shape()[0], "take");
@@ -276,22 +305,26 @@ inline Tensor take(const Tensor& x, const Tensor& index) {
 }
 
 namespace detail {
-inline Tensor take_integers(const Tensor& x, const std::int64_t* index, std::size_t count) {
+template <class T = Tensor>
+Tensor take_integers(const std::type_identity_t<T>& x, const std::int64_t* index, std::size_t count) {
   return take_rows(x, Shape{std::int64_t(count)}, [&](std::int64_t j) {
     return normalize_index(index[j], x.shape()[0], "take");
   });
 }
 }  // namespace detail
 
-inline Tensor take(const Tensor& x, const std::vector<std::int64_t>& index) {
+template <class T = Tensor>
+Tensor take(const std::type_identity_t<T>& x, const std::vector<std::int64_t>& index) {
   return detail::take_integers(x, index.data(), index.size());
 }
-inline Tensor take(const Tensor& x, std::initializer_list<std::int64_t> index) {
+template <class T = Tensor>
+Tensor take(const std::type_identity_t<T>& x, std::initializer_list<std::int64_t> index) {
   return detail::take_integers(x, index.begin(), index.size());
 }
 
 // The main diagonal of a square matrix.
-inline Tensor diagonal(const Tensor& x) {
+template <class T = Tensor>
+Tensor diagonal(const std::type_identity_t<T>& x) {
   using namespace detail;
   if (x.ndim() != 2 || x.shape()[0] != x.shape()[1])
     throw ShapeError("tyche: diagonal needs a square matrix but got shape " + x.shape().str());
@@ -380,23 +413,28 @@ Tensor stack_parts(const Parts& parts, int axis) {
 }  // namespace detail
 
 // Joins arrays of equal shape except along `axis`.
-inline Tensor concatenate(std::initializer_list<Tensor> parts, int axis = 0) {
+template <class T = Tensor>
+Tensor concatenate(std::initializer_list<Tensor> parts, int axis = 0) {
   return detail::concatenate_parts(parts.size(), [&](std::size_t i) -> const Tensor& { return parts.begin()[i]; }, axis);
 }
-inline Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
+template <class T = Tensor>
+Tensor concatenate(const std::vector<Tensor>& parts, int axis = 0) {
   return detail::concatenate_parts(parts.size(), [&](std::size_t i) -> const Tensor& { return parts[i]; }, axis);
 }
 
 // Joins arrays of equal shape along a new axis.
-inline Tensor stack(std::initializer_list<Tensor> parts, int axis = 0) {
+template <class T = Tensor>
+Tensor stack(std::initializer_list<Tensor> parts, int axis = 0) {
   return detail::stack_parts(parts, axis);
 }
-inline Tensor stack(const std::vector<Tensor>& parts, int axis = 0) {
+template <class T = Tensor>
+Tensor stack(const std::vector<Tensor>& parts, int axis = 0) {
   return detail::stack_parts(parts, axis);
 }
 
 // The array repeated along broadcast axes to the given shape (NumPy's broadcast_to).
-inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+template <class T = Tensor>
+Tensor broadcast_to(const std::type_identity_t<T>& x, const Shape& shape) {
   using namespace detail;
   if (!(broadcast_shapes(x.shape(), shape, "broadcast_to") == shape))
     throw ShapeError("tyche: broadcast_to: cannot broadcast shape " + x.shape().str() + " to " +
@@ -408,7 +446,8 @@ inline Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 namespace detail {
 // The operands broadcast to their common shape, except that single elements
 // stay single (the kernels read them with stride 0).
-inline std::array<Tensor, 3> full_or_single(std::array<Tensor, 3> operands, const char* name) {
+template <class T = Tensor>
+std::array<Tensor, 3> full_or_single(std::array<Tensor, 3> operands, const char* name) {
   const Shape out = broadcast_shapes(
       broadcast_shapes(operands[0].shape(), operands[1].shape(), name), operands[2].shape(), name);
   for (Tensor& t : operands)

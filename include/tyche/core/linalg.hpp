@@ -12,6 +12,7 @@
 #include <Eigen/LU>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "tyche/core/tensor.hpp"
 
@@ -32,7 +33,10 @@ struct MatmulNode : Node {
   Eigen::Index m, k, n;
 };
 
-inline void matmul_forward(const Node& base) {
+// Kernels and operations are templates so that only programs using them compile
+// their Eigen products and solves (issue 17; see core/tensor.hpp).
+template <class = void>
+void matmul_forward(const Node& base) {
   const auto& nd = static_cast<const MatmulNode&>(base);
   double* y = const_cast<double*>(nd.y);
   ConstRowMap a(nd.a, nd.m, nd.k);
@@ -42,7 +46,8 @@ inline void matmul_forward(const Node& base) {
     RowMap(y, nd.m, nd.n).noalias() = a * ConstRowMap(nd.b, nd.k, nd.n);
 }
 
-inline void matmul_backward(const Node& base) {
+template <class = void>
+void matmul_backward(const Node& base) {
   const auto& nd = static_cast<const MatmulNode&>(base);
   ConstRowMap gy(nd.gy, nd.m, nd.n);
   if (nd.ga) RowMap(nd.ga, nd.m, nd.k).noalias() += gy * ConstRowMap(nd.b, nd.k, nd.n).transpose();
@@ -65,7 +70,8 @@ struct CholeskyNode : Node {
   Eigen::Index n;
 };
 
-inline void cholesky_forward(const Node& base) {
+template <class = void>
+void cholesky_forward(const Node& base) {
   const auto& nd = static_cast<const CholeskyNode&>(base);
   const Eigen::Index n = nd.n;
   ConstRowMap a(nd.a, n, n);
@@ -85,7 +91,8 @@ inline void cholesky_forward(const Node& base) {
 // Murray (2016), "Differentiation of the Cholesky decomposition": with
 // P = Phi(L^T Lbar) (lower triangle, halved diagonal), the gradient with
 // respect to the symmetric input is sym(L^-T P L^-1).
-inline void cholesky_backward(const Node& base) {
+template <class = void>
+void cholesky_backward(const Node& base) {
   const auto& nd = static_cast<const CholeskyNode&>(base);
   const Eigen::Index n = nd.n;
   ConstRowMap l(nd.l, n, n);
@@ -112,7 +119,8 @@ struct TriangularSolveNode : Node {
   bool lower;
 };
 
-inline void solve_forward(const Node& base) {
+template <class = void>
+void solve_forward(const Node& base) {
   const auto& nd = static_cast<const TriangularSolveNode&>(base);
   const Eigen::Index n = nd.n, c = nd.columns;
   ConstRowMap t(nd.t, n, n);
@@ -141,7 +149,8 @@ void triangular_solve_backward(const TriangularSolveNode& nd) {
   }
 }
 
-inline void solve_backward(const Node& base) {
+template <class = void>
+void solve_backward(const Node& base) {
   const auto& nd = static_cast<const TriangularSolveNode&>(base);
   if (nd.lower) triangular_solve_backward<Eigen::Lower>(nd);
   else triangular_solve_backward<Eigen::Upper>(nd);
@@ -156,13 +165,15 @@ struct LogDetNode : Node {
   Eigen::Index n;
 };
 
-inline void logdet_forward(const Node& base) {
+template <class = void>
+void logdet_forward(const Node& base) {
   const auto& nd = static_cast<const LogDetNode&>(base);
   const Eigen::PartialPivLU<Eigen::MatrixXd> lu{Eigen::MatrixXd(ConstRowMap(nd.a, nd.n, nd.n))};
   *const_cast<double*>(nd.y) = lu.matrixLU().diagonal().array().abs().log().sum();
 }
 
-inline void logdet_backward(const Node& base) {
+template <class = void>
+void logdet_backward(const Node& base) {
   const auto& nd = static_cast<const LogDetNode&>(base);
   ConstRowMap a(nd.a, nd.n, nd.n);
   RowMap(nd.ga, nd.n, nd.n) += nd.gy[0] * Eigen::MatrixXd(a.inverse().transpose());
@@ -178,7 +189,8 @@ inline void require_square(const Tensor& a, const char* op) {
 
 // Matrix product with NumPy's rules for rank 1 and 2: (m,k)@(k,n), (m,k)@(k,),
 // (k,)@(k,n), and (k,)@(k,) (the dot product, rank 0).
-inline Tensor matmul(const Tensor& a, const Tensor& b) {
+template <class T = Tensor>
+Tensor matmul(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
   using namespace detail;
   if (a.ndim() < 1 || a.ndim() > 2 || b.ndim() < 1 || b.ndim() > 2)
     throw ShapeError("tyche: matmul needs arrays of rank 1 or 2 but got shapes " + a.shape().str() +
@@ -195,7 +207,7 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
   const bool grad = needs_grad(tape, a, b);
   Tensor y = Access::result(out, grad);
   MatmulNode local;
-  auto& node = tape.node_for(grad, local, &matmul_forward, &matmul_backward, {Access::operand(a), Access::operand(b)},
+  auto& node = tape.node_for(grad, local, &matmul_forward<>, &matmul_backward<>, {Access::operand(a), Access::operand(b)},
                              {Access::operand(y)});
   node.a = Access::data(a);
   node.b = Access::data(b);
@@ -206,12 +218,13 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
   node.m = m;
   node.k = k;
   node.n = n;
-  matmul_forward(node);
+  matmul_forward<>(node);
   return y;
 }
 
 // Inner product of two vectors of equal length.
-inline Tensor dot(const Tensor& a, const Tensor& b) {
+template <class T = Tensor>
+Tensor dot(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
   if (a.ndim() != 1 || b.ndim() != 1 || a.size() != b.size())
     throw ShapeError("tyche: dot needs two vectors of equal length but got shapes " +
                      a.shape().str() + " and " + b.shape().str());
@@ -220,7 +233,8 @@ inline Tensor dot(const Tensor& a, const Tensor& b) {
 
 // Lower Cholesky factor L of (A + A^T) / 2, so that A = L L^T for symmetric A;
 // throws std::domain_error when that matrix is not positive definite.
-inline Tensor cholesky(const Tensor& a) {
+template <class T = Tensor>
+Tensor cholesky(const std::type_identity_t<T>& a) {
   using namespace detail;
   require_square(a, "cholesky");
   const Eigen::Index n = a.shape()[0];
@@ -228,7 +242,7 @@ inline Tensor cholesky(const Tensor& a) {
   const bool grad = needs_grad(tape, a);
   Tensor y = Access::result(a.shape(), grad);
   CholeskyNode local;
-  auto& node = tape.node_for(grad, local, &cholesky_forward, &cholesky_backward, {Access::operand(a)},
+  auto& node = tape.node_for(grad, local, &cholesky_forward<>, &cholesky_backward<>, {Access::operand(a)},
                              {Access::operand(y)});
   node.a = Access::data(a);
   node.l = Access::data(y);
@@ -236,13 +250,14 @@ inline Tensor cholesky(const Tensor& a) {
   node.gl = Access::grad(y);
   node.scratch = grad ? tape.allocate_doubles(n * n) : nullptr;
   node.n = n;
-  cholesky_forward(node);
+  cholesky_forward<>(node);
   return y;
 }
 
 // Solves T x = b for x, reading only the lower (or upper) triangle of T; b is a
 // vector of length n or an (n, k) matrix.
-inline Tensor solve_triangular(const Tensor& t, const Tensor& b, bool lower = true) {
+template <class T = Tensor>
+Tensor solve_triangular(const std::type_identity_t<T>& t, const std::type_identity_t<T>& b, bool lower = true) {
   using namespace detail;
   require_square(t, "solve_triangular");
   const Eigen::Index n = t.shape()[0];
@@ -254,7 +269,7 @@ inline Tensor solve_triangular(const Tensor& t, const Tensor& b, bool lower = tr
   const bool grad = needs_grad(tape, t, b);
   Tensor x = Access::result(b.shape(), grad);
   TriangularSolveNode local;
-  auto& node = tape.node_for(grad, local, &solve_forward, &solve_backward, {Access::operand(t), Access::operand(b)},
+  auto& node = tape.node_for(grad, local, &solve_forward<>, &solve_backward<>, {Access::operand(t), Access::operand(b)},
                              {Access::operand(x)});
   node.t = Access::data(t);
   node.b = Access::data(b);
@@ -266,13 +281,14 @@ inline Tensor solve_triangular(const Tensor& t, const Tensor& b, bool lower = tr
   node.n = n;
   node.columns = columns;
   node.lower = lower;
-  solve_forward(node);
+  solve_forward<>(node);
   return x;
 }
 
 // log |det A|. Uses an LU factorisation (which allocates); for a positive-definite
 // matrix 2 * sum(log(diagonal(cholesky(A)))) is cheaper.
-inline Tensor logdet(const Tensor& a) {
+template <class T = Tensor>
+Tensor logdet(const std::type_identity_t<T>& a) {
   using namespace detail;
   require_square(a, "logdet");
   const Eigen::Index n = a.shape()[0];
@@ -280,14 +296,14 @@ inline Tensor logdet(const Tensor& a) {
   const bool grad = needs_grad(tape, a);
   Tensor y = Access::result(Shape{}, grad);
   LogDetNode local;
-  auto& node = tape.node_for(grad, local, &logdet_forward, &logdet_backward, {Access::operand(a)},
+  auto& node = tape.node_for(grad, local, &logdet_forward<>, &logdet_backward<>, {Access::operand(a)},
                              {Access::operand(y)});
   node.a = Access::data(a);
   node.y = Access::data(y);
   node.ga = Access::grad(a);
   node.gy = Access::grad(y);
   node.n = n;
-  logdet_forward(node);
+  logdet_forward<>(node);
   return y;
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <span>
+#include <type_traits>
 #include <vector>
 #include <limits>
 
@@ -118,8 +119,9 @@ inline void reduce_backward(const Node& base) {
   });
 }
 
-inline Tensor reduce(const Tensor& x, const ReduceGeometry& g, Reduction kind, double scale,
-                     const char* name) {
+template <class T = Tensor>
+Tensor reduce(const std::type_identity_t<T>& x, const ReduceGeometry& g, Reduction kind, double scale,
+              const char* name) {
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, x);
   if (g.length == 0 && kind != Reduction::sum)
@@ -175,7 +177,8 @@ inline void add_n_backward(const Node& base) {
 // a_0 + a_1 + ... as one node (the terms of a log joint); all of one shape.
 // A log joint with a run-time number of terms passes them as a span (a
 // std::vector converts).
-inline Tensor add_n(std::span<const Tensor> terms) {
+template <class T = Tensor>
+Tensor add_n(std::span<const Tensor> terms) {
   using namespace detail;
   if (terms.size() == 0) throw ShapeError("tyche: add_n needs at least one array");
   const Shape& shape = terms.front().shape();
@@ -211,40 +214,49 @@ inline Tensor add_n(std::span<const Tensor> terms) {
   return y;
 }
 
-inline Tensor add_n(std::initializer_list<Tensor> terms) {
+template <class T = Tensor>
+Tensor add_n(std::initializer_list<Tensor> terms) {
   return add_n(std::span<const Tensor>(terms.begin(), terms.size()));
 }
 
-inline Tensor sum(const Tensor& x) {
+template <class T = Tensor>
+Tensor sum(const std::type_identity_t<T>& x) {
   return detail::reduce(x, detail::ReduceGeometry::whole(x), detail::Reduction::sum, 1.0, "sum");
 }
-inline Tensor sum(const Tensor& x, int axis, bool keepdims = false) {
+template <class T = Tensor>
+Tensor sum(const std::type_identity_t<T>& x, int axis, bool keepdims = false) {
   const auto g = detail::ReduceGeometry::along(x, axis, keepdims, "sum");
   return detail::reduce(x, g, detail::Reduction::sum, 1.0, "sum");
 }
-inline Tensor mean(const Tensor& x) {
+template <class T = Tensor>
+Tensor mean(const std::type_identity_t<T>& x) {
   if (x.size() == 0) throw ShapeError("tyche: mean of an empty array");
   return detail::reduce(x, detail::ReduceGeometry::whole(x), detail::Reduction::sum,
                         1.0 / double(x.size()), "mean");
 }
-inline Tensor mean(const Tensor& x, int axis, bool keepdims = false) {
+template <class T = Tensor>
+Tensor mean(const std::type_identity_t<T>& x, int axis, bool keepdims = false) {
   const auto g = detail::ReduceGeometry::along(x, axis, keepdims, "mean");
   if (g.length == 0) throw ShapeError("tyche: mean over an empty axis of shape " + x.shape().str());
   return detail::reduce(x, g, detail::Reduction::sum, 1.0 / double(g.length), "mean");
 }
-inline Tensor max(const Tensor& x) {
+template <class T = Tensor>
+Tensor max(const std::type_identity_t<T>& x) {
   return detail::reduce(x, detail::ReduceGeometry::whole(x), detail::Reduction::max, 1.0, "max");
 }
-inline Tensor max(const Tensor& x, int axis, bool keepdims = false) {
+template <class T = Tensor>
+Tensor max(const std::type_identity_t<T>& x, int axis, bool keepdims = false) {
   const auto g = detail::ReduceGeometry::along(x, axis, keepdims, "max");
   return detail::reduce(x, g, detail::Reduction::max, 1.0, "max");
 }
 // log(sum(exp(x))), stable for large and very negative x.
-inline Tensor logsumexp(const Tensor& x) {
+template <class T = Tensor>
+Tensor logsumexp(const std::type_identity_t<T>& x) {
   return detail::reduce(x, detail::ReduceGeometry::whole(x), detail::Reduction::logsumexp, 1.0,
                         "logsumexp");
 }
-inline Tensor logsumexp(const Tensor& x, int axis, bool keepdims = false) {
+template <class T = Tensor>
+Tensor logsumexp(const std::type_identity_t<T>& x, int axis, bool keepdims = false) {
   const auto g = detail::ReduceGeometry::along(x, axis, keepdims, "logsumexp");
   return detail::reduce(x, g, detail::Reduction::logsumexp, 1.0, "logsumexp");
 }

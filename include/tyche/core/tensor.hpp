@@ -11,6 +11,22 @@
 // while a gradient is being recorded live in the recording thread's arena;
 // everything else lives on the heap, or is a view of memory the caller owns
 // (`Tensor::view`), which the caller must keep alive.
+//
+// Lazy definitions (issue 17). A header-only library costs every translation
+// unit what its non-template functions name: their bodies, and every template
+// they use (tape nodes, kernels, Eigen expressions), are compiled whether or
+// not the program calls them. So tyche's operations and distributions are
+// templates, instantiated only in programs that use them:
+//
+//   template <class T = Tensor>                       // T is always Tensor: it is
+//   Tensor exp(const std::type_identity_t<T>& x);     // not deduced, so calls,
+//                                                     // conversions and overloads
+//                                                     // behave as for a function
+//   template <class = void> class NormalT : public Distribution { ... };
+//   using Normal = NormalT<>;                         // a class with virtual members
+//
+// Name such a function f<> where its address is taken. New code that builds
+// tape nodes or instantiates Eigen kernels follows the same pattern.
 #pragma once
 
 #include <Eigen/Core>

@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tyche/core/indexing.hpp"
@@ -53,8 +54,9 @@ inline void require_square_stack(const Tensor& m, const char* op) {
 
 // Per batch element b: result[b, offsets[e]] = x[b, e], zeros elsewhere; the
 // result has shape batch + event.
-inline Tensor place(const Tensor& x, const Shape& batch, const Shape& event,
-                    const std::vector<std::int64_t>& offsets) {
+template <class T = Tensor>
+Tensor place(const std::type_identity_t<T>& x, const Shape& batch, const Shape& event,
+             const std::vector<std::int64_t>& offsets) {
   Shape shape = batch;
   for (std::int64_t d : event) shape.push_back(d);
   Tape& tape = this_thread_tape();
@@ -82,8 +84,9 @@ inline Tensor place(const Tensor& x, const Shape& batch, const Shape& event,
 
 // Per batch element b: result[b, e] = x[b, offsets[e]], where x has shape
 // batch + an event of `event_size` elements.
-inline Tensor pick(const Tensor& x, const Shape& batch, std::int64_t event_size,
-                   const std::vector<std::int64_t>& offsets) {
+template <class T = Tensor>
+Tensor pick(const std::type_identity_t<T>& x, const Shape& batch, std::int64_t event_size,
+            const std::vector<std::int64_t>& offsets) {
   const auto m = std::int64_t(offsets.size());
   Shape shape = batch;
   shape.push_back(m);
@@ -98,7 +101,8 @@ inline Tensor pick(const Tensor& x, const Shape& batch, std::int64_t event_size,
 // The last axis (length m) filled row by row into the entries (i, j) with
 // j <= i + diagonal of an n x n matrix, zeros elsewhere; n is the size for
 // which that triangle has m entries. NumPyro's vec_to_tril_matrix.
-inline Tensor vec_to_tril(const Tensor& x, int diagonal = 0) {
+template <class T = Tensor>
+Tensor vec_to_tril(const std::type_identity_t<T>& x, int diagonal = 0) {
   using namespace detail;
   require_diagonal(diagonal, "vec_to_tril");
   if (x.ndim() < 1) throw ShapeError("tyche: vec_to_tril needs at least one axis but got shape ()");
@@ -113,7 +117,8 @@ inline Tensor vec_to_tril(const Tensor& x, int diagonal = 0) {
 
 // The entries (i, j) with j <= i + diagonal of the trailing square matrices,
 // row by row: the inverse of vec_to_tril. NumPyro's matrix_to_tril_vec.
-inline Tensor tril_to_vec(const Tensor& m, int diagonal = 0) {
+template <class T = Tensor>
+Tensor tril_to_vec(const std::type_identity_t<T>& m, int diagonal = 0) {
   using namespace detail;
   require_diagonal(diagonal, "tril_to_vec");
   require_square_stack(m, "tril_to_vec");
@@ -122,7 +127,8 @@ inline Tensor tril_to_vec(const Tensor& m, int diagonal = 0) {
 }
 
 // The diagonals of the trailing square matrices: shape (..., n, n) -> (..., n).
-inline Tensor matrix_diagonal(const Tensor& m) {
+template <class T = Tensor>
+Tensor matrix_diagonal(const std::type_identity_t<T>& m) {
   using namespace detail;
   require_square_stack(m, "matrix_diagonal");
   const std::int64_t n = m.dim(-1);
@@ -130,7 +136,8 @@ inline Tensor matrix_diagonal(const Tensor& m) {
 }
 
 // Diagonal matrices with the last axis on their diagonal: (..., n) -> (..., n, n).
-inline Tensor diag_embed(const Tensor& d) {
+template <class T = Tensor>
+Tensor diag_embed(const std::type_identity_t<T>& d) {
   using namespace detail;
   if (d.ndim() < 1) throw ShapeError("tyche: diag_embed needs at least one axis but got shape ()");
   const std::int64_t n = d.dim(-1);

@@ -7,6 +7,8 @@
 //   tyche::xlog1py(0.0, -1.0);                                       // 0
 #pragma once
 
+#include <type_traits>
+
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/indexing.hpp"
 
@@ -16,12 +18,14 @@ namespace tyche {
 // gradient with respect to x is log y there too; only where the logarithm is
 // -infinity or NaN is y swapped for 1 before it is taken, so no NaN reaches
 // either the value or the gradient.
-inline Tensor xlogy(const Tensor& x, const Tensor& y) {
+template <class T = Tensor>
+Tensor xlogy(const std::type_identity_t<T>& x, const std::type_identity_t<T>& y) {
   const Tensor zero = (x == 0.0) * (y <= 0.0);
   return where(zero, 0.0, x * log(where(zero, 1.0, y)));
 }
 
-inline Tensor xlog1py(const Tensor& x, const Tensor& y) {
+template <class T = Tensor>
+Tensor xlog1py(const std::type_identity_t<T>& x, const std::type_identity_t<T>& y) {
   const Tensor zero = (x == 0.0) * (y <= -1.0);
   return where(zero, 0.0, x * log1p(where(zero, 0.0, y)));
 }

@@ -15,15 +15,17 @@
 
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 namespace tyche {
 
-inline transforms::TransformPtr biject_to(const constraints::Constraint& c) {
+template <class C = constraints::Constraint>
+transforms::TransformPtr biject_to(const std::type_identity_t<C>& c) {
   namespace tr = transforms;
   using constraints::Kind;
   const constraints::Constraint base(c.kind(), c.lower(), c.upper());
   if (!c.is_discrete() && c.event_dim() > base.event_dim())
-    return std::make_shared<tr::IndependentTransform>(biject_to(base), c.event_dim() - base.event_dim());
+    return std::make_shared<tr::IndependentTransform>(biject_to<C>(base), c.event_dim() - base.event_dim());
   const auto compose = [](tr::TransformPtr first, tr::TransformPtr second) {
     return std::make_shared<tr::ComposeTransform>(std::vector<tr::TransformPtr>{std::move(first), std::move(second)});
   };

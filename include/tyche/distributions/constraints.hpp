@@ -13,13 +13,12 @@
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/tensor.hpp"
 
-#include <Eigen/Cholesky>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace tyche::constraints {
 
@@ -139,6 +138,36 @@ inline bool scalar_member(Kind kind, double x, double lower, double upper) {
   }
 }
 
+// Whether the rows x rows matrix x (row-major) is finite, symmetric within
+// `tolerance` (relative, in the Frobenius norm, as Eigen's isApprox) and has a
+// Cholesky factor of its lower triangle (every pivot positive, as Eigen's LLT).
+// Written out rather than with Eigen::LLT, whose kernels every program that
+// samples would otherwise compile (issue 17).
+inline bool positive_definite_matrix(const double* x, std::int64_t rows, double tolerance) {
+  double norm = 0.0, asymmetry = 0.0;  // squared Frobenius norms of x and x - x^T
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < rows; ++j) {
+      const double v = x[i * rows + j], d = v - x[j * rows + i];
+      if (!std::isfinite(v)) return false;
+      norm += v * v;
+      asymmetry += d * d;
+    }
+  if (asymmetry > tolerance * tolerance * norm) return false;
+  std::vector<double> l(x, x + rows * rows);  // factored in place, lower triangle
+  for (std::int64_t j = 0; j < rows; ++j) {
+    double pivot = l[j * rows + j];
+    for (std::int64_t k = 0; k < j; ++k) pivot -= l[j * rows + k] * l[j * rows + k];
+    if (!(pivot > 0.0)) return false;
+    l[j * rows + j] = std::sqrt(pivot);
+    for (std::int64_t i = j + 1; i < rows; ++i) {
+      double v = l[i * rows + j];
+      for (std::int64_t k = 0; k < j; ++k) v -= l[i * rows + k] * l[j * rows + k];
+      l[i * rows + j] = v / l[j * rows + j];
+    }
+  }
+  return true;
+}
+
 // Membership of one event: `n` trailing elements (a vector of n, or an
 // n = rows x rows matrix).
 inline bool event_member(Kind kind, const double* x, std::int64_t n, std::int64_t rows) {
@@ -168,11 +197,7 @@ inline bool event_member(Kind kind, const double* x, std::int64_t n, std::int64_
         if (kind == Kind::corr_cholesky && std::abs(norm - 1.0) > kTolerance) return false;
       }
       return true;
-    case Kind::positive_definite: {
-      const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(x, rows, rows);
-      if (!m.allFinite() || !m.isApprox(m.transpose(), kTolerance)) return false;
-      return Eigen::LLT<Eigen::MatrixXd>(m).info() == Eigen::Success;
-    }
+    case Kind::positive_definite: return positive_definite_matrix(x, rows, kTolerance);
     default: return false;
   }
 }

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace tyche::dist {
 namespace detail {
@@ -42,14 +43,19 @@ Tensor on_support(const Tensor& value, const constraints::Constraint& support, d
 }
 
 // log B(a, b).
-inline Tensor log_beta(const Tensor& a, const Tensor& b) { return lgamma(a) + lgamma(b) - lgamma(a + b); }
+template <class T = Tensor>
+Tensor log_beta(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b) {
+  return lgamma(a) + lgamma(b) - lgamma(a + b);
+}
 
 }  // namespace detail
 
-class Normal : public DistributionBase<Normal>, public LocScaleFamily {
+template <class = void>
+class NormalT : public Distribution, public LocScaleFamily {
  public:
-  explicit Normal(Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Normal", {&loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<NormalT>(*this); }
+  explicit NormalT(Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("Normal", {&loc, &scale}), {}),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
     detail::require_finite("Normal", "loc", loc_);
@@ -58,7 +64,7 @@ class Normal : public DistributionBase<Normal>, public LocScaleFamily {
   const Tensor& loc() const override { return loc_; }
   const Tensor& scale() const override { return scale_; }
   DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const override {
-    return std::make_shared<Normal>(std::move(loc), std::move(scale));
+    return std::make_shared<NormalT>(std::move(loc), std::move(scale));
   }
 
   std::string name() const override { return "Normal"; }
@@ -74,12 +80,15 @@ class Normal : public DistributionBase<Normal>, public LocScaleFamily {
  private:
   Tensor loc_, scale_;
 };
+using Normal = NormalT<>;
 
 // |X| for X ~ Normal(0, scale).
-class HalfNormal : public DistributionBase<HalfNormal> {
+template <class = void>
+class HalfNormalT : public Distribution {
  public:
-  explicit HalfNormal(Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("HalfNormal", {&scale}), {}), scale_(std::move(scale)) {
+  DistributionPtr share() const override { return std::make_shared<HalfNormalT>(*this); }
+  explicit HalfNormalT(Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("HalfNormal", {&scale}), {}), scale_(std::move(scale)) {
     detail::require_positive("HalfNormal", "scale", scale_);
   }
   const Tensor& scale() const { return scale_; }
@@ -110,12 +119,15 @@ class HalfNormal : public DistributionBase<HalfNormal> {
  private:
   Tensor scale_;
 };
+using HalfNormal = HalfNormalT<>;
 
 // Mean and variance are undefined: NaN, as in NumPyro.
-class Cauchy : public DistributionBase<Cauchy>, public LocScaleFamily {
+template <class = void>
+class CauchyT : public Distribution, public LocScaleFamily {
  public:
-  explicit Cauchy(Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Cauchy", {&loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<CauchyT>(*this); }
+  explicit CauchyT(Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("Cauchy", {&loc, &scale}), {}),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
     detail::require_finite("Cauchy", "loc", loc_);
@@ -124,7 +136,7 @@ class Cauchy : public DistributionBase<Cauchy>, public LocScaleFamily {
   const Tensor& loc() const override { return loc_; }
   const Tensor& scale() const override { return scale_; }
   DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const override {
-    return std::make_shared<Cauchy>(std::move(loc), std::move(scale));
+    return std::make_shared<CauchyT>(std::move(loc), std::move(scale));
   }
 
   std::string name() const override { return "Cauchy"; }
@@ -140,12 +152,15 @@ class Cauchy : public DistributionBase<Cauchy>, public LocScaleFamily {
  private:
   Tensor loc_, scale_;
 };
+using Cauchy = CauchyT<>;
 
 // |X| for X ~ Cauchy(0, scale). Mean and variance are infinite.
-class HalfCauchy : public DistributionBase<HalfCauchy> {
+template <class = void>
+class HalfCauchyT : public Distribution {
  public:
-  explicit HalfCauchy(Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("HalfCauchy", {&scale}), {}), scale_(std::move(scale)) {
+  DistributionPtr share() const override { return std::make_shared<HalfCauchyT>(*this); }
+  explicit HalfCauchyT(Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("HalfCauchy", {&scale}), {}), scale_(std::move(scale)) {
     detail::require_positive("HalfCauchy", "scale", scale_);
   }
   const Tensor& scale() const { return scale_; }
@@ -171,14 +186,17 @@ class HalfCauchy : public DistributionBase<HalfCauchy> {
  private:
   Tensor scale_;
 };
+using HalfCauchy = HalfCauchyT<>;
 
 // Student's t with `df` degrees of freedom, shifted by loc and scaled by scale.
 // As NumPyro (and SciPy): the mean is infinite for df <= 1; the variance is
 // infinite for 1 < df <= 2 and NaN for df <= 1.
-class StudentT : public DistributionBase<StudentT>, public LocScaleFamily {
+template <class = void>
+class StudentTT : public Distribution, public LocScaleFamily {
  public:
-  explicit StudentT(Tensor df, Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("StudentT", {&df, &loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<StudentTT>(*this); }
+  explicit StudentTT(Tensor df, Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("StudentT", {&df, &loc, &scale}), {}),
         df_(std::move(df)),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
@@ -190,7 +208,7 @@ class StudentT : public DistributionBase<StudentT>, public LocScaleFamily {
   const Tensor& loc() const override { return loc_; }
   const Tensor& scale() const override { return scale_; }
   DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const override {
-    return std::make_shared<StudentT>(df_, std::move(loc), std::move(scale));
+    return std::make_shared<StudentTT>(df_, std::move(loc), std::move(scale));
   }
 
   std::string name() const override { return "StudentT"; }
@@ -222,11 +240,14 @@ class StudentT : public DistributionBase<StudentT>, public LocScaleFamily {
  private:
   Tensor df_, loc_, scale_;
 };
+using StudentT = StudentTT<>;
 
-class Laplace : public DistributionBase<Laplace>, public LocScaleFamily {
+template <class = void>
+class LaplaceT : public Distribution, public LocScaleFamily {
  public:
-  explicit Laplace(Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Laplace", {&loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<LaplaceT>(*this); }
+  explicit LaplaceT(Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("Laplace", {&loc, &scale}), {}),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
     detail::require_finite("Laplace", "loc", loc_);
@@ -235,7 +256,7 @@ class Laplace : public DistributionBase<Laplace>, public LocScaleFamily {
   const Tensor& loc() const override { return loc_; }
   const Tensor& scale() const override { return scale_; }
   DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const override {
-    return std::make_shared<Laplace>(std::move(loc), std::move(scale));
+    return std::make_shared<LaplaceT>(std::move(loc), std::move(scale));
   }
 
   std::string name() const override { return "Laplace"; }
@@ -252,11 +273,14 @@ class Laplace : public DistributionBase<Laplace>, public LocScaleFamily {
  private:
   Tensor loc_, scale_;
 };
+using Laplace = LaplaceT<>;
 
-class Logistic : public DistributionBase<Logistic>, public LocScaleFamily {
+template <class = void>
+class LogisticT : public Distribution, public LocScaleFamily {
  public:
-  explicit Logistic(Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Logistic", {&loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<LogisticT>(*this); }
+  explicit LogisticT(Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("Logistic", {&loc, &scale}), {}),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
     detail::require_finite("Logistic", "loc", loc_);
@@ -265,7 +289,7 @@ class Logistic : public DistributionBase<Logistic>, public LocScaleFamily {
   const Tensor& loc() const override { return loc_; }
   const Tensor& scale() const override { return scale_; }
   DistributionPtr with_loc_scale(Tensor loc, Tensor scale) const override {
-    return std::make_shared<Logistic>(std::move(loc), std::move(scale));
+    return std::make_shared<LogisticT>(std::move(loc), std::move(scale));
   }
 
   std::string name() const override { return "Logistic"; }
@@ -287,12 +311,15 @@ class Logistic : public DistributionBase<Logistic>, public LocScaleFamily {
  private:
   Tensor loc_, scale_;
 };
+using Logistic = LogisticT<>;
 
 // exp(X) for X ~ Normal(loc, scale).
-class LogNormal : public DistributionBase<LogNormal> {
+template <class = void>
+class LogNormalT : public Distribution {
  public:
-  explicit LogNormal(Tensor loc = 0.0, Tensor scale = 1.0)
-      : DistributionBase(detail::broadcast_parameters("LogNormal", {&loc, &scale}), {}),
+  DistributionPtr share() const override { return std::make_shared<LogNormalT>(*this); }
+  explicit LogNormalT(Tensor loc = 0.0, Tensor scale = 1.0)
+      : Distribution(detail::broadcast_parameters("LogNormal", {&loc, &scale}), {}),
         loc_(std::move(loc)),
         scale_(std::move(scale)) {
     detail::require_finite("LogNormal", "loc", loc_);
@@ -321,11 +348,14 @@ class LogNormal : public DistributionBase<LogNormal> {
  private:
   Tensor loc_, scale_;
 };
+using LogNormal = LogNormalT<>;
 
-class Exponential : public DistributionBase<Exponential> {
+template <class = void>
+class ExponentialT : public Distribution {
  public:
-  explicit Exponential(Tensor rate = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Exponential", {&rate}), {}), rate_(std::move(rate)) {
+  DistributionPtr share() const override { return std::make_shared<ExponentialT>(*this); }
+  explicit ExponentialT(Tensor rate = 1.0)
+      : Distribution(detail::broadcast_parameters("Exponential", {&rate}), {}), rate_(std::move(rate)) {
     detail::require_positive("Exponential", "rate", rate_);
   }
   const Tensor& rate() const { return rate_; }
@@ -344,11 +374,14 @@ class Exponential : public DistributionBase<Exponential> {
  private:
   Tensor rate_;
 };
+using Exponential = ExponentialT<>;
 
-class Gamma : public DistributionBase<Gamma> {
+template <class = void>
+class GammaT : public Distribution {
  public:
-  explicit Gamma(Tensor concentration, Tensor rate = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Gamma", {&concentration, &rate}), {}),
+  DistributionPtr share() const override { return std::make_shared<GammaT>(*this); }
+  explicit GammaT(Tensor concentration, Tensor rate = 1.0)
+      : Distribution(detail::broadcast_parameters("Gamma", {&concentration, &rate}), {}),
         concentration_(std::move(concentration)),
         rate_(std::move(rate)) {
     detail::require_positive("Gamma", "concentration", concentration_);
@@ -376,13 +409,16 @@ class Gamma : public DistributionBase<Gamma> {
  private:
   Tensor concentration_, rate_;
 };
+using Gamma = GammaT<>;
 
 // 1 / X for X ~ Gamma(concentration, rate). As NumPyro: the mean is infinite
 // for concentration <= 1, the variance for concentration <= 2.
-class InverseGamma : public DistributionBase<InverseGamma> {
+template <class = void>
+class InverseGammaT : public Distribution {
  public:
-  explicit InverseGamma(Tensor concentration, Tensor rate = 1.0)
-      : DistributionBase(detail::broadcast_parameters("InverseGamma", {&concentration, &rate}), {}),
+  DistributionPtr share() const override { return std::make_shared<InverseGammaT>(*this); }
+  explicit InverseGammaT(Tensor concentration, Tensor rate = 1.0)
+      : Distribution(detail::broadcast_parameters("InverseGamma", {&concentration, &rate}), {}),
         concentration_(std::move(concentration)),
         rate_(std::move(rate)) {
     detail::require_positive("InverseGamma", "concentration", concentration_);
@@ -417,13 +453,16 @@ class InverseGamma : public DistributionBase<InverseGamma> {
  private:
   Tensor concentration_, rate_;
 };
+using InverseGamma = InverseGammaT<>;
 
 // Beta(concentration1, concentration0) on [0, 1]: density proportional to
 // x^(concentration1 - 1) (1 - x)^(concentration0 - 1).
-class Beta : public DistributionBase<Beta> {
+template <class = void>
+class BetaT : public Distribution {
  public:
-  Beta(Tensor concentration1, Tensor concentration0)
-      : DistributionBase(detail::broadcast_parameters("Beta", {&concentration1, &concentration0}), {}),
+  DistributionPtr share() const override { return std::make_shared<BetaT>(*this); }
+  BetaT(Tensor concentration1, Tensor concentration0)
+      : Distribution(detail::broadcast_parameters("Beta", {&concentration1, &concentration0}), {}),
         concentration1_(std::move(concentration1)),
         concentration0_(std::move(concentration0)) {
     detail::require_positive("Beta", "concentration1", concentration1_);
@@ -467,12 +506,15 @@ class Beta : public DistributionBase<Beta> {
   }
   Tensor concentration1_, concentration0_;
 };
+using Beta = BetaT<>;
 
 // Uniform on [low, high].
-class Uniform : public DistributionBase<Uniform> {
+template <class = void>
+class UniformT : public Distribution {
  public:
-  explicit Uniform(Tensor low = 0.0, Tensor high = 1.0)
-      : DistributionBase(detail::broadcast_parameters("Uniform", {&low, &high}), {}),
+  DistributionPtr share() const override { return std::make_shared<UniformT>(*this); }
+  explicit UniformT(Tensor low = 0.0, Tensor high = 1.0)
+      : Distribution(detail::broadcast_parameters("Uniform", {&low, &high}), {}),
         low_(std::move(low)),
         high_(std::move(high)) {
     detail::require_finite("Uniform", "low", low_);
@@ -507,6 +549,7 @@ class Uniform : public DistributionBase<Uniform> {
  private:
   Tensor low_, high_;
 };
+using Uniform = UniformT<>;
 
 // A flat log density, 0 over the support and -inf outside: a prior that says
 // only where a parameter lives. It cannot be sampled (it is not a
@@ -515,10 +558,12 @@ class Uniform : public DistributionBase<Uniform> {
 //
 //   tyche::dist::ImproperUniform d(tyche::constraints::positive, {}, {3});  // event (3,)
 //   d.log_prob(tyche::Tensor{1.0, 2.0, 3.0});   // 0
-class ImproperUniform : public DistributionBase<ImproperUniform> {
+template <class = void>
+class ImproperUniformT : public Distribution {
  public:
-  ImproperUniform(const constraints::Constraint& support, const Shape& batch_shape, const Shape& event_shape)
-      : DistributionBase(batch_shape, event_shape), support_(reinterpreted(support, event_shape)) {}
+  DistributionPtr share() const override { return std::make_shared<ImproperUniformT>(*this); }
+  ImproperUniformT(const constraints::Constraint& support, const Shape& batch_shape, const Shape& event_shape)
+      : Distribution(batch_shape, event_shape), support_(reinterpreted(support, event_shape)) {}
 
   std::string name() const override { return "ImproperUniform"; }
   constraints::Constraint support() const override { return support_; }
@@ -545,5 +590,6 @@ class ImproperUniform : public DistributionBase<ImproperUniform> {
   }
   constraints::Constraint support_;
 };
+using ImproperUniform = ImproperUniformT<>;
 
 }  // namespace tyche::dist

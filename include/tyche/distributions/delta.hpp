@@ -19,10 +19,12 @@ namespace tyche::dist {
 
 // The last `event_dim` axes of `value` form one event. log_prob is
 // `log_density` where the whole event equals `value`, -infinity elsewhere.
-class Delta : public DistributionBase<Delta> {
+template <class = void>
+class DeltaT : public Distribution {
  public:
-  explicit Delta(Tensor value, Tensor log_density = 0.0, int event_dim = 0)
-      : DistributionBase(shape_part(value, event_dim, 0), shape_part(value, event_dim, 1)),
+  DistributionPtr share() const override { return std::make_shared<DeltaT>(*this); }
+  explicit DeltaT(Tensor value, Tensor log_density = 0.0, int event_dim = 0)
+      : Distribution(shape_part(value, event_dim, 0), shape_part(value, event_dim, 1)),
         value_(std::move(value)),
         log_density_(std::move(log_density)),
         event_dim_(event_dim) {
@@ -59,13 +61,16 @@ class Delta : public DistributionBase<Delta> {
   Tensor value_, log_density_;
   int event_dim_;
 };
+using Delta = DeltaT<>;
 
 // As NumPyro's Unit: the event shape is (0,), so a draw is an empty array of
 // shape sample_shape + batch_shape + (0,), and log_prob of any value is
 // log_factor, broadcast with the value's leading axes.
-class Unit : public DistributionBase<Unit> {
+template <class = void>
+class UnitT : public Distribution {
  public:
-  explicit Unit(Tensor log_factor) : DistributionBase(log_factor.shape(), {0}), log_factor_(std::move(log_factor)) {}
+  DistributionPtr share() const override { return std::make_shared<UnitT>(*this); }
+  explicit UnitT(Tensor log_factor) : Distribution(log_factor.shape(), {0}), log_factor_(std::move(log_factor)) {}
   const Tensor& log_factor() const { return log_factor_; }
 
   std::string name() const override { return "Unit"; }
@@ -89,5 +94,6 @@ class Unit : public DistributionBase<Unit> {
  private:
   Tensor log_factor_;
 };
+using Unit = UnitT<>;
 
 }  // namespace tyche::dist

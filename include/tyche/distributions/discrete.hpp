@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <type_traits>
 
 namespace tyche::dist {
 
@@ -48,8 +49,9 @@ struct BinomialArgs {
 namespace detail {
 
 // The one of probs and logits that was given; throws unless exactly one was.
-inline Tensor probs_or_logits(const char* distribution, const std::optional<Tensor>& probs,
-                              const std::optional<Tensor>& logits) {
+template <class T = Tensor>
+Tensor probs_or_logits(const char* distribution, const std::optional<Tensor>& probs,
+                       const std::optional<Tensor>& logits) {
   if (probs.has_value() == logits.has_value())
     throw std::invalid_argument(std::string("tyche: ") + distribution +
                                 ": give exactly one of probs and logits, got " + (probs ? "both" : "neither"));
@@ -59,7 +61,9 @@ inline Tensor probs_or_logits(const char* distribution, const std::optional<Tens
 // log_prob with -infinity outside the support; the value is broadcast to the
 // log_prob's shape first so that array bounds (a binomial's total_count)
 // line up with it.
-inline Tensor discrete_log_prob(const Tensor& log_prob, const Tensor& value, const constraints::Constraint& support) {
+template <class T = Tensor>
+Tensor discrete_log_prob(const std::type_identity_t<T>& log_prob, const std::type_identity_t<T>& value,
+                         const constraints::Constraint& support) {
   return outside_support_to_minus_infinity(log_prob, broadcast_to_shape(value, log_prob.shape()), support);
 }
 
@@ -70,10 +74,12 @@ inline void require_nonnegative_integer(const char* distribution, const char* pa
 
 }  // namespace detail
 
-class Bernoulli : public DistributionBase<Bernoulli> {
+template <class = void>
+class BernoulliT : public Distribution {
  public:
-  explicit Bernoulli(const BernoulliArgs& args)
-      : Bernoulli(detail::probs_or_logits("Bernoulli", args.probs, args.logits), args.logits.has_value()) {}
+  DistributionPtr share() const override { return std::make_shared<BernoulliT>(*this); }
+  explicit BernoulliT(const BernoulliArgs& args)
+      : BernoulliT(detail::probs_or_logits("Bernoulli", args.probs, args.logits), args.logits.has_value()) {}
 
   bool has_logits() const { return by_logits_; }
   Tensor probs() const { return by_logits_ ? sigmoid(parameter_) : parameter_; }
@@ -104,29 +110,36 @@ class Bernoulli : public DistributionBase<Bernoulli> {
   }
 
  private:
-  Bernoulli(Tensor parameter, bool by_logits)
-      : DistributionBase(parameter.shape(), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
+  BernoulliT(Tensor parameter, bool by_logits)
+      : Distribution(parameter.shape(), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
     if (by_logits_) detail::require_finite("BernoulliLogits", "logits", parameter_);
     else detail::require_probability("BernoulliProbs", "probs", parameter_);
   }
   Tensor parameter_;
   bool by_logits_;
 };
+using Bernoulli = BernoulliT<>;
 
-class BernoulliProbs : public Bernoulli {
+template <class = void>
+class BernoulliProbsT : public Bernoulli {
  public:
-  explicit BernoulliProbs(Tensor probs) : Bernoulli({.probs = std::move(probs)}) {}
+  explicit BernoulliProbsT(Tensor probs) : Bernoulli({.probs = std::move(probs)}) {}
 };
-class BernoulliLogits : public Bernoulli {
+using BernoulliProbs = BernoulliProbsT<>;
+template <class = void>
+class BernoulliLogitsT : public Bernoulli {
  public:
-  explicit BernoulliLogits(Tensor logits) : Bernoulli({.logits = std::move(logits)}) {}
+  explicit BernoulliLogitsT(Tensor logits) : Bernoulli({.logits = std::move(logits)}) {}
 };
+using BernoulliLogits = BernoulliLogitsT<>;
 
 // Batch shape: the parameter's without its last axis (the K categories).
-class Categorical : public DistributionBase<Categorical> {
+template <class = void>
+class CategoricalT : public Distribution {
  public:
-  explicit Categorical(const CategoricalArgs& args)
-      : Categorical(detail::probs_or_logits("Categorical", args.probs, args.logits), args.logits.has_value()) {}
+  DistributionPtr share() const override { return std::make_shared<CategoricalT>(*this); }
+  explicit CategoricalT(const CategoricalArgs& args)
+      : CategoricalT(detail::probs_or_logits("Categorical", args.probs, args.logits), args.logits.has_value()) {}
 
   bool has_logits() const { return by_logits_; }
   std::int64_t num_categories() const { return parameter_.dim(-1); }
@@ -156,8 +169,8 @@ class Categorical : public DistributionBase<Categorical> {
   Tensor variance() const override { return mean(); }
 
  private:
-  Categorical(Tensor parameter, bool by_logits)
-      : DistributionBase(shape_of(parameter), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
+  CategoricalT(Tensor parameter, bool by_logits)
+      : Distribution(shape_of(parameter), {}), parameter_(std::move(parameter)), by_logits_(by_logits) {
     if (by_logits_) {
       // -infinity rules a category out; +infinity and NaN mean nothing.
       detail::require("CategoricalLogits", "logits", parameter_, "a number or -infinity",
@@ -179,20 +192,27 @@ class Categorical : public DistributionBase<Categorical> {
   Tensor parameter_;
   bool by_logits_;
 };
+using Categorical = CategoricalT<>;
 
-class CategoricalProbs : public Categorical {
+template <class = void>
+class CategoricalProbsT : public Categorical {
  public:
-  explicit CategoricalProbs(Tensor probs) : Categorical({.probs = std::move(probs)}) {}
+  explicit CategoricalProbsT(Tensor probs) : Categorical({.probs = std::move(probs)}) {}
 };
-class CategoricalLogits : public Categorical {
+using CategoricalProbs = CategoricalProbsT<>;
+template <class = void>
+class CategoricalLogitsT : public Categorical {
  public:
-  explicit CategoricalLogits(Tensor logits) : Categorical({.logits = std::move(logits)}) {}
+  explicit CategoricalLogitsT(Tensor logits) : Categorical({.logits = std::move(logits)}) {}
 };
+using CategoricalLogits = CategoricalLogitsT<>;
 
-class Binomial : public DistributionBase<Binomial> {
+template <class = void>
+class BinomialT : public Distribution {
  public:
-  explicit Binomial(const BinomialArgs& args)
-      : Binomial(args.total_count, detail::probs_or_logits("Binomial", args.probs, args.logits),
+  DistributionPtr share() const override { return std::make_shared<BinomialT>(*this); }
+  explicit BinomialT(const BinomialArgs& args)
+      : BinomialT(args.total_count, detail::probs_or_logits("Binomial", args.probs, args.logits),
                  args.logits.has_value()) {}
 
   const Tensor& total_count() const { return total_count_; }
@@ -220,8 +240,8 @@ class Binomial : public DistributionBase<Binomial> {
   }
 
  private:
-  Binomial(Tensor total_count, Tensor parameter, bool by_logits)
-      : DistributionBase(broadcast_shapes(total_count.shape(), parameter.shape(), "Binomial"), {}),
+  BinomialT(Tensor total_count, Tensor parameter, bool by_logits)
+      : Distribution(broadcast_shapes(total_count.shape(), parameter.shape(), "Binomial"), {}),
         total_count_(std::move(total_count)),
         parameter_(std::move(parameter)),
         by_logits_(by_logits) {
@@ -233,22 +253,29 @@ class Binomial : public DistributionBase<Binomial> {
   Tensor total_count_, parameter_;
   bool by_logits_;
 };
+using Binomial = BinomialT<>;
 
 // NumPyro's argument order: the probabilities first, total_count (default 1) second.
-class BinomialProbs : public Binomial {
+template <class = void>
+class BinomialProbsT : public Binomial {
  public:
-  explicit BinomialProbs(Tensor probs, Tensor total_count = 1.0)
+  explicit BinomialProbsT(Tensor probs, Tensor total_count = 1.0)
       : Binomial({.total_count = std::move(total_count), .probs = std::move(probs)}) {}
 };
-class BinomialLogits : public Binomial {
+using BinomialProbs = BinomialProbsT<>;
+template <class = void>
+class BinomialLogitsT : public Binomial {
  public:
-  explicit BinomialLogits(Tensor logits, Tensor total_count = 1.0)
+  explicit BinomialLogitsT(Tensor logits, Tensor total_count = 1.0)
       : Binomial({.total_count = std::move(total_count), .logits = std::move(logits)}) {}
 };
+using BinomialLogits = BinomialLogitsT<>;
 
-class Poisson : public DistributionBase<Poisson> {
+template <class = void>
+class PoissonT : public Distribution {
  public:
-  explicit Poisson(Tensor rate) : DistributionBase(rate.shape(), {}), rate_(std::move(rate)) {
+  DistributionPtr share() const override { return std::make_shared<PoissonT>(*this); }
+  explicit PoissonT(Tensor rate) : Distribution(rate.shape(), {}), rate_(std::move(rate)) {
     detail::require_positive("Poisson", "rate", rate_);
   }
   const Tensor& rate() const { return rate_; }
@@ -267,13 +294,16 @@ class Poisson : public DistributionBase<Poisson> {
  private:
   Tensor rate_;
 };
+using Poisson = PoissonT<>;
 
 // Counts with mean `mean` and variance mean + mean^2 / concentration: Poisson
 // counts whose rate is Gamma(concentration, concentration / mean).
-class NegativeBinomial2 : public DistributionBase<NegativeBinomial2> {
+template <class = void>
+class NegativeBinomial2T : public Distribution {
  public:
-  NegativeBinomial2(Tensor mean, Tensor concentration)
-      : DistributionBase(detail::broadcast_parameters("NegativeBinomial2", {&mean, &concentration}), {}),
+  DistributionPtr share() const override { return std::make_shared<NegativeBinomial2T>(*this); }
+  NegativeBinomial2T(Tensor mean, Tensor concentration)
+      : Distribution(detail::broadcast_parameters("NegativeBinomial2", {&mean, &concentration}), {}),
         mean_(std::move(mean)),
         concentration_(std::move(concentration)) {
     detail::require_positive("NegativeBinomial2", "mean", mean_);
@@ -306,5 +336,6 @@ class NegativeBinomial2 : public DistributionBase<NegativeBinomial2> {
  private:
   Tensor mean_, concentration_;
 };
+using NegativeBinomial2 = NegativeBinomial2T<>;
 
 }  // namespace tyche::dist

@@ -15,8 +15,12 @@
 //   tyche::Tensor x = d.sample(tyche::PRNGKey(0), {5});       // shape (5, 2)
 //   tyche::Tensor lp = d.to_event(1).log_prob(x);              // shape (5,)
 //
-// Concrete distributions derive from DistributionBase<Self>, which gives the
-// shared copy a trace keeps (`share`).
+// Concrete distributions are class templates behind an alias, so that a
+// program compiles only the distributions it uses (issue 17; see
+// core/tensor.hpp): `template <class = void> class NormalT : public
+// Distribution`, `using Normal = NormalT<>`; each defines `share` (the shared
+// copy a trace keeps). The wrappers derive from DistributionBase<Self>, which
+// defines it for them.
 #pragma once
 
 #include "tyche/core/elementwise.hpp"
@@ -35,6 +39,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace tyche::dist {
 
@@ -155,8 +160,9 @@ inline void require_probability(const char* distribution, const char* parameter,
 }
 
 // log_prob with -infinity wherever the value lies outside the support.
-inline Tensor outside_support_to_minus_infinity(const Tensor& log_prob, const Tensor& value,
-                                                const constraints::Constraint& support) {
+template <class T = Tensor>
+Tensor outside_support_to_minus_infinity(const std::type_identity_t<T>& log_prob, const std::type_identity_t<T>& value,
+                                         const constraints::Constraint& support) {
   return where(support.check(value), log_prob, -std::numeric_limits<double>::infinity());
 }
 
@@ -173,7 +179,8 @@ bool fusable_value(const Tensor& value, Predicate ok) {
 }
 
 // Broadcasts a parameter-shaped array (batch + event) to the full shape.
-inline Tensor broadcast_to_shape(const Tensor& x, const Shape& shape) {
+template <class T = Tensor>
+Tensor broadcast_to_shape(const std::type_identity_t<T>& x, const Shape& shape) {
   return x.shape() == shape ? x : broadcast_to(x, shape);
 }
 

@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <type_traits>
 
 namespace tyche::dist {
 
@@ -45,11 +46,13 @@ inline Shape batch_part(const Shape& shape, int trailing_axes) {
   return Shape(shape.begin(), shape.end() - std::min(trailing_axes, shape.rank()));
 }
 
-inline Tensor identity_matrix(std::int64_t n) { return Tensor(Eigen::MatrixXd::Identity(n, n)); }
+template <class = void>
+Tensor identity_matrix(std::int64_t n) { return Tensor(Eigen::MatrixXd::Identity(n, n)); }
 
 // The diagonals of a stack of square matrices (..., n, n) -> (..., n); a
 // select, so that non-finite entries off the diagonal do not leak into it.
-inline Tensor diagonals(const Tensor& m) { return sum(where(identity_matrix(m.dim(-1)), m, 0.0), -1); }
+template <class T = Tensor>
+Tensor diagonals(const std::type_identity_t<T>& m) { return sum(where(identity_matrix(m.dim(-1)), m, 0.0), -1); }
 
 // Throws unless each matrix of a stack (..., n, n) satisfies `ok`, naming the
 // distribution, the parameter, the requirement and the first bad matrix.
@@ -90,7 +93,8 @@ Tensor map_matrices(const Tensor& m, F f) {
 }
 
 // J a^T J with J the reversal permutation.
-inline Tensor flip_transpose(const Tensor& a) {
+template <class T = Tensor>
+Tensor flip_transpose(const std::type_identity_t<T>& a) {
   std::vector<std::int64_t> reversed;
   for (std::int64_t i = a.dim(0) - 1; i >= 0; --i) reversed.push_back(i);
   return take(transpose(take(a, reversed)), reversed);
@@ -99,7 +103,8 @@ inline Tensor flip_transpose(const Tensor& a) {
 // The lower Cholesky factor of P^-1 without inverting P: with J P J = K K^T,
 // P = U U^T for the upper triangular U = J K J, so P^-1 = L L^T with
 // L = (U^T)^-1 = (J K^T J)^-1 (NumPyro's cholesky_of_inverse).
-inline Tensor cholesky_of_inverse(const Tensor& precision) {
+template <class T = Tensor>
+Tensor cholesky_of_inverse(const std::type_identity_t<T>& precision) {
   const Tensor u_transpose = flip_transpose(cholesky(flip_transpose(precision)));
   return solve_triangular(u_transpose, identity_matrix(precision.dim(0)));
 }
@@ -125,10 +130,12 @@ Tensor per_matrix(const Tensor& matrices, const Tensor& rows, const Shape& batch
 
 // Batch shape: loc's leading axes broadcast with the matrix's; event shape (n,).
 // A location of shape () or (..., 1) is repeated along the event axis.
-class MultivariateNormal : public DistributionBase<MultivariateNormal> {
+template <class = void>
+class MultivariateNormalT : public Distribution {
  public:
-  MultivariateNormal(Tensor loc, const MultivariateNormalArgs& args)
-      : MultivariateNormal(loc.ndim() == 0 ? loc.reshape({1}) : loc, scale_tril_from(args), 0) {}
+  DistributionPtr share() const override { return std::make_shared<MultivariateNormalT>(*this); }
+  MultivariateNormalT(Tensor loc, const MultivariateNormalArgs& args)
+      : MultivariateNormalT(loc.ndim() == 0 ? loc.reshape({1}) : loc, scale_tril_from(args), 0) {}
 
   const Tensor& loc() const { return loc_; }
   const Tensor& scale_tril() const { return scale_tril_; }
@@ -167,8 +174,8 @@ class MultivariateNormal : public DistributionBase<MultivariateNormal> {
   static constexpr double kLogSqrtTwoPi = 0.91893853320467274178;
 
   // The third argument only tells this constructor from the public one.
-  MultivariateNormal(Tensor loc, Tensor scale_tril, int)
-      : DistributionBase(batch_of(loc, scale_tril), {scale_tril.dim(-1)}),
+  MultivariateNormalT(Tensor loc, Tensor scale_tril, int)
+      : Distribution(batch_of(loc, scale_tril), {scale_tril.dim(-1)}),
         loc_(std::move(loc)),
         scale_tril_(std::move(scale_tril)) {
     detail::require_finite("MultivariateNormal", "loc", loc_);
@@ -198,7 +205,7 @@ class MultivariateNormal : public DistributionBase<MultivariateNormal> {
     if (args.precision_matrix) {
       const Tensor& p = *args.precision_matrix;
       detail::require_matrices("MultivariateNormal", "precision_matrix", p, "positive definite", positive_definite);
-      return detail::map_matrices(p, detail::cholesky_of_inverse);
+      return detail::map_matrices(p, detail::cholesky_of_inverse<>);
     }
     const Tensor& l = *args.scale_tril;
     detail::require_matrices("MultivariateNormal", "scale_tril", l, "lower triangular with a positive finite diagonal",
@@ -211,12 +218,15 @@ class MultivariateNormal : public DistributionBase<MultivariateNormal> {
 
   Tensor loc_, scale_tril_;
 };
+using MultivariateNormal = MultivariateNormalT<>;
 
 // Batch shape: concentration's leading axes; event shape (K,).
-class Dirichlet : public DistributionBase<Dirichlet> {
+template <class = void>
+class DirichletT : public Distribution {
  public:
-  explicit Dirichlet(Tensor concentration)
-      : DistributionBase(batch_of(concentration), {categories(concentration)}),
+  DistributionPtr share() const override { return std::make_shared<DirichletT>(*this); }
+  explicit DirichletT(Tensor concentration)
+      : Distribution(batch_of(concentration), {categories(concentration)}),
         concentration_(std::move(concentration)) {
     detail::require_positive("Dirichlet", "concentration", concentration_);
   }
@@ -259,15 +269,18 @@ class Dirichlet : public DistributionBase<Dirichlet> {
   }
   Tensor concentration_;
 };
+using Dirichlet = DirichletT<>;
 
 // Cholesky factors L of correlation matrices C = L L^T with density
 // proportional to det(C)^(concentration - 1) (Lewandowski, Kurowicka and Joe
 // 2009), normalised over the strictly lower entries of L. Drawn by the onion
 // method, as NumPyro's default.
-class LKJCholesky : public DistributionBase<LKJCholesky> {
+template <class = void>
+class LKJCholeskyT : public Distribution {
  public:
-  explicit LKJCholesky(int dimension, Tensor concentration = 1.0)
-      : DistributionBase(concentration.shape(), event_of(dimension)),
+  DistributionPtr share() const override { return std::make_shared<LKJCholeskyT>(*this); }
+  explicit LKJCholeskyT(int dimension, Tensor concentration = 1.0)
+      : Distribution(concentration.shape(), event_of(dimension)),
         dimension_(dimension),
         concentration_(std::move(concentration)) {
     detail::require_positive("LKJCholesky", "concentration", concentration_);
@@ -370,5 +383,6 @@ class LKJCholesky : public DistributionBase<LKJCholesky> {
   int dimension_;
   Tensor concentration_;
 };
+using LKJCholesky = LKJCholeskyT<>;
 
 }  // namespace tyche::dist

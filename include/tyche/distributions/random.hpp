@@ -44,6 +44,7 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include <type_traits>
 
 namespace tyche::detail {
 
@@ -318,7 +319,8 @@ inline Tensor logistic(Key key, const Shape& shape) {
 }
 
 // Gamma(concentration, rate 1).
-inline Tensor gamma(Key key, const Tensor& concentration, const Shape& shape) {
+template <class T = Tensor>
+Tensor gamma(Key key, const std::type_identity_t<T>& concentration, const Shape& shape) {
   tyche::detail::require_broadcasts_to("gamma", "concentration", concentration.shape(), shape);
   tyche::detail::require_each("random::gamma", "concentration", concentration, "positive and finite",
                               tyche::detail::is_positive_finite);
@@ -330,7 +332,8 @@ inline Tensor gamma(Key key, const Tensor& concentration, const Shape& shape) {
 // Beta(a, b) as X / (X + Y), X ~ Gamma(a) and Y ~ Gamma(b) drawn with the two
 // keys of split(key); the ratio is formed from the logs of X and Y, so small
 // a and b give 0 or 1 rather than 0 / 0.
-inline Tensor beta(Key key, const Tensor& a, const Tensor& b, const Shape& shape) {
+template <class T = Tensor>
+Tensor beta(Key key, const std::type_identity_t<T>& a, const std::type_identity_t<T>& b, const Shape& shape) {
   tyche::detail::require_broadcasts_to("beta", "a", a.shape(), shape);
   tyche::detail::require_broadcasts_to("beta", "b", b.shape(), shape);
   tyche::detail::require_each("random::beta", "a", a, "positive and finite", tyche::detail::is_positive_finite);
@@ -350,7 +353,8 @@ inline Tensor beta(Key key, const Tensor& a, const Tensor& b, const Shape& shape
 // Dirichlet(concentration), concentration of shape (..., K): the result has
 // shape batch_shape + (K,), each row normalised Gamma draws (normalised in
 // log space, so that rows with tiny concentrations still sum to 1).
-inline Tensor dirichlet(Key key, const Tensor& concentration, const Shape& batch_shape) {
+template <class T = Tensor>
+Tensor dirichlet(Key key, const std::type_identity_t<T>& concentration, const Shape& batch_shape) {
   if (concentration.ndim() == 0)
     throw ShapeError("tyche: random::dirichlet: concentration must have at least one axis, got shape ()");
   const std::int64_t k = concentration.dim(-1);
@@ -374,7 +378,8 @@ inline Tensor dirichlet(Key key, const Tensor& concentration, const Shape& batch
 
 // Poisson(rate), exact for every rate: Knuth's method below 10, Hörmann's
 // PTRS from 10 on. Rate 0 gives 0.
-inline Tensor poisson(Key key, const Tensor& rate, const Shape& shape) {
+template <class T = Tensor>
+Tensor poisson(Key key, const std::type_identity_t<T>& rate, const Shape& shape) {
   tyche::detail::require_broadcasts_to("poisson", "rate", rate.shape(), shape);
   tyche::detail::require_each("random::poisson", "rate", rate, "non-negative and finite",
                               [](double v) { return v >= 0.0 && v < HUGE_VAL; });
@@ -385,7 +390,9 @@ inline Tensor poisson(Key key, const Tensor& rate, const Shape& shape) {
 
 // Binomial(total_count, probs), exact: waiting times when n min(p, 1 - p) < 10,
 // Hörmann's BTRS otherwise; n = 0, p = 0 and p = 1 give 0, 0 and n.
-inline Tensor binomial(Key key, const Tensor& total_count, const Tensor& probs, const Shape& shape) {
+template <class T = Tensor>
+Tensor binomial(Key key, const std::type_identity_t<T>& total_count, const std::type_identity_t<T>& probs,
+                const Shape& shape) {
   tyche::detail::require_broadcasts_to("binomial", "total_count", total_count.shape(), shape);
   tyche::detail::require_broadcasts_to("binomial", "probs", probs.shape(), shape);
   tyche::detail::require_each("random::binomial", "total_count", total_count, "a non-negative integer",
@@ -397,7 +404,8 @@ inline Tensor binomial(Key key, const Tensor& total_count, const Tensor& probs, 
 }
 
 // 1 with probability probs, else 0.
-inline Tensor bernoulli(Key key, const Tensor& probs, const Shape& shape) {
+template <class T = Tensor>
+Tensor bernoulli(Key key, const std::type_identity_t<T>& probs, const Shape& shape) {
   tyche::detail::require_broadcasts_to("bernoulli", "probs", probs.shape(), shape);
   tyche::detail::require_each("random::bernoulli", "probs", probs, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
   return tyche::detail::sample_elementwise<1>(key, shape, {&probs}, [](auto& s, const auto& v) {
@@ -408,7 +416,8 @@ inline Tensor bernoulli(Key key, const Tensor& probs, const Shape& shape) {
 // Indices (as doubles) drawn with probabilities softmax(logits) along the last
 // axis; logits of shape (..., K) with (...) broadcasting to `shape`. Inverse
 // CDF with one uniform per element; categories with logit -inf never occur.
-inline Tensor categorical(Key key, const Tensor& logits, const Shape& shape) {
+template <class T = Tensor>
+Tensor categorical(Key key, const std::type_identity_t<T>& logits, const Shape& shape) {
   if (logits.ndim() == 0 || logits.dim(-1) == 0)
     throw ShapeError("tyche: random::categorical: logits need a last axis with at least one category, got shape " +
                      logits.shape().str());

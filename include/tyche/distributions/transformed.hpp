@@ -19,16 +19,18 @@
 
 namespace tyche::dist {
 
-class TransformedDistribution : public DistributionBase<TransformedDistribution> {
+template <class = void>
+class TransformedDistributionT : public Distribution {
  public:
+  DistributionPtr share() const override { return std::make_shared<TransformedDistributionT>(*this); }
   // A base with fewer event axes than the first transform reads gets its
   // rightmost batch axes read as event axes (as NumPyro does). `transforms` is
   // copied, not moved, into the delegate: the order in which arguments are
   // evaluated is unspecified, and with_event_dims must see the transforms.
-  TransformedDistribution(DistributionPtr base, const std::vector<transforms::TransformPtr>& transforms)
-      : TransformedDistribution(with_event_dims(std::move(base), transforms), transforms, 0) {}
-  TransformedDistribution(const Distribution& base, std::vector<transforms::TransformPtr> transforms)
-      : TransformedDistribution(base.share(), std::move(transforms)) {}
+  TransformedDistributionT(DistributionPtr base, const std::vector<transforms::TransformPtr>& transforms)
+      : TransformedDistributionT(with_event_dims(std::move(base), transforms), transforms, 0) {}
+  TransformedDistributionT(const Distribution& base, std::vector<transforms::TransformPtr> transforms)
+      : TransformedDistributionT(base.share(), std::move(transforms)) {}
 
   const Distribution& base() const { return *base_; }
   const std::vector<transforms::TransformPtr>& transforms() const { return transforms_; }
@@ -66,8 +68,8 @@ class TransformedDistribution : public DistributionBase<TransformedDistribution>
   }
 
  private:
-  TransformedDistribution(DistributionPtr base, std::vector<transforms::TransformPtr> transforms, int)
-      : DistributionBase(shapes(*base, transforms).first, shapes(*base, transforms).second),
+  TransformedDistributionT(DistributionPtr base, std::vector<transforms::TransformPtr> transforms, int)
+      : Distribution(shapes(*base, transforms).first, shapes(*base, transforms).second),
         base_(std::move(base)),
         transforms_(std::move(transforms)) {}
 
@@ -98,5 +100,6 @@ class TransformedDistribution : public DistributionBase<TransformedDistribution>
   DistributionPtr base_;
   std::vector<transforms::TransformPtr> transforms_;
 };
+using TransformedDistribution = TransformedDistributionT<>;
 
 }  // namespace tyche::dist

@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include <type_traits>
 
 namespace tyche::transforms {
 
@@ -66,7 +67,8 @@ inline Shape with_trailing(Shape shape, std::initializer_list<std::int64_t> dims
 }
 
 // Sum over the last `count` axes (none: x itself).
-inline Tensor sum_rightmost(const Tensor& x, int count) {
+template <class T = Tensor>
+Tensor sum_rightmost(const std::type_identity_t<T>& x, int count) {
   if (count == 0) return x;
   std::vector<std::int64_t> dims(x.shape().begin(), x.shape().end() - count);
   dims.push_back(-1);
@@ -98,7 +100,8 @@ inline std::int64_t triangle_side(const std::string& transform, const Shape& sha
   return n;
 }
 
-inline Tensor eye(std::int64_t n) { return Tensor(Eigen::MatrixXd::Identity(n, n)); }
+template <class = void>
+Tensor eye(std::int64_t n) { return Tensor(Eigen::MatrixXd::Identity(n, n)); }
 
 // f applied to each trailing square matrix of x (f keeps the shape).
 template <class F>
@@ -122,7 +125,8 @@ inline std::string describe(const Tensor& t, std::int64_t element = 0) {
 
 }  // namespace detail
 
-class IdentityTransform : public Transform {
+template <class = void>
+class IdentityTransformT : public Transform {
  public:
   std::string name() const override { return "IdentityTransform"; }
   constraints::Constraint domain() const override { return constraints::real; }
@@ -131,9 +135,11 @@ class IdentityTransform : public Transform {
   Tensor inverse(const Tensor& y) const override { return y; }
   Tensor log_abs_det_jacobian(const Tensor& x, const Tensor&) const override { return Tensor::zeros(x.shape()); }
 };
+using IdentityTransform = IdentityTransformT<>;
 
 // y = exp(x): real -> positive.
-class ExpTransform : public Transform {
+template <class = void>
+class ExpTransformT : public Transform {
  public:
   std::string name() const override { return "ExpTransform"; }
   constraints::Constraint domain() const override { return constraints::real; }
@@ -142,10 +148,12 @@ class ExpTransform : public Transform {
   Tensor inverse(const Tensor& y) const override { return log(y); }
   Tensor log_abs_det_jacobian(const Tensor& x, const Tensor&) const override { return x; }
 };
+using ExpTransform = ExpTransformT<>;
 
 // y = sigmoid(x): real -> unit interval. As NumPyro, y is clipped to
 // [tiny, 1 - eps] so that it never reaches 0 or 1, where logit is infinite.
-class SigmoidTransform : public Transform {
+template <class = void>
+class SigmoidTransformT : public Transform {
  public:
   std::string name() const override { return "SigmoidTransform"; }
   constraints::Constraint domain() const override { return constraints::real; }
@@ -159,9 +167,11 @@ class SigmoidTransform : public Transform {
     return -(softplus(x) + softplus(-x));
   }
 };
+using SigmoidTransform = SigmoidTransformT<>;
 
 // y = log(1 + exp(x)): real -> positive.
-class SoftplusTransform : public Transform {
+template <class = void>
+class SoftplusTransformT : public Transform {
  public:
   std::string name() const override { return "SoftplusTransform"; }
   constraints::Constraint domain() const override { return constraints::real; }
@@ -171,17 +181,19 @@ class SoftplusTransform : public Transform {
   Tensor inverse(const Tensor& y) const override { return log(-expm1(-y)) + y; }
   Tensor log_abs_det_jacobian(const Tensor& x, const Tensor&) const override { return -softplus(-x); }
 };
+using SoftplusTransform = SoftplusTransformT<>;
 
 // y = loc + scale * x, with loc and scale broadcasting against x. The domain is
 // the reals (event_dim trailing axes per element: the log-determinant sums over
 // them), or a half-line or interval, which gives the codomain its bounds: that
 // is how biject_to reports greater_than(a) for exp followed by x -> a + x.
-class AffineTransform : public Transform {
+template <class = void>
+class AffineTransformT : public Transform {
  public:
-  AffineTransform(Tensor loc, Tensor scale, int event_dim = 0)
-      : AffineTransform(std::move(loc), std::move(scale), constraints::real.independent(event_dim)) {}
+  AffineTransformT(Tensor loc, Tensor scale, int event_dim = 0)
+      : AffineTransformT(std::move(loc), std::move(scale), constraints::real.independent(event_dim)) {}
 
-  AffineTransform(Tensor loc, Tensor scale, constraints::Constraint domain)
+  AffineTransformT(Tensor loc, Tensor scale, constraints::Constraint domain)
       : loc_(std::move(loc)), scale_(std::move(scale)), domain_(std::move(domain)) {
     using constraints::Kind;
     if (domain_.event_dim() < 0)
@@ -255,12 +267,14 @@ class AffineTransform : public Transform {
   constraints::Constraint domain_;
   bool flips_ = false;  // a negative scale swaps the ends of a half-line or interval
 };
+using AffineTransform = AffineTransformT<>;
 
 // R^(K-1) -> the K-simplex: y_i = z_i (1 - z_0) ... (1 - z_(i-1)) with
 // z_i = sigmoid(x_i - log(K - 1 - i)), so that x = 0 maps to the uniform point;
 // the last entry takes the rest of the stick. Computed in log space, so no
 // entry rounds to 0 or 1 before it must.
-class StickBreakingTransform : public Transform {
+template <class = void>
+class StickBreakingTransformT : public Transform {
  public:
   std::string name() const override { return "StickBreakingTransform"; }
   constraints::Constraint domain() const override { return constraints::real_vector; }
@@ -308,9 +322,11 @@ class StickBreakingTransform : public Transform {
     return Tensor(v);
   }
 };
+using StickBreakingTransform = StickBreakingTransformT<>;
 
 // R^K -> increasing vectors: y_0 = x_0, y_i = y_(i-1) + exp(x_i).
-class OrderedTransform : public Transform {
+template <class = void>
+class OrderedTransformT : public Transform {
  public:
   std::string name() const override { return "OrderedTransform"; }
   constraints::Constraint domain() const override { return constraints::real_vector; }
@@ -330,11 +346,13 @@ class OrderedTransform : public Transform {
     return sum(slice(x, -1, 1, x.dim(-1)), -1);
   }
 };
+using OrderedTransform = OrderedTransformT<>;
 
 // R^(n(n+1)/2) -> lower-triangular n x n matrices with positive diagonal: the
 // first n(n-1)/2 entries fill the strictly lower triangle row by row, the last
 // n are the logs of the diagonal (NumPyro's order).
-class LowerCholeskyTransform : public Transform {
+template <class = void>
+class LowerCholeskyTransformT : public Transform {
  public:
   std::string name() const override { return "LowerCholeskyTransform"; }
   constraints::Constraint domain() const override { return constraints::real_vector; }
@@ -361,13 +379,15 @@ class LowerCholeskyTransform : public Transform {
     return detail::with_trailing(detail::leading(y, 2), {n * (n + 1) / 2});
   }
 };
+using LowerCholeskyTransform = LowerCholeskyTransformT<>;
 
 // R^(n(n-1)/2) -> Cholesky factors of n x n correlation matrices (lower
 // triangular, positive diagonal, rows of unit length). The entries, through
 // tanh into (-1, 1), fill the strictly lower triangle row by row as r; row i
 // then breaks a stick of squared length 1: y_ij = r_ij sqrt((1 - r_i0^2) ...
 // (1 - r_i(j-1)^2)) and the diagonal takes what is left.
-class CorrCholeskyTransform : public Transform {
+template <class = void>
+class CorrCholeskyTransformT : public Transform {
  public:
   std::string name() const override { return "CorrCholeskyTransform"; }
   constraints::Constraint domain() const override { return constraints::real_vector; }
@@ -416,10 +436,12 @@ class CorrCholeskyTransform : public Transform {
     return cumsum(half_log) - half_log;
   }
 };
+using CorrCholeskyTransform = CorrCholeskyTransformT<>;
 
 // Positive-definite matrices -> their lower Cholesky factors, x = y y^T. Used
 // inverted (with InverseTransform) to reach positive-definite matrices.
-class CholeskyTransform : public Transform {
+template <class = void>
+class CholeskyTransformT : public Transform {
  public:
   std::string name() const override { return "CholeskyTransform"; }
   constraints::Constraint domain() const override { return constraints::positive_definite; }
@@ -442,11 +464,13 @@ class CholeskyTransform : public Transform {
     return -(sum(Tensor(powers) * log(matrix_diagonal(y)), -1) + double(n) * std::numbers::ln2);
   }
 };
+using CholeskyTransform = CholeskyTransformT<>;
 
 // The inverse of a transform: forward and inverse swapped, log-determinant negated.
-class InverseTransform : public Transform {
+template <class = void>
+class InverseTransformT : public Transform {
  public:
-  explicit InverseTransform(TransformPtr base) : base_(std::move(base)) {
+  explicit InverseTransformT(TransformPtr base) : base_(std::move(base)) {
     if (!base_) throw std::invalid_argument("tyche: InverseTransform: the transform to invert is null");
   }
   const TransformPtr& base() const { return base_; }
@@ -464,15 +488,18 @@ class InverseTransform : public Transform {
  private:
   TransformPtr base_;
 };
+using InverseTransform = InverseTransformT<>;
 
-inline TransformPtr inv(TransformPtr t) { return std::make_shared<InverseTransform>(std::move(t)); }
+template <class = void>
+TransformPtr inv(TransformPtr t) { return std::make_shared<InverseTransform>(std::move(t)); }
 
 // parts[0], then parts[1], ...: the log-determinant adds each part's at its
 // own input, summed over the axes that are event axes of the whole but batch
 // axes of the part (exp, elementwise, inside a vector-valued chain).
-class ComposeTransform : public Transform {
+template <class = void>
+class ComposeTransformT : public Transform {
  public:
-  explicit ComposeTransform(std::vector<TransformPtr> parts) : parts_(std::move(parts)) {
+  explicit ComposeTransformT(std::vector<TransformPtr> parts) : parts_(std::move(parts)) {
     if (parts_.empty()) throw std::invalid_argument("tyche: ComposeTransform: needs at least one transform");
     for (std::size_t i = 0; i < parts_.size(); ++i)
       if (!parts_[i])
@@ -537,12 +564,14 @@ class ComposeTransform : public Transform {
   std::vector<TransformPtr> parts_;
   int input_event_dim_ = 0, output_event_dim_ = 0;
 };
+using ComposeTransform = ComposeTransformT<>;
 
 // A transform whose log-determinant is also summed over `reinterpreted_batch_ndims`
 // more trailing axes: those axes become part of one element.
-class IndependentTransform : public Transform {
+template <class = void>
+class IndependentTransformT : public Transform {
  public:
-  IndependentTransform(TransformPtr base, int reinterpreted_batch_ndims)
+  IndependentTransformT(TransformPtr base, int reinterpreted_batch_ndims)
       : base_(std::move(base)), ndims_(reinterpreted_batch_ndims) {
     if (!base_) throw std::invalid_argument("tyche: IndependentTransform: the base transform is null");
     if (ndims_ < 0)
@@ -571,5 +600,6 @@ class IndependentTransform : public Transform {
   TransformPtr base_;
   int ndims_;
 };
+using IndependentTransform = IndependentTransformT<>;
 
 }  // namespace tyche::transforms

@@ -48,6 +48,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -106,7 +107,10 @@ class LatentLayout {
   // Throws std::invalid_argument for a trace without latent sites, with a
   // latent Delta or discrete site, or with a subsampling plate (the compiled
   // potential would replay one subsample forever).
-  explicit LatentLayout(const Trace& trace) {
+  // A template so that only programs using it compile biject_to and the
+  // transforms (issue 17; see core/tensor.hpp).
+  template <class T = Trace>
+  explicit LatentLayout(const std::type_identity_t<T>& trace) {
     for (const Message& site : trace) {
       if (site.type == SiteType::plate && site.subsample_size < site.plate_size)
         throw std::invalid_argument("tyche: plate `" + site.name + "` subsamples " + std::to_string(site.subsample_size) +
@@ -160,7 +164,8 @@ namespace detail {
 // A latent site's value at u: its coordinates mapped onto its support, with
 // the log-Jacobian of the map added as a factor site (inside the site's
 // plates, scale and mask, which the factor passes through as well).
-inline Tensor constrain_site(const Message& msg, const LatentSite& site, const Tensor& u) {
+template <class T = Tensor>
+Tensor constrain_site(const Message& msg, const LatentSite& site, const std::type_identity_t<T>& u) {
   const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
   const constraints::Constraint support = msg.fn->support();
   if (support.kind() == constraints::Kind::real) return coordinates;

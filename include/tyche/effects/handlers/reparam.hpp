@@ -65,9 +65,11 @@ inline dist::DistributionPtr wrap(const dist::DistributionPtr& fn, const Shape& 
 // Decentres a location-scale site: draws `name_decentered` from the family
 // with loc * centered and scale ^ centered, and returns
 // loc + scale^(1 - centered) * (decentered - centered * loc).
-class LocScaleReparam : public Reparam {
+// A template so that only programs using it compile it (issue 17; see core/tensor.hpp).
+template <class = void>
+class LocScaleReparamT : public Reparam {
  public:
-  explicit LocScaleReparam(std::optional<double> centered = std::nullopt) : centered_(centered) {
+  explicit LocScaleReparamT(std::optional<double> centered = std::nullopt) : centered_(centered) {
     if (centered && !(*centered >= 0.0 && *centered <= 1.0))
       throw std::invalid_argument("tyche: LocScaleReparam: centered must be in [0, 1], got " +
                                   std::to_string(*centered));
@@ -103,10 +105,12 @@ class LocScaleReparam : public Reparam {
  private:
   std::optional<double> centered_;
 };
+using LocScaleReparam = LocScaleReparamT<>;
 
 // Samples a TransformedDistribution site's base as `name_base` and applies
 // the transforms to it: the site becomes deterministic.
-class TransformReparam : public Reparam {
+template <class = void>
+class TransformReparamT : public Reparam {
  public:
   std::pair<dist::DistributionPtr, std::optional<Tensor>> operator()(
       const std::string& name, const dist::DistributionPtr& fn, const std::optional<Tensor>& obs) const override {
@@ -125,6 +129,7 @@ class TransformReparam : public Reparam {
     return {nullptr, std::move(x)};
   }
 };
+using TransformReparam = TransformReparamT<>;
 
 // Any strategy held by value: lets a config map read
 // {{"theta", tyche::LocScaleReparam(0.0)}}.
