@@ -25,8 +25,10 @@
 //   template <class = void> class NormalT : public Distribution { ... };
 //   using Normal = NormalT<>;                         // a class with virtual members
 //
-// Name such a function f<> where its address is taken. New code that builds
-// tape nodes or instantiates Eigen kernels follows the same pattern.
+// A function pointer parameter takes such a function by its plain name
+// (tyche::exp); a std::function or a deduced parameter needs tyche::exp<>. New
+// code that builds tape nodes or instantiates Eigen kernels follows the same
+// pattern.
 #pragma once
 
 #include <Eigen/Core>
