@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "bench_data.hpp"
+#include "bench_models.hpp"
 
 namespace {
 
@@ -513,13 +514,7 @@ int main(int argc, char** argv) {
                     log_tau, normal_log_density_sum(theta_tilde, 0.0, 1.0),
                     normal_log_density_sum(y, tyche::fma(tau, theta_tilde, mu), sigma)});
     };
-    auto user_model = [y, sigma] {
-      const Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
-      const Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
-      tyche::plate schools("schools", 8);
-      const Tensor theta_tilde = tyche::sample("theta_tilde", dist::Normal(0.0, 1.0));
-      tyche::sample("y", dist::Normal(mu + tau * theta_tilde, sigma), y);
-    };
+    auto user_model = tyche_bench::eight_schools_model(y, sigma);
     const ModelRow<decltype(user_model)> user{user_model, {{"mu", 1}, {"tau", 1}, {"theta_tilde", 8}}, 1};
     EightSchoolsHand hand(schools);
     ok = run_problem("eight_schools_nc", schools.point, kEightSchoolsRef, model, user, hand, 3.0, 80, rows) && ok;
@@ -534,13 +529,7 @@ int main(int argc, char** argv) {
                     normal_log_density_sum(sigma, 0.0, 1.0), log_sigma,
                     normal_log_density_sum(y, tyche::fma(beta, x, alpha), sigma)});
     };
-    auto user_model = [x, y] {
-      const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 10.0));
-      const Tensor beta = tyche::sample("beta", dist::Normal(0.0, 5.0));
-      const Tensor sigma = tyche::sample("sigma", dist::HalfNormal(1.0));
-      tyche::plate data("data", x.size());
-      tyche::sample("y", dist::Normal(alpha + beta * x, sigma), y);
-    };
+    auto user_model = tyche_bench::linreg_model(x, y);
     const ModelRow<decltype(user_model)> user{user_model, {{"alpha", 1}, {"beta", 1}, {"sigma", 1}}, 1};
     LinRegHand hand(linreg);
     ok = run_problem("linreg50", linreg.point, kLinReg50Ref, model, user, hand, 3.0, 80, rows) && ok;
@@ -556,16 +545,7 @@ int main(int argc, char** argv) {
       return add_n({normal_log_density_sum(alpha, 0.0, 2.5), normal_log_density_sum(beta, 0.0, 1.0),
                     tyche::bernoulli_logit_log_mass_sum(y, eta)});
     };
-    auto user_model = [X, y] {
-      const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 2.5));
-      Tensor beta;
-      {
-        tyche::plate features("features", X.dim(1));
-        beta = tyche::sample("beta", dist::Normal(0.0, 1.0));
-      }
-      tyche::plate data("data", X.dim(0));
-      tyche::sample("y", dist::BernoulliLogits(alpha + tyche::matmul(X, beta)), y);
-    };
+    auto user_model = tyche_bench::logreg_model(X, y);
     const ModelRow<decltype(user_model)> user{user_model, {{"alpha", 1}, {"beta", dims}}, 0};
     LogRegHand hand(data);
     return run_problem(name, data.point, ref, model, user, hand, 1.5, batch_ms, rows);

@@ -7,6 +7,7 @@
 #include <tyche/tyche.hpp>
 
 #include "../bench/bench_data.hpp"
+#include "../bench/bench_models.hpp"
 #include "require_throws.hpp"
 
 #include <cmath>
@@ -28,15 +29,6 @@ const VectorXd kEightSchoolsGrad = (VectorXd(10) << 0.0099468612896643112, 0.774
                                     0.50044444444444447)
                                        .finished();
 
-auto eight_schools(const tyche::Tensor& y, const tyche::Tensor& sigma) {
-  return [y, sigma] {
-    const Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
-    const Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
-    tyche::plate schools("schools", 8);
-    const Tensor theta_tilde = tyche::sample("theta_tilde", dist::Normal(0.0, 1.0));
-    tyche::sample("y", dist::Normal(mu + tau * theta_tilde, sigma), y);
-  };
-}
 
 // b ~ Exponential(1), x ~ Uniform(0, b), y ~ Normal(x, 0.5) observed: the
 // support of x depends on b.
@@ -90,7 +82,7 @@ TEST_CASE("the latent layout lists the unobserved sample sites by name, with the
 
 TEST_CASE("eight schools (non-centred) as a model: the potential and its gradient equal the reference values") {
   const auto data = tyche_bench::make_eight_schools();
-  const auto potential = tyche::potential_energy(eight_schools(Tensor(data.y), Tensor(data.sigma)));
+  const auto potential = tyche::potential_energy(tyche_bench::eight_schools_model(Tensor(data.y), Tensor(data.sigma)));
   REQUIRE(potential.layout().names() == "mu, tau, theta_tilde");  // the reference's order
   const VectorXd& u = data.point;
   // U = -(log joint + log 2): tyche's HalfCauchy has the log 2 the reference leaves out.
@@ -177,7 +169,7 @@ TEST_CASE("the log-Jacobian factor is scaled and plated with its site") {
 TEST_CASE("pack and unpack map constrained values to the unconstrained vector and back") {
   SECTION("eight schools") {
     const auto data = tyche_bench::make_eight_schools();
-    const auto potential = tyche::potential_energy(eight_schools(Tensor(data.y), Tensor(data.sigma)));
+    const auto potential = tyche::potential_energy(tyche_bench::eight_schools_model(Tensor(data.y), Tensor(data.sigma)));
     const Tensor theta_tilde{0.3, -0.2, 0.1, 0.5, -0.7, 0.05, 0.9, -0.4};
     const VectorXd u = potential.pack({{"mu", 4.4}, {"tau", 3.6}, {"theta_tilde", theta_tilde}});
     CHECK(u[0] == 4.4);

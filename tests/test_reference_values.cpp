@@ -11,6 +11,7 @@
 #include <tyche/tyche.hpp>
 
 #include "../bench/bench_data.hpp"
+#include "../bench/bench_models.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -136,13 +137,7 @@ TEST_CASE("eight schools (non-centred) model: log joint and gradient match the r
   const Reference ref = read_references().at("eight_schools_nc");
   const Tensor y{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
   const Tensor sigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
-  const auto model = [&] {
-    const Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
-    const Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
-    tyche::plate schools("J", 8);
-    const Tensor theta_tilde = tyche::sample("theta_tilde", dist::Normal(0.0, 1.0));
-    tyche::sample("y", dist::Normal(mu + tau * theta_tilde, sigma), y);
-  };
+  const auto model = tyche_bench::eight_schools_model(y, sigma);
   const auto log_joint = [&](const Tensor& q) {
     Tensor log_jacobian = 0.0;
     const Tensor tau = positive(q[1], log_jacobian);
@@ -159,13 +154,7 @@ TEST_CASE("linear regression (N = 50) model: log joint and gradient match the re
   const Reference ref = read_references().at("linreg50");
   const Tensor x(read_csv("linreg50_x.csv")), y(read_csv("linreg50_y.csv"));
   REQUIRE(x.size() == 50);
-  const auto model = [&] {
-    const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 10.0));
-    const Tensor beta = tyche::sample("beta", dist::Normal(0.0, 5.0));
-    const Tensor sigma = tyche::sample("sigma", dist::HalfNormal(1.0));
-    tyche::plate data("data", x.size());
-    tyche::sample("y", dist::Normal(alpha + beta * x, sigma), y);
-  };
+  const auto model = tyche_bench::linreg_model(x, y);
   const auto log_joint = [&](const Tensor& q) {
     Tensor log_jacobian = 0.0;
     const Tensor sigma = positive(q[2], log_jacobian);
@@ -183,16 +172,7 @@ void check_logistic_regression(const std::string& problem, const tyche::RowMatri
                                const Eigen::VectorXd& outcome) {
   const Reference ref = read_references().at(problem);
   const Tensor X = Tensor::view(design), y = Tensor::view(outcome);
-  const auto model = [&] {
-    const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 2.5));
-    Tensor beta;
-    {
-      tyche::plate features("features", X.dim(1));
-      beta = tyche::sample("beta", dist::Normal(0.0, 1.0));
-    }
-    tyche::plate data("data", X.dim(0));
-    tyche::sample("y", dist::BernoulliLogits(alpha + tyche::matmul(X, beta)), y);
-  };
+  const auto model = tyche_bench::logreg_model(X, y);
   const auto log_joint = [&](const Tensor& q) {
     return tyche::log_density(model, std::tuple{}, {{"alpha", q[0]}, {"beta", q.slice(1, q.size())}}).log_joint;
   };
