@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <complex>
 #include <cstdint>
 #include <limits>
 #include <numbers>
@@ -53,67 +52,86 @@ inline bool nan_last_less(double a, double b) { return a < b || (!std::isnan(a) 
 
 // Sums of lagged products r[k] = sum_t c[t] c[t + k] of centred real series,
 // two series per complex FFT of a power-of-two length L >= 2n, so that the
-// circular correlation has no wrap-around: O(n log n) per series.
+// circular correlation has no wrap-around: O(n log n) per series. Real and
+// imaginary parts are kept in separate arrays (std::complex's arithmetic
+// costs a library call or a store-forwarding stall per butterfly).
 template <class = void>
 class LaggedProducts {
  public:
   explicit LaggedProducts(std::int64_t n) : n_(n), size_(1) {
     while (size_ < 2 * n) size_ *= 2;
-    twiddles_.resize(std::size_t(size_ / 2));
+    cos_.resize(std::size_t(size_ / 2));
+    sin_.resize(std::size_t(size_ / 2));
     for (std::int64_t k = 0; k < size_ / 2; ++k) {
       const double angle = -2.0 * std::numbers::pi * double(k) / double(size_);
-      twiddles_[std::size_t(k)] = {std::cos(angle), std::sin(angle)};
+      cos_[std::size_t(k)] = std::cos(angle);
+      sin_[std::size_t(k)] = std::sin(angle);
     }
-    buffer_.resize(std::size_t(size_));
-    spectrum_.resize(std::size_t(size_));
+    re_.resize(std::size_t(size_));
+    im_.resize(std::size_t(size_));
   }
 
   // Writes the lagged products of the centred `a` and `b` (n values each) to
   // ra and rb; b may be null (one series).
   void compute(const double* a, const double* b, double* ra, double* rb) {
-    std::fill(buffer_.begin(), buffer_.end(), std::complex<double>{});
-    for (std::int64_t t = 0; t < n_; ++t) buffer_[std::size_t(t)] = {a[t], b ? b[t] : 0.0};
-    transform(buffer_);
+    std::fill(re_.begin(), re_.end(), 0.0);
+    std::fill(im_.begin(), im_.end(), 0.0);
+    std::copy(a, a + n_, re_.begin());
+    if (b) std::copy(b, b + n_, im_.begin());
+    transform();
     // Z = A + iB with A, B the spectra of the real series a, b:
     // A_k = (Z_k + conj Z_{L-k}) / 2 and B_k = (Z_k - conj Z_{L-k}) / 2i.
     // |A|^2 and |B|^2 are real and even, so the inverse transform of
     // |A|^2 + i |B|^2 has the correlation of a in its real part and of b in
-    // its imaginary part. It is taken as conj(FFT(conj(.))) / L.
-    for (std::int64_t k = 0; k < size_; ++k) {
-      const std::complex<double> z = buffer_[std::size_t(k)];
-      const std::complex<double> z_mirror = std::conj(buffer_[std::size_t((size_ - k) % size_)]);
-      spectrum_[std::size_t(k)] = {std::norm(z + z_mirror) / 4.0, -std::norm(z - z_mirror) / 4.0};
+    // its imaginary part. It is taken as conj(FFT(conj(.))) / L. Bins k and
+    // L - k are written together, from the values both read.
+    for (std::int64_t k = 0; k <= size_ / 2; ++k) {
+      const std::size_t i = std::size_t(k), j = std::size_t((size_ - k) % size_);
+      const double sum_re = re_[i] + re_[j], sum_im = im_[i] - im_[j];
+      const double diff_re = re_[i] - re_[j], diff_im = im_[i] + im_[j];
+      const double power_a = (sum_re * sum_re + sum_im * sum_im) / 4.0;
+      const double power_b = (diff_re * diff_re + diff_im * diff_im) / 4.0;
+      re_[i] = re_[j] = power_a;
+      im_[i] = im_[j] = -power_b;
     }
-    transform(spectrum_);
+    transform();
     for (std::int64_t k = 0; k < n_; ++k) {
-      ra[k] = spectrum_[std::size_t(k)].real() / double(size_);
-      if (rb) rb[k] = -spectrum_[std::size_t(k)].imag() / double(size_);
+      ra[k] = re_[std::size_t(k)] / double(size_);
+      if (rb) rb[k] = -im_[std::size_t(k)] / double(size_);
     }
   }
 
  private:
-  // In-place iterative radix-2 decimation-in-time FFT.
-  void transform(std::vector<std::complex<double>>& v) const {
+  // In-place iterative radix-2 decimation-in-time FFT of (re_, im_).
+  void transform() {
     for (std::int64_t i = 1, j = 0; i < size_; ++i) {
       std::int64_t bit = size_ >> 1;
       for (; j & bit; bit >>= 1) j ^= bit;
       j ^= bit;
-      if (i < j) std::swap(v[std::size_t(i)], v[std::size_t(j)]);
+      if (i < j) {
+        std::swap(re_[std::size_t(i)], re_[std::size_t(j)]);
+        std::swap(im_[std::size_t(i)], im_[std::size_t(j)]);
+      }
     }
+    double* re = re_.data();
+    double* im = im_.data();
     for (std::int64_t half = 1; half < size_; half *= 2) {
       const std::int64_t step = size_ / (2 * half);
       for (std::int64_t start = 0; start < size_; start += 2 * half)
         for (std::int64_t k = 0; k < half; ++k) {
-          const std::complex<double> odd = twiddles_[std::size_t(k * step)] * v[std::size_t(start + k + half)];
-          const std::complex<double> even = v[std::size_t(start + k)];
-          v[std::size_t(start + k)] = even + odd;
-          v[std::size_t(start + k + half)] = even - odd;
+          const double w_re = cos_[std::size_t(k * step)], w_im = sin_[std::size_t(k * step)];
+          const std::int64_t e = start + k, o = start + k + half;
+          const double odd_re = w_re * re[o] - w_im * im[o], odd_im = w_re * im[o] + w_im * re[o];
+          re[o] = re[e] - odd_re;
+          im[o] = im[e] - odd_im;
+          re[e] += odd_re;
+          im[e] += odd_im;
         }
     }
   }
 
   std::int64_t n_, size_;
-  std::vector<std::complex<double>> twiddles_, buffer_, spectrum_;
+  std::vector<double> cos_, sin_, re_, im_;
 };
 
 // NumPyro's autocorrelation (scale_by_variance = false) or autocovariance
