@@ -5,6 +5,7 @@
 // autocorrelation, and the printed table written out by hand.
 #include <catch2/catch.hpp>
 #include <tyche/distributions/random.hpp>
+#include <tyche/effects/message.hpp>
 #include <tyche/infer/summary.hpp>
 
 #include <cmath>
@@ -337,21 +338,22 @@ TEST_CASE("summary returns NumPyro's statistics per site and element") {
   CHECK(flat.at("a").hpdi_upper.item() == 2.0);
 
   // Statistics have each site's shape.
-  const tyche::Summary vector = tyche::summary(tyche::ValueMap{{"v", fixed_normal_array(Shape{2, 6, 3, 2}, 3)}});
+  const tyche::Summary vector =
+      tyche::summary(tyche::ValueMap{{"v", fixed_normal_array(Shape{2, 6, 3, 2}, 3)}});
   CHECK(vector.at("v").mean.shape() == Shape{3, 2});
   CHECK(vector.at("v").r_hat.shape() == Shape{3, 2});
   CHECK(vector.at("v").hpdi_upper.shape() == Shape{3, 2});
 }
 
 TEST_CASE("summary names the site and shape it cannot use") {
-  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"mu", Tensor{1.0, 2.0, 3.0, 4.0}}}), tyche::ShapeError,
-                            "'mu'", "(4,)", "(chain, draw, ...)");
-  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"tau", Tensor::zeros(Shape{2, 3})}}), tyche::ShapeError,
-                            "'tau'", "(2, 3)", "at least 4");
-  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"s", Tensor(1.0)}}, 0.9, false), tyche::ShapeError,
-                            "'s'", "()", "(draw, ...)");
-  REQUIRE_THROWS_CONTAINING(tyche::gelman_rubin(Tensor::zeros(Shape{1, 10})), tyche::ShapeError, "gelman_rubin",
-                            "2 chain(s)", "(1, 10)");
+  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"mu", Tensor{1.0, 2.0, 3.0, 4.0}}}),
+                            tyche::ShapeError, "'mu'", "(4,)", "(chain, draw, ...)");
+  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"tau", Tensor::zeros(Shape{2, 3})}}),
+                            tyche::ShapeError, "'tau'", "(2, 3)", "at least 4");
+  REQUIRE_THROWS_CONTAINING(tyche::summary(tyche::ValueMap{{"s", Tensor(1.0)}}, 0.9, false),
+                            tyche::ShapeError, "'s'", "()", "(draw, ...)");
+  REQUIRE_THROWS_CONTAINING(tyche::gelman_rubin(Tensor::zeros(Shape{1, 10})), tyche::ShapeError,
+                            "gelman_rubin", "2 chain(s)", "(1, 10)");
   REQUIRE_THROWS_CONTAINING(tyche::effective_sample_size(Tensor{1.0, 2.0}), tyche::ShapeError,
                             "effective_sample_size", "(2,)");
   REQUIRE_THROWS_CONTAINING(tyche::hpdi(Tensor{1.0, 2.0}, 1.0), std::invalid_argument, "hpdi", "prob", "1.0");

@@ -10,8 +10,8 @@
 //
 // The formulas, their degrees of freedom and their NaNs are NumPyro's: draws
 // that do not vary give NaN for n_eff and r_hat. Like tyche's operations
-// (core/tensor.hpp, "Lazy definitions"), each function is a template over a
-// non-deduced parameter, compiled only in programs that call it.
+// (core/tensor.hpp, "Lazy definitions"), each public function is a template
+// over a non-deduced parameter, compiled only in programs that call it.
 #pragma once
 
 #include "tyche/core/tensor.hpp"
@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <numbers>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -44,7 +45,9 @@ struct AxisLines {
 
 // np.minimum and np.clip(., 0, None): a NaN in either argument gives NaN,
 // which std::min and std::max would drop.
-inline double nan_minimum(double a, double b) { return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::min(a, b); }
+inline double nan_minimum(double a, double b) {
+  return std::isnan(a) || std::isnan(b) ? std::numeric_limits<double>::quiet_NaN() : std::min(a, b);
+}
 inline double nan_clip_below_zero(double a) { return std::isnan(a) ? a : std::max(a, 0.0); }
 
 // NumPy's sort order: NaN after every number.
@@ -140,7 +143,8 @@ class LaggedProducts {
 // (ddof 0) for the autocovariance.
 template <class = void>
 Tensor lagged_moments(const Tensor& x, int axis, bool bias, bool scale_by_variance, const char* op) {
-  if (x.ndim() == 0) throw ShapeError(std::string("tyche: ") + op + ": needs an array of rank >= 1, got shape ()");
+  if (x.ndim() == 0)
+    throw ShapeError(std::string("tyche: ") + op + ": needs an array of rank >= 1, got shape ()");
   const AxisLines lines(x.shape(), normalize_axis(axis, x.ndim(), op));
   const std::int64_t n = lines.length;
   const double* in = x.data();
@@ -182,7 +186,8 @@ Tensor lagged_moments(const Tensor& x, int axis, bool bias, bool scale_by_varian
 inline void require_chains_and_draws(const Tensor& x, std::int64_t min_chains, std::int64_t min_draws,
                                      const char* op) {
   if (x.ndim() < 2 || x.dim(0) < min_chains || x.dim(1) < min_draws)
-    throw ShapeError(std::string("tyche: ") + op + ": needs an array of shape (chain, draw, ...) with at least " +
+    throw ShapeError(std::string("tyche: ") + op +
+                     ": needs an array of shape (chain, draw, ...) with at least " +
                      std::to_string(min_chains) + " chain(s) and " + std::to_string(min_draws) +
                      " draws, got shape " + x.shape().str());
 }
@@ -209,7 +214,8 @@ ChainVariances chain_variances(const Tensor& x) {
       for (std::int64_t t = 0; t < draws; ++t) mean += chain[t * elements];
       mean /= double(draws);
       double sum_squares = 0.0;
-      for (std::int64_t t = 0; t < draws; ++t) sum_squares += (chain[t * elements] - mean) * (chain[t * elements] - mean);
+      for (std::int64_t t = 0; t < draws; ++t)
+        sum_squares += (chain[t * elements] - mean) * (chain[t * elements] - mean);
       within += sum_squares / double(draws - 1);
       chain_means[std::size_t(c)] = mean;
     }
@@ -229,6 +235,27 @@ ChainVariances chain_variances(const Tensor& x) {
     v.estimator[std::size_t(e)] = estimator;
   }
   return v;
+}
+
+// How many steps of n sorted draws an HPDI at `prob` spans: floor(prob n),
+// as NumPyro's int(prob * n).
+inline std::int64_t hpdi_span(double prob, std::int64_t n) {
+  if (!(prob > 0.0 && prob < 1.0))
+    throw std::invalid_argument("tyche: hpdi: prob must be in (0, 1), got " + std::to_string(prob));
+  return static_cast<std::int64_t>(prob * double(n));
+}
+
+// Where the HPDI of draws sorted by nan_last_less starts: the first i with
+// the least sorted[i + span] - sorted[i], or the first NaN width (np.argmin's).
+inline std::int64_t hpdi_lower_index(const std::vector<double>& sorted, std::int64_t span) {
+  std::int64_t best = 0;
+  double best_width = std::numeric_limits<double>::infinity();
+  for (std::int64_t i = 0; i + span < std::int64_t(sorted.size()); ++i) {
+    const double width = sorted[std::size_t(i + span)] - sorted[std::size_t(i)];
+    if (std::isnan(width)) return i;
+    if (width < best_width) best = i, best_width = width;
+  }
+  return best;
 }
 
 }  // namespace detail
@@ -309,7 +336,8 @@ Tensor effective_sample_size(const std::type_identity_t<T>& x, bool bias = true)
     double sum = rho[0] + rho[1];
     double monotone = std::numeric_limits<double>::infinity();
     for (std::int64_t m = 1; m < draws / 2; ++m) {
-      monotone = detail::nan_minimum(monotone, detail::nan_clip_below_zero(rho[std::size_t(2 * m)] + rho[std::size_t(2 * m + 1)]));
+      monotone = detail::nan_minimum(
+          monotone, detail::nan_clip_below_zero(rho[std::size_t(2 * m)] + rho[std::size_t(2 * m + 1)]));
       sum += monotone;
     }
     n_eff[std::size_t(e)] = double(chains * draws) / (-1.0 + 2.0 * sum);
@@ -322,14 +350,13 @@ Tensor effective_sample_size(const std::type_identity_t<T>& x, bool bias = true)
 // The result has x's shape with 2 at `axis`: lower bound, then upper.
 template <class T = Tensor>
 Tensor hpdi(const std::type_identity_t<T>& x, double prob = 0.9, int axis = 0) {
-  if (!(prob > 0.0 && prob < 1.0))
-    throw std::invalid_argument("tyche: hpdi: prob must be in (0, 1), got " + std::to_string(prob));
   if (x.ndim() == 0) throw ShapeError("tyche: hpdi: needs an array of rank >= 1, got shape ()");
   const int a = normalize_axis(axis, x.ndim(), "hpdi");
   const detail::AxisLines lines(x.shape(), a);
-  const std::int64_t n = lines.length;
-  if (n == 0) throw ShapeError("tyche: hpdi: needs at least one draw along axis " + std::to_string(axis) + ", got shape " + x.shape().str());
-  const auto span = static_cast<std::int64_t>(prob * double(n));
+  const std::int64_t n = lines.length, span = detail::hpdi_span(prob, n);
+  if (n == 0)
+    throw ShapeError("tyche: hpdi: needs at least one draw along axis " + std::to_string(axis) +
+                     ", got shape " + x.shape().str());
   Shape out_shape = x.shape();
   out_shape.set(a, 2);
   const detail::AxisLines out_lines(out_shape, a);
@@ -339,19 +366,9 @@ Tensor hpdi(const std::type_identity_t<T>& x, double prob = 0.9, int axis = 0) {
     const std::int64_t start = lines.start(line);
     for (std::int64_t t = 0; t < n; ++t) sorted[std::size_t(t)] = in[start + t * lines.inner];
     std::sort(sorted.begin(), sorted.end(), detail::nan_last_less);
-    std::int64_t best = 0;
-    double best_width = std::numeric_limits<double>::infinity();
-    for (std::int64_t i = 0; i < n - span; ++i) {
-      const double width = sorted[std::size_t(i + span)] - sorted[std::size_t(i)];
-      if (std::isnan(width)) {  // np.argmin takes the first NaN
-        best = i;
-        break;
-      }
-      if (width < best_width) best = i, best_width = width;
-    }
-    const std::int64_t out_start = out_lines.start(line);
-    out[std::size_t(out_start)] = sorted[std::size_t(best)];
-    out[std::size_t(out_start + out_lines.inner)] = sorted[std::size_t(best + span)];
+    const std::int64_t lower = detail::hpdi_lower_index(sorted, span), out_start = out_lines.start(line);
+    out[std::size_t(out_start)] = sorted[std::size_t(lower)];
+    out[std::size_t(out_start + out_lines.inner)] = sorted[std::size_t(lower + span)];
   }
   return Tensor(out, out_shape);
 }

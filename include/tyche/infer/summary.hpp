@@ -1,19 +1,18 @@
 // summary and print_summary: NumPyro's table of posterior draws per site —
 // mean, std, median, the HPDI bounds at `prob`, n_eff and split r_hat, per
-// element — as data or printed in NumPyro's layout.
+// element — as data, or printed in NumPyro's layout.
 //
 //   tyche::ValueMap samples = mcmc.get_samples(/*group_by_chain=*/true);  // (chain, draw, ...)
-//   tyche::print_summary(samples);
+//   tyche::print_summary(samples);   // the header, then a row per element:
 //   //                 mean       std    median      5.0%     95.0%     n_eff     r_hat
-//   //         mu      4.37      3.31      4.40     -0.96      9.85   2674.38      1.00
-//   //   theta[0]      6.21      5.64      5.73     -2.77     14.95   3452.01      1.00
 //   double r_hat_mu = tyche::summary(samples).at("mu").r_hat.item();
 //
 // With group_by_chain = false each site is (draw, ...), taken as one chain.
+// The draws are a tyche::ValueMap (effects/message.hpp), spelled out here so
+// that this header does not need the distributions.
 #pragma once
 
 #include "tyche/core/tensor.hpp"
-#include "tyche/effects/message.hpp"
 #include "tyche/infer/diagnostics.hpp"
 
 #include <cmath>
@@ -76,40 +75,44 @@ inline std::string fixed_column(double value) {
 // The table as data, by site name. Sites with no chains are left out, as
 // NumPyro does; a site whose shape does not fit, or with fewer than 4 draws
 // per chain, throws a ShapeError naming it.
-template <class T = ValueMap>
+template <class T = std::map<std::string, Tensor, std::less<>>>  // tyche::ValueMap
 Summary summary(const std::type_identity_t<T>& samples, double prob = 0.9, bool group_by_chain = true) {
   Summary table;
   for (const auto& [name, value] : samples) {
     if (group_by_chain && value.ndim() >= 1 && value.dim(0) == 0) continue;
     const Tensor draws = detail::draws_by_chain(name, value, group_by_chain);
     const Shape site_shape = draws.shape().drop_front(2);
-    std::vector<std::int64_t> flat_dims{draws.dim(0) * draws.dim(1)};
-    flat_dims.insert(flat_dims.end(), site_shape.begin(), site_shape.end());
-    const Tensor flat = draws.reshape(flat_dims);
-    const std::int64_t n = flat_dims[0], elements = site_shape.numel();
-    const double* x = flat.data();
-    std::vector<double> mean(static_cast<std::size_t>(elements)), sd(static_cast<std::size_t>(elements)), median(static_cast<std::size_t>(elements));
-    std::vector<double> sorted(static_cast<std::size_t>(n));
+    const std::int64_t n = draws.dim(0) * draws.dim(1), elements = site_shape.numel();
+    const std::int64_t span = detail::hpdi_span(prob, n);
+    const double* x = draws.data();  // (n, elements)
+    std::vector<double> mean, sd, median, lower, upper, sorted(static_cast<std::size_t>(n));
     for (std::int64_t e = 0; e < elements; ++e) {
       double sum = 0.0;
       for (std::int64_t t = 0; t < n; ++t) sum += x[t * elements + e];
       const double m = sum / double(n);
       double sum_squares = 0.0;
-      for (std::int64_t t = 0; t < n; ++t) sum_squares += (x[t * elements + e] - m) * (x[t * elements + e] - m);
+      for (std::int64_t t = 0; t < n; ++t)
+        sum_squares += (x[t * elements + e] - m) * (x[t * elements + e] - m);
+      mean.push_back(m);
+      sd.push_back(std::sqrt(sum_squares / double(n - 1)));
       for (std::int64_t t = 0; t < n; ++t) sorted[std::size_t(t)] = x[t * elements + e];
       std::sort(sorted.begin(), sorted.end(), detail::nan_last_less);
-      mean[std::size_t(e)] = m;
-      sd[std::size_t(e)] = std::sqrt(sum_squares / double(n - 1));
-      median[std::size_t(e)] = n % 2 ? sorted[std::size_t(n / 2)]
-                                     : (sorted[std::size_t(n / 2 - 1)] + sorted[std::size_t(n / 2)]) / 2.0;
-      if (std::isnan(sorted.back())) median[std::size_t(e)] = sorted.back();  // np.median of a NaN is NaN
+      // np.median: the middle draw, or the mean of the two; NaN if any is NaN.
+      if (std::isnan(sorted.back()))
+        median.push_back(sorted.back());
+      else if (n % 2)
+        median.push_back(sorted[std::size_t(n / 2)]);
+      else
+        median.push_back((sorted[std::size_t(n / 2 - 1)] + sorted[std::size_t(n / 2)]) / 2.0);
+      const std::int64_t start = detail::hpdi_lower_index(sorted, span);
+      lower.push_back(sorted[std::size_t(start)]);
+      upper.push_back(sorted[std::size_t(start + span)]);
     }
-    const Tensor interval = hpdi(flat, prob, 0);
     table.emplace(name, SiteSummary{.mean = Tensor(mean, site_shape),
                                     .std = Tensor(sd, site_shape),
                                     .median = Tensor(median, site_shape),
-                                    .hpdi_lower = interval[0].copy(),
-                                    .hpdi_upper = interval[1].copy(),
+                                    .hpdi_lower = Tensor(lower, site_shape),
+                                    .hpdi_upper = Tensor(upper, site_shape),
                                     .n_eff = effective_sample_size(draws),
                                     .r_hat = split_gelman_rubin(draws)});
   }
@@ -121,7 +124,7 @@ Summary summary(const std::type_identity_t<T>& samples, double prob = 0.9, bool 
 // blank line. Every value is formatted as "{:>9.2f}"; the name column is as
 // wide as the longest site name followed by its last index, at least 10.
 // Nothing is printed when no site has draws.
-template <class T = ValueMap>
+template <class T = std::map<std::string, Tensor, std::less<>>>  // tyche::ValueMap
 void print_summary(const std::type_identity_t<T>& samples, double prob = 0.9, bool group_by_chain = true,
                    std::ostream& out = std::cout) {
   const Summary table = summary(samples, prob, group_by_chain);
@@ -139,10 +142,10 @@ void print_summary(const std::type_identity_t<T>& samples, double prob = 0.9, bo
     return std::string(width > name.size() ? width - name.size() : 0, ' ') + name;
   };
   std::string text = "\n" + name_column("");
-  for (const std::string& column : {std::string("mean"), std::string("std"), std::string("median"),
-                                   detail::percent_label(50.0 * (1.0 - prob)),
-                                   detail::percent_label(50.0 * (1.0 + prob)), std::string("n_eff"),
-                                   std::string("r_hat")})
+  for (const std::string& column :
+       {std::string("mean"), std::string("std"), std::string("median"),
+        detail::percent_label(50.0 * (1.0 - prob)), detail::percent_label(50.0 * (1.0 + prob)),
+        std::string("n_eff"), std::string("r_hat")})
     text += " " + std::string(column.size() < 9 ? 9 - column.size() : 0, ' ') + column;
   text += "\n";
   for (const auto& [name, site] : table) {
