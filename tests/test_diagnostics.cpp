@@ -2,7 +2,9 @@
 // against NumPyro's formulas (numpyro/diagnostics.py): small arrays worked by
 // hand (the steps are in the comments), direct O(n^2) sums and loops written
 // out here independently of the library, AR(1) chains with known
-// autocorrelation, and the printed table written out by hand.
+// autocorrelation, and the printed table written out by hand. (The hand
+// values and both tables were also reproduced by running NumPyro 0.21's
+// diagnostics.py under NumPy, outside this suite.)
 #include <catch2/catch.hpp>
 #include <tyche/distributions/random.hpp>
 #include <tyche/effects/message.hpp>
