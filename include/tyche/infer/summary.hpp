@@ -15,6 +15,7 @@
 #include "tyche/core/tensor.hpp"
 #include "tyche/infer/diagnostics.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
