@@ -1,0 +1,736 @@
+// HamiltonianChain: one chain of NUTS or HMC on a potential energy U(u) over
+// the unconstrained space, with Stan's warm-up. Model-free: MCMC builds the
+// potential from a model and drives one chain per thread.
+//
+//   tyche::PotentialFunction potential = [](const auto& u, auto grad) { grad = u; return 0.5 * u.squaredNorm(); };
+//   tyche::HamiltonianChain chain(potential, Eigen::VectorXd::Zero(3), tyche::PRNGKey(0), {}, /*num_warmup=*/500);
+//   for (int i = 0; i < 1500; ++i) {
+//     const tyche::TransitionInfo& info = chain.transition();
+//     if (!chain.warming_up()) use(chain.position(), info.diverging);
+//   }
+//
+// NUTS follows Stan 2.32's base_nuts.hpp, not NumPyro's iterative variant:
+// the trajectory doubles in a random direction; a state is drawn from each
+// new subtree in proportion to exp(-H) (multinomial), uniformly within
+// subtrees and biased towards the new subtree at the top level; it stops at
+// max_tree_depth, at a divergence (H - H0 > max_delta_energy, a potential that
+// throws or is not finite) or when the generalised no-U-turn criterion on the
+// summed momenta (rho) fails across the merged trajectory or across either
+// end of its two halves (Stan's two extra checks).
+//
+// HMC is Pyro's and NumPyro's: num_steps leapfrog steps (or
+// ceil(trajectory_length / step_size) of them), then a Metropolis accept.
+//
+// After warm-up, transition() allocates nothing: every buffer is a member.
+#pragma once
+
+#include "tyche/distributions/key.hpp"
+#include "tyche/distributions/random.hpp"
+#include "tyche/infer/adaptation.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tyche {
+
+// U(u), with its gradient written into grad. It may throw (any
+// std::exception) or return a non-finite value: inside a trajectory either
+// ends the trajectory as a divergence.
+using PotentialFunction =
+    std::function<double(const Eigen::Ref<const Eigen::VectorXd>& u, Eigen::Ref<Eigen::VectorXd> grad)>;
+
+// NumPyro's max_tree_depth: one depth, or one for warm-up and one for sampling.
+struct MaxTreeDepth {
+  int warmup = 10, sampling = 10;
+  MaxTreeDepth(int depth = 10) : warmup(depth), sampling(depth) {}  // implicit on purpose: .max_tree_depth = 12
+  MaxTreeDepth(int warmup_depth, int sampling_depth) : warmup(warmup_depth), sampling(sampling_depth) {}
+};
+
+// Everything a chain needs, model-free; MCMC fills it from NUTSOptions or
+// HMCOptions.
+struct HamiltonianSettings {
+  enum class Algorithm { nuts, hmc } algorithm = Algorithm::nuts;
+  int num_steps = 0;                                // HMC: > 0 fixes the number of leapfrog steps
+  double trajectory_length = 2 * std::numbers::pi;  // HMC when num_steps == 0
+  double step_size = 1.0;
+  bool adapt_step_size = true;
+  bool adapt_mass_matrix = true;
+  bool dense_mass = false;                              // one dense block over all coordinates
+  std::vector<std::vector<Eigen::Index>> dense_blocks;  // or dense blocks of coordinates, the rest diagonal
+  double target_accept_prob = 0.8;
+  MaxTreeDepth max_tree_depth = {};
+  bool find_heuristic_step_size = true;  // Stan's init_stepsize at the start and after each mass-matrix window
+  bool regularize_mass_matrix = true;    // Stan's shrinkage of the Welford estimate
+  double max_delta_energy = 1000.0;
+  double step_size_jitter = 0.0;  // Stan's stepsize_jitter in [0, 1]: each step size uniform in eps (1 +- jitter)
+  DualAveragingSettings dual_averaging = {};
+};
+
+// What one transition reports: NumPyro's extra fields and Stan's tree depth.
+struct TransitionInfo {
+  bool diverging = false;
+  double accept_prob = 0.0;       // NUTS: mean of min(1, exp(H0 - H)) over the tree's leapfrog steps
+  double mean_accept_prob = 0.0;  // running mean of accept_prob, restarted when sampling starts
+  int num_steps = 0;              // leapfrog steps (gradient evaluations) in this transition
+  int tree_depth = 0;             // NUTS: doublings kept (Stan's treedepth__); HMC: 0
+  double potential_energy = 0.0;  // U at the new position
+  double energy = 0.0;            // U + kinetic energy of the state drawn
+  double trajectory_length = 0.0;  // step_size * num_steps
+  double step_size = 0.0;          // the step size used (jittered when step_size_jitter > 0)
+};
+
+// The inverse mass matrix: a diagonal entry per coordinate, and with dense
+// blocks each block's matrix over its coordinates (the diagonal repeats the
+// blocks' diagonals).
+struct InverseMassMatrix {
+  Eigen::VectorXd diagonal;
+  std::vector<std::vector<Eigen::Index>> blocks;
+  std::vector<Eigen::MatrixXd> block_matrices;
+
+  bool dense() const { return !blocks.empty(); }
+  // The whole matrix, zero between blocks and off the diagonal elsewhere.
+  Eigen::MatrixXd matrix() const {
+    Eigen::MatrixXd m = diagonal.asDiagonal();
+    for (std::size_t b = 0; b < blocks.size(); ++b)
+      for (std::size_t i = 0; i < blocks[b].size(); ++i)
+        for (std::size_t j = 0; j < blocks[b].size(); ++j)
+          m(blocks[b][i], blocks[b][j]) = block_matrices[b](Eigen::Index(i), Eigen::Index(j));
+    return m;
+  }
+};
+
+// A chain's state after warm-up (NumPyro's post_warmup_state): a chain
+// constructed from it continues without warm-up.
+struct ChainState {
+  Eigen::VectorXd position;
+  Eigen::VectorXd grad;
+  double potential_energy = 0.0;
+  double step_size = 1.0;
+  InverseMassMatrix inverse_mass_matrix;
+  Key key;
+  std::int64_t iteration = 0;  // transitions done so far, warm-up included
+};
+
+namespace detail {
+
+inline double log_add_exp(double a, double b) {
+  if (a == -std::numeric_limits<double>::infinity()) return b;
+  if (b == -std::numeric_limits<double>::infinity()) return a;
+  return a > b ? a + std::log1p(std::exp(b - a)) : b + std::log1p(std::exp(a - b));
+}
+
+// Standard normals, both of each Box-Muller pair used.
+inline void draw_standard_normals(ElementStream& stream, Eigen::VectorXd& out) {
+  const Eigen::Index n = out.size();
+  for (Eigen::Index i = 0; i < n; i += 2) {
+    const double r = std::sqrt(-2.0 * std::log(stream.uniform()));
+    const double angle = 2.0 * std::numbers::pi * stream.uniform();
+    out[i] = r * std::cos(angle);
+    if (i + 1 < n) out[i + 1] = r * std::sin(angle);
+  }
+}
+
+// Kinetic energy p' M^-1 p / 2 with a diagonal inverse mass matrix.
+class DiagonalMetric {
+ public:
+  void set(const Eigen::VectorXd& inverse_mass) {
+    if (!(inverse_mass.array() > 0).all() || !inverse_mass.allFinite())
+      throw std::runtime_error("tyche: HamiltonianChain: the inverse mass matrix diagonal must be positive and finite");
+    inverse_mass_ = inverse_mass;
+    mass_sqrt_ = inverse_mass_.cwiseSqrt().cwiseInverse();
+  }
+  // velocity = M^-1 p, the derivative of the kinetic energy (Stan's p_sharp).
+  void velocity(const Eigen::VectorXd& p, Eigen::VectorXd& v) const { v = inverse_mass_.cwiseProduct(p); }
+  // p ~ N(0, M), from standard normals in p.
+  void scale_momentum(Eigen::VectorXd& p) const { p.array() *= mass_sqrt_.array(); }
+
+ private:
+  Eigen::VectorXd inverse_mass_, mass_sqrt_;
+};
+
+// Dense blocks of coordinates, each with its own inverse mass matrix, the
+// other coordinates diagonal; dense_mass is one block of every coordinate.
+class BlockMetric {
+ public:
+  void set(const InverseMassMatrix& inverse_mass) {
+    const Eigen::Index d = inverse_mass.diagonal.size();
+    std::vector<bool> in_block(std::size_t(d), false);
+    blocks_.clear();
+    for (std::size_t b = 0; b < inverse_mass.blocks.size(); ++b) {
+      Block block;
+      block.indices = inverse_mass.blocks[b];
+      block.inverse_mass = inverse_mass.block_matrices[b];
+      Eigen::LLT<Eigen::MatrixXd> llt(block.inverse_mass);
+      if (llt.info() != Eigen::Success || !block.inverse_mass.allFinite())
+        throw std::runtime_error("tyche: HamiltonianChain: the inverse mass matrix of dense block " + std::to_string(b) +
+                                 " is not positive definite");
+      block.cholesky = llt.matrixL();
+      block.local_in.resize(Eigen::Index(block.indices.size()));
+      block.local_out.resize(Eigen::Index(block.indices.size()));
+      for (Eigen::Index i : block.indices) in_block[std::size_t(i)] = true;
+      blocks_.push_back(std::move(block));
+    }
+    diagonal_indices_.clear();
+    for (Eigen::Index i = 0; i < d; ++i)
+      if (!in_block[std::size_t(i)]) diagonal_indices_.push_back(i);
+    diagonal_ = inverse_mass.diagonal;
+    for (Eigen::Index i : diagonal_indices_)
+      if (!(diagonal_[i] > 0) || !std::isfinite(diagonal_[i]))
+        throw std::runtime_error("tyche: HamiltonianChain: the inverse mass matrix diagonal must be positive and finite");
+  }
+  void velocity(const Eigen::VectorXd& p, Eigen::VectorXd& v) const {
+    for (Eigen::Index i : diagonal_indices_) v[i] = diagonal_[i] * p[i];
+    for (const Block& block : blocks_) {
+      const Eigen::Index n = block.local_in.size();
+      for (Eigen::Index k = 0; k < n; ++k) block.local_in[k] = p[block.indices[std::size_t(k)]];
+      block.local_out.noalias() = block.inverse_mass * block.local_in;
+      for (Eigen::Index k = 0; k < n; ++k) v[block.indices[std::size_t(k)]] = block.local_out[k];
+    }
+  }
+  // With M^-1 = L L', p = L'^-1 z has covariance (L L')^-1 = M.
+  void scale_momentum(Eigen::VectorXd& p) const {
+    for (Eigen::Index i : diagonal_indices_) p[i] /= std::sqrt(diagonal_[i]);
+    for (const Block& block : blocks_) {
+      const Eigen::Index n = block.local_in.size();
+      for (Eigen::Index k = 0; k < n; ++k) block.local_in[k] = p[block.indices[std::size_t(k)]];
+      block.cholesky.transpose().triangularView<Eigen::Upper>().solveInPlace(block.local_in);
+      for (Eigen::Index k = 0; k < n; ++k) p[block.indices[std::size_t(k)]] = block.local_in[k];
+    }
+  }
+
+ private:
+  struct Block {
+    std::vector<Eigen::Index> indices;
+    Eigen::MatrixXd inverse_mass, cholesky;
+    mutable Eigen::VectorXd local_in, local_out;  // gathered coordinates: scratch, not state
+  };
+  std::vector<Block> blocks_;
+  std::vector<Eigen::Index> diagonal_indices_;
+  Eigen::VectorXd diagonal_;
+};
+
+// A point of the trajectory being integrated.
+struct PhasePoint {
+  Eigen::VectorXd position, momentum, grad, velocity;
+  double potential = 0.0;
+  explicit PhasePoint(Eigen::Index d) : position(d), momentum(d), grad(d), velocity(d) {}
+};
+
+// A state a (sub)tree proposes: what the next transition starts from.
+struct Proposal {
+  Eigen::VectorXd position, grad;
+  double potential = 0.0, energy = 0.0;
+  explicit Proposal(Eigen::Index d) : position(d), grad(d) {}
+};
+
+inline void swap(Proposal& a, Proposal& b) noexcept {
+  a.position.swap(b.position);
+  a.grad.swap(b.grad);
+  std::swap(a.potential, b.potential);
+  std::swap(a.energy, b.energy);
+}
+
+// The generalised no-U-turn criterion (Betancourt 2017): the summed momentum
+// rho still points forward at both ends.
+inline bool no_u_turn(const Eigen::VectorXd& velocity_minus, const Eigen::VectorXd& velocity_plus,
+                      const Eigen::VectorXd& rho) {
+  return velocity_plus.dot(rho) > 0 && velocity_minus.dot(rho) > 0;
+}
+
+}  // namespace detail
+
+class HamiltonianChain {
+ public:
+  // initial_u must have a finite potential and gradient; a potential that
+  // throws there propagates the exception.
+  HamiltonianChain(PotentialFunction potential, Eigen::VectorXd initial_u, Key key, HamiltonianSettings settings,
+                   int num_warmup)
+      : potential_(std::move(potential)), settings_(std::move(settings)), num_warmup_(num_warmup), key_(key),
+        dimension_(initial_u.size()), averaging_(settings_.dual_averaging, settings_.target_accept_prob),
+        variance_(dimension_) {
+    validate_settings();
+    if (num_warmup < 0) throw std::invalid_argument("tyche: HamiltonianChain: num_warmup must be >= 0, got " +
+                                                    std::to_string(num_warmup));
+    allocate();
+    current_.position = initial_u;
+    evaluate_initial_point();
+    inverse_mass_ = identity_inverse_mass();
+    set_metric();
+    step_size_ = settings_.step_size;
+    if (settings_.adapt_mass_matrix) windows_ = mass_matrix_windows(num_warmup_);
+    for (const auto& block : inverse_mass_.blocks) covariances_.emplace_back(Eigen::Index(block.size()));
+    if (num_warmup_ > 0 && settings_.adapt_step_size) {
+      if (settings_.find_heuristic_step_size) step_size_ = heuristic_step_size(step_size_);
+      // Stan's services set mu from the step size given, before the heuristic.
+      averaging_.restart(std::log(10.0 * settings_.step_size));
+    }
+  }
+
+  // Continues from a state (NumPyro's post_warmup_state): no warm-up; the
+  // step size and inverse mass matrix are the state's.
+  HamiltonianChain(const ChainState& state, PotentialFunction potential, HamiltonianSettings settings)
+      : potential_(std::move(potential)), settings_(std::move(settings)), num_warmup_(0), key_(state.key),
+        dimension_(state.position.size()), averaging_(settings_.dual_averaging, settings_.target_accept_prob),
+        variance_(dimension_), iterations_before_(state.iteration) {
+    validate_settings();
+    if (state.inverse_mass_matrix.diagonal.size() != dimension_)
+      throw std::invalid_argument("tyche: HamiltonianChain: the state's inverse mass matrix has " +
+                                  std::to_string(state.inverse_mass_matrix.diagonal.size()) +
+                                  " coordinates, its position " + std::to_string(dimension_));
+    if (!(state.step_size > 0) || !std::isfinite(state.step_size))
+      throw std::invalid_argument("tyche: HamiltonianChain: the state's step size must be positive, got " +
+                                  std::to_string(state.step_size));
+    allocate();
+    current_.position = state.position;
+    // Evaluated again rather than trusted: the potential may be a new recording.
+    evaluate_initial_point();
+    inverse_mass_ = state.inverse_mass_matrix;
+    use_blocks_ = inverse_mass_.dense();
+    set_metric();
+    step_size_ = state.step_size;
+  }
+
+  // One transition: the first num_warmup adapt the step size and the mass
+  // matrix; later ones sample with the adapted values.
+  const TransitionInfo& transition() {
+    const auto [next_key, transition_key] = split(key_);
+    key_ = next_key;
+    detail::ElementStream stream(transition_key, 0);
+    double step_size = step_size_;
+    if (settings_.step_size_jitter > 0) step_size *= 1.0 + settings_.step_size_jitter * (2.0 * stream.uniform() - 1.0);
+    const bool warming_up = this->warming_up();
+    const int max_depth = warming_up ? settings_.max_tree_depth.warmup : settings_.max_tree_depth.sampling;
+    const bool nuts = settings_.algorithm == HamiltonianSettings::Algorithm::nuts;
+    if (use_blocks_ && nuts)
+      nuts_transition(block_metric_, stream, step_size, max_depth);
+    else if (use_blocks_)
+      hmc_transition(block_metric_, stream, step_size);
+    else if (nuts)
+      nuts_transition(diagonal_metric_, stream, step_size, max_depth);
+    else
+      hmc_transition(diagonal_metric_, stream, step_size);
+    info_.step_size = step_size;
+    info_.trajectory_length = step_size * info_.num_steps;
+    info_.potential_energy = current_.potential;
+    // NumPyro's running mean, counted from the start of sampling once warm-up ends.
+    ++iteration_;
+    const double n = double(warming_up ? iteration_ : iteration_ - num_warmup_);
+    mean_accept_prob_ += (info_.accept_prob - mean_accept_prob_) / n;
+    info_.mean_accept_prob = mean_accept_prob_;
+    if (warming_up) adapt();
+    return info_;
+  }
+
+  const Eigen::VectorXd& position() const { return current_.position; }
+  const Eigen::VectorXd& grad() const { return current_.grad; }
+  double potential_energy() const { return current_.potential; }
+  bool warming_up() const { return iteration_ < num_warmup_; }
+  // The nominal step size: adapting during warm-up, fixed after.
+  double step_size() const { return step_size_; }
+  const InverseMassMatrix& inverse_mass_matrix() const { return inverse_mass_; }
+  const TransitionInfo& last_transition() const { return info_; }
+  std::int64_t iteration() const { return iteration_; }
+  int num_warmup() const { return num_warmup_; }
+  const HamiltonianSettings& settings() const { return settings_; }
+
+  ChainState state() const {
+    return {current_.position, current_.grad, current_.potential, step_size_, inverse_mass_, key_,
+            iterations_before_ + iteration_};
+  }
+
+ private:
+  void validate_settings() {
+    const auto fail = [](const std::string& what) {
+      throw std::invalid_argument("tyche: HamiltonianChain: " + what);
+    };
+    const HamiltonianSettings& s = settings_;
+    if (!(s.step_size > 0) || !std::isfinite(s.step_size))
+      fail("step_size must be positive and finite, got " + std::to_string(s.step_size));
+    if (!(s.target_accept_prob > 0 && s.target_accept_prob < 1))
+      fail("target_accept_prob must be in (0, 1), got " + std::to_string(s.target_accept_prob));
+    if (s.max_tree_depth.warmup < 1 || s.max_tree_depth.sampling < 1 || s.max_tree_depth.warmup > 30 ||
+        s.max_tree_depth.sampling > 30)
+      fail("max_tree_depth must be in [1, 30], got (" + std::to_string(s.max_tree_depth.warmup) + ", " +
+           std::to_string(s.max_tree_depth.sampling) + ")");
+    if (s.num_steps < 0) fail("num_steps must be >= 0, got " + std::to_string(s.num_steps));
+    if (s.algorithm == HamiltonianSettings::Algorithm::hmc && s.num_steps == 0 &&
+        !(s.trajectory_length > 0 && std::isfinite(s.trajectory_length)))
+      fail("trajectory_length must be positive and finite, got " + std::to_string(s.trajectory_length));
+    if (!(s.step_size_jitter >= 0 && s.step_size_jitter <= 1))
+      fail("step_size_jitter must be in [0, 1], got " + std::to_string(s.step_size_jitter));
+    if (!(s.max_delta_energy > 0)) fail("max_delta_energy must be positive, got " + std::to_string(s.max_delta_energy));
+    if (s.dense_mass && !s.dense_blocks.empty()) fail("dense_mass and dense_blocks are exclusive: give one");
+    if (dimension_ == 0) fail("the initial point has no coordinates");
+    std::vector<bool> seen(std::size_t(dimension_), false);
+    for (const auto& block : s.dense_blocks) {
+      if (block.empty()) fail("a dense block is empty");
+      for (Eigen::Index i : block) {
+        if (i < 0 || i >= dimension_)
+          fail("dense block coordinate " + std::to_string(i) + " is outside [0, " + std::to_string(dimension_) + ")");
+        if (seen[std::size_t(i)]) fail("coordinate " + std::to_string(i) + " is in more than one dense block");
+        seen[std::size_t(i)] = true;
+      }
+    }
+    use_blocks_ = s.dense_mass || !s.dense_blocks.empty();
+  }
+
+  InverseMassMatrix identity_inverse_mass() const {
+    InverseMassMatrix m;
+    m.diagonal = Eigen::VectorXd::Ones(dimension_);
+    if (settings_.dense_mass) {
+      m.blocks.emplace_back(std::size_t(dimension_));
+      for (Eigen::Index i = 0; i < dimension_; ++i) m.blocks[0][std::size_t(i)] = i;
+    } else {
+      m.blocks = settings_.dense_blocks;
+    }
+    for (const auto& block : m.blocks)
+      m.block_matrices.push_back(Eigen::MatrixXd::Identity(Eigen::Index(block.size()), Eigen::Index(block.size())));
+    return m;
+  }
+
+  void set_metric() {
+    if (use_blocks_)
+      block_metric_.set(inverse_mass_);
+    else
+      diagonal_metric_.set(inverse_mass_.diagonal);
+  }
+
+  void allocate() {
+    const Eigen::Index d = dimension_;
+    current_ = detail::Proposal(d);
+    forward_ = backward_ = trial_ = detail::PhasePoint(d);
+    sample_ = propose_ = detail::Proposal(d);
+    for (Eigen::VectorXd* v : {&p_fwd_bck_, &v_fwd_bck_, &p_bck_fwd_, &v_bck_fwd_, &rho_, &rho_fwd_, &rho_bck_,
+                               &rho_scratch_})
+      v->resize(d);
+    const int levels = std::max(settings_.max_tree_depth.warmup, settings_.max_tree_depth.sampling);
+    levels_.assign(std::size_t(levels), Level(d));
+  }
+
+  void evaluate_initial_point() {
+    current_.grad.setZero();
+    current_.potential = potential_(current_.position, current_.grad);
+    if (!std::isfinite(current_.potential) || !current_.grad.allFinite())
+      throw std::invalid_argument(
+          "tyche: HamiltonianChain: the potential energy or its gradient is not finite at the initial point (U = " +
+          std::to_string(current_.potential) + ")");
+  }
+
+  // U and its gradient at z.position; false when it throws or is not finite.
+  bool evaluate(detail::PhasePoint& z) {
+    try {
+      z.potential = potential_(z.position, z.grad);
+    } catch (const std::exception&) {
+      return false;
+    }
+    return std::isfinite(z.potential) && z.grad.allFinite();
+  }
+
+  // One leapfrog step of (signed) size eps; leaves velocity = M^-1 p.
+  template <class Metric>
+  bool leapfrog(const Metric& metric, detail::PhasePoint& z, double eps) {
+    z.momentum.noalias() -= (0.5 * eps) * z.grad;
+    metric.velocity(z.momentum, z.velocity);
+    z.position.noalias() += eps * z.velocity;
+    if (!evaluate(z)) return false;
+    z.momentum.noalias() -= (0.5 * eps) * z.grad;
+    metric.velocity(z.momentum, z.velocity);
+    return true;
+  }
+
+  // z at the current position with a fresh momentum ~ N(0, M); returns H.
+  template <class Metric>
+  double start_trajectory(const Metric& metric, detail::ElementStream& stream, detail::PhasePoint& z) {
+    z.position = current_.position;
+    z.grad = current_.grad;
+    z.potential = current_.potential;
+    detail::draw_standard_normals(stream, z.momentum);
+    metric.scale_momentum(z.momentum);
+    metric.velocity(z.momentum, z.velocity);
+    return z.potential + 0.5 * z.momentum.dot(z.velocity);
+  }
+
+  // Buffers of one level of build_tree's recursion (Stan's locals).
+  struct Level {
+    Eigen::VectorXd p_init_end, v_init_end, rho_init, p_final_beg, v_final_beg, rho_final;
+    detail::Proposal propose_final;
+    explicit Level(Eigen::Index d)
+        : p_init_end(d), v_init_end(d), rho_init(d), p_final_beg(d), v_final_beg(d), rho_final(d), propose_final(d) {}
+  };
+
+  // What a tree accumulates over its leapfrog steps.
+  struct TreeTotals {
+    double H0 = 0.0;
+    int num_steps = 0;
+    double sum_accept_prob = 0.0;
+    bool diverging = false;
+  };
+
+  // Stan's build_tree: a subtree of 2^depth steps from z in the direction of
+  // eps; its end is z itself (momentum and velocity), its start p_beg/v_beg.
+  template <class Metric>
+  bool build_tree(const Metric& metric, int depth, detail::PhasePoint& z, detail::Proposal& propose,
+                  Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& log_sum_weight,
+                  double eps, TreeTotals& totals, detail::ElementStream& stream) {
+    if (depth == 0) {
+      ++totals.num_steps;
+      double h = std::numeric_limits<double>::infinity();
+      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * z.momentum.dot(z.velocity);
+      if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
+      if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
+      const double log_weight = totals.H0 - h;
+      log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight);
+      totals.sum_accept_prob += log_weight > 0 ? 1.0 : std::exp(log_weight);
+      if (totals.diverging) return false;
+      propose.position = z.position;
+      propose.grad = z.grad;
+      propose.potential = z.potential;
+      propose.energy = h;
+      p_beg = z.momentum;
+      v_beg = z.velocity;
+      rho += z.momentum;
+      return true;
+    }
+    Level& level = levels_[std::size_t(depth - 1)];
+    double log_weight_init = -std::numeric_limits<double>::infinity();
+    level.rho_init.setZero();
+    if (!build_tree(metric, depth - 1, z, propose, p_beg, v_beg, level.rho_init, log_weight_init, eps, totals, stream))
+      return false;
+    level.p_init_end = z.momentum;
+    level.v_init_end = z.velocity;
+    double log_weight_final = -std::numeric_limits<double>::infinity();
+    level.rho_final.setZero();
+    if (!build_tree(metric, depth - 1, z, level.propose_final, level.p_final_beg, level.v_final_beg, level.rho_final,
+                    log_weight_final, eps, totals, stream))
+      return false;
+    // Uniform (unbiased) multinomial choice between the two halves.
+    const double log_weight_subtree = detail::log_add_exp(log_weight_init, log_weight_final);
+    log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight_subtree);
+    if (log_weight_final > log_weight_subtree || stream.uniform() < std::exp(log_weight_final - log_weight_subtree))
+      detail::swap(propose, level.propose_final);
+    rho_scratch_ = level.rho_init + level.rho_final;
+    rho += rho_scratch_;
+    bool persist = detail::no_u_turn(v_beg, z.velocity, rho_scratch_);
+    rho_scratch_ = level.rho_init + level.p_final_beg;
+    persist = persist && detail::no_u_turn(v_beg, level.v_final_beg, rho_scratch_);
+    rho_scratch_ = level.rho_final + level.p_init_end;
+    persist = persist && detail::no_u_turn(level.v_init_end, z.velocity, rho_scratch_);
+    return persist;
+  }
+
+  template <class Metric>
+  void nuts_transition(const Metric& metric, detail::ElementStream& stream, double eps, int max_depth) {
+    TreeTotals totals;
+    totals.H0 = start_trajectory(metric, stream, forward_);
+    backward_.position = forward_.position;
+    backward_.momentum = forward_.momentum;
+    backward_.grad = forward_.grad;
+    backward_.velocity = forward_.velocity;
+    backward_.potential = forward_.potential;
+    sample_.position = current_.position;
+    sample_.grad = current_.grad;
+    sample_.potential = current_.potential;
+    sample_.energy = totals.H0;
+    // The momenta (and velocities) at the inner ends of the two halves; the
+    // outer ends are forward_ and backward_ themselves.
+    p_fwd_bck_ = p_bck_fwd_ = rho_ = forward_.momentum;
+    v_fwd_bck_ = v_bck_fwd_ = forward_.velocity;
+    double log_sum_weight = 0.0;  // log exp(H0 - H0)
+    int depth = 0;
+    while (depth < max_depth) {
+      rho_fwd_.setZero();
+      rho_bck_.setZero();
+      double log_weight_subtree = -std::numeric_limits<double>::infinity();
+      bool valid;
+      if (stream.uniform() > 0.5) {
+        rho_bck_ = rho_;
+        p_bck_fwd_ = forward_.momentum;
+        v_bck_fwd_ = forward_.velocity;
+        valid = build_tree(metric, depth, forward_, propose_, p_fwd_bck_, v_fwd_bck_, rho_fwd_, log_weight_subtree, eps,
+                           totals, stream);
+      } else {
+        rho_fwd_ = rho_;
+        p_fwd_bck_ = backward_.momentum;
+        v_fwd_bck_ = backward_.velocity;
+        valid = build_tree(metric, depth, backward_, propose_, p_bck_fwd_, v_bck_fwd_, rho_bck_, log_weight_subtree,
+                           -eps, totals, stream);
+      }
+      if (!valid) break;
+      ++depth;
+      // Biased progressive sampling: the new subtree wins outright when it
+      // weighs more than the old trajectory.
+      if (log_weight_subtree > log_sum_weight || stream.uniform() < std::exp(log_weight_subtree - log_sum_weight))
+        detail::swap(sample_, propose_);
+      log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight_subtree);
+      rho_ = rho_bck_ + rho_fwd_;
+      bool persist = detail::no_u_turn(backward_.velocity, forward_.velocity, rho_);
+      rho_scratch_ = rho_bck_ + p_fwd_bck_;
+      persist = persist && detail::no_u_turn(backward_.velocity, v_fwd_bck_, rho_scratch_);
+      rho_scratch_ = rho_fwd_ + p_bck_fwd_;
+      persist = persist && detail::no_u_turn(v_bck_fwd_, forward_.velocity, rho_scratch_);
+      if (!persist) break;
+    }
+    detail::swap(current_, sample_);
+    info_.diverging = totals.diverging;
+    info_.accept_prob = totals.sum_accept_prob / double(totals.num_steps);
+    info_.num_steps = totals.num_steps;
+    info_.tree_depth = depth;
+    info_.energy = current_.energy;
+  }
+
+  int hmc_num_steps(double eps) const {
+    if (settings_.num_steps > 0) return settings_.num_steps;
+    // NumPyro's _get_num_steps: ceil(trajectory_length / step_size), kept
+    // within int.
+    return int(std::clamp(std::ceil(settings_.trajectory_length / eps), 1.0, double(std::numeric_limits<int>::max())));
+  }
+
+  template <class Metric>
+  void hmc_transition(const Metric& metric, detail::ElementStream& stream, double eps) {
+    const double H0 = start_trajectory(metric, stream, forward_);
+    const int steps = hmc_num_steps(eps);
+    int taken = 0;
+    bool finite = true;
+    while (taken < steps && finite) {
+      finite = leapfrog(metric, forward_, eps);
+      ++taken;
+    }
+    double h = finite ? forward_.potential + 0.5 * forward_.momentum.dot(forward_.velocity)
+                      : std::numeric_limits<double>::infinity();
+    if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
+    const double delta = h - H0;
+    info_.diverging = delta > settings_.max_delta_energy;
+    info_.accept_prob = delta <= 0 ? 1.0 : std::exp(-delta);
+    info_.num_steps = taken;
+    info_.tree_depth = 0;
+    if (stream.uniform() < info_.accept_prob) {
+      current_.position = forward_.position;
+      current_.grad = forward_.grad;
+      current_.potential = forward_.potential;
+      current_.energy = h;
+    } else {
+      current_.energy = H0;
+    }
+    info_.energy = current_.energy;
+  }
+
+  // Stan's init_stepsize: double or halve eps from eps0 until the acceptance
+  // probability of one leapfrog step from the current point crosses 0.8.
+  double heuristic_step_size(double eps) {
+    if (eps == 0 || eps > 1e7 || std::isnan(eps)) return eps;
+    const auto [next_key, heuristic_key] = split(key_);
+    key_ = next_key;
+    detail::ElementStream stream(heuristic_key, 0);
+    const auto delta_H = [&](double step) {
+      const double H0 = use_blocks_ ? start_trajectory(block_metric_, stream, trial_)
+                                    : start_trajectory(diagonal_metric_, stream, trial_);
+      const bool finite = use_blocks_ ? leapfrog(block_metric_, trial_, step) : leapfrog(diagonal_metric_, trial_, step);
+      const double h = finite ? trial_.potential + 0.5 * trial_.momentum.dot(trial_.velocity)
+                              : std::numeric_limits<double>::infinity();
+      return std::isnan(h) ? -std::numeric_limits<double>::infinity() : H0 - h;
+    };
+    const double log_target = std::log(0.8);
+    const int direction = delta_H(eps) > log_target ? 1 : -1;
+    for (;;) {
+      const double delta = delta_H(eps);
+      if (direction == 1 && !(delta > log_target)) break;
+      if (direction == -1 && !(delta < log_target)) break;
+      eps = direction == 1 ? 2 * eps : eps / 2;
+      if (eps > 1e7)
+        throw std::runtime_error("tyche: HamiltonianChain: the step-size heuristic passed 1e7: the posterior is improper");
+      if (eps == 0)
+        throw std::runtime_error(
+            "tyche: HamiltonianChain: the step-size heuristic reached 0: no acceptably small step size (is the "
+            "potential continuous?)");
+    }
+    return eps;
+  }
+
+  // After warm-up transition iteration_ - 1: dual averaging, the Welford
+  // estimates in a window, and at a window's end the new inverse mass
+  // matrix, the heuristic and a restart of dual averaging.
+  void adapt() {
+    const int i = int(iteration_ - 1);
+    if (settings_.adapt_step_size) step_size_ = averaging_.update(info_.accept_prob);
+    if (next_window_ < windows_.size() && i >= windows_[next_window_].begin) {
+      add_to_estimates();
+      if (i == windows_[next_window_].end - 1) {
+        end_window();
+        ++next_window_;
+        if (settings_.adapt_step_size) {
+          if (settings_.find_heuristic_step_size) step_size_ = heuristic_step_size(step_size_);
+          averaging_.restart(std::log(10.0 * step_size_));
+        }
+      }
+    }
+    if (i == num_warmup_ - 1 && settings_.adapt_step_size) step_size_ = averaging_.final_step_size();
+  }
+
+  void add_to_estimates() {
+    variance_.add(current_.position);
+    for (std::size_t b = 0; b < covariances_.size(); ++b) {
+      const auto& indices = inverse_mass_.blocks[b];
+      Eigen::VectorXd x(Eigen::Index(indices.size()));
+      for (std::size_t k = 0; k < indices.size(); ++k) x[Eigen::Index(k)] = current_.position[indices[k]];
+      covariances_[b].add(x);
+    }
+  }
+
+  void end_window() {
+    const long n = variance_.count();
+    if (n < 2) return;
+    const auto regularize = [&](const auto& estimate, auto shrink) {
+      return settings_.regularize_mass_matrix ? shrink(estimate, n) : estimate;
+    };
+    inverse_mass_.diagonal = regularize(variance_.variance(), regularize_variance);
+    for (std::size_t b = 0; b < covariances_.size(); ++b) {
+      inverse_mass_.block_matrices[b] = regularize(covariances_[b].covariance(), regularize_covariance);
+      for (std::size_t k = 0; k < inverse_mass_.blocks[b].size(); ++k)
+        inverse_mass_.diagonal[inverse_mass_.blocks[b][k]] = inverse_mass_.block_matrices[b](Eigen::Index(k), Eigen::Index(k));
+    }
+    if (!inverse_mass_.diagonal.allFinite())
+      throw std::runtime_error("tyche: HamiltonianChain: numerical overflow in the mass-matrix adaptation");
+    set_metric();
+    variance_.restart();
+    for (WelfordCovariance& c : covariances_) c.restart();
+  }
+
+  PotentialFunction potential_;
+  HamiltonianSettings settings_;
+  int num_warmup_;
+  Key key_;
+  Eigen::Index dimension_;
+  bool use_blocks_ = false;
+  detail::DiagonalMetric diagonal_metric_;
+  detail::BlockMetric block_metric_;
+  InverseMassMatrix inverse_mass_;
+  double step_size_ = 1.0;
+  DualAveraging averaging_;
+  std::vector<AdaptationWindow> windows_;
+  std::size_t next_window_ = 0;
+  WelfordVariance variance_;
+  std::vector<WelfordCovariance> covariances_;
+  std::int64_t iterations_before_ = 0;
+  std::int64_t iteration_ = 0;
+  double mean_accept_prob_ = 0.0;
+  TransitionInfo info_;
+
+  detail::Proposal current_{0}, sample_{0}, propose_{0};
+  detail::PhasePoint forward_{0}, backward_{0}, trial_{0};
+  Eigen::VectorXd p_fwd_bck_, v_fwd_bck_, p_bck_fwd_, v_bck_fwd_, rho_, rho_fwd_, rho_bck_, rho_scratch_;
+  std::vector<Level> levels_;
+};
+
+}  // namespace tyche

@@ -1,0 +1,445 @@
+// The Hamiltonian sampler core (infer/adaptation.hpp, infer/hamiltonian.hpp)
+// on model-free potentials written in Eigen: Stan's window schedule and dual
+// averaging worked by hand, Welford estimates against direct formulas, the
+// no-U-turn criterion where the stopping depth is known, Gaussian moments
+// within Monte Carlo standard errors (ESS by batch means), the adapted mass
+// matrix and step size, divergences from a potential that throws or returns
+// NaN, HMC's step count, reproducibility and continuing from a state.
+#include <catch2/catch.hpp>
+#include <tyche/infer/hamiltonian.hpp>
+
+#include <Eigen/LU>
+
+#include "require_throws.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <vector>
+
+namespace {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+using tyche::HamiltonianChain;
+using tyche::HamiltonianSettings;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kDraws = 1000;
+#else
+constexpr int kDraws = 4000;
+#endif
+
+// U(u) = (u - mean)' precision (u - mean) / 2.
+tyche::PotentialFunction gaussian_potential(VectorXd mean, MatrixXd precision) {
+  return [mean, precision](const Eigen::Ref<const VectorXd>& u, Eigen::Ref<VectorXd> grad) {
+    grad.noalias() = precision * (u - mean);
+    return 0.5 * (u - mean).dot(grad);
+  };
+}
+
+tyche::PotentialFunction diagonal_gaussian_potential(VectorXd mean, VectorXd sd) {
+  return [mean, sd](const Eigen::Ref<const VectorXd>& u, Eigen::Ref<VectorXd> grad) {
+    grad = ((u - mean).array() / sd.array().square()).matrix();
+    return 0.5 * ((u - mean).array() / sd.array()).square().sum();
+  };
+}
+
+// The draws of the sampling transitions, one row per draw, and the gradient
+// evaluations they took.
+struct Run {
+  MatrixXd draws;
+  long gradients = 0;
+  double accept_prob_sum = 0.0;
+  int divergences = 0;
+};
+
+Run run_chain(HamiltonianChain& chain, int num_draws) {
+  while (chain.warming_up()) chain.transition();
+  Run run;
+  run.draws.resize(num_draws, chain.position().size());
+  for (int i = 0; i < num_draws; ++i) {
+    const tyche::TransitionInfo& info = chain.transition();
+    run.draws.row(i) = chain.position().transpose();
+    run.gradients += info.num_steps;
+    run.accept_prob_sum += info.accept_prob;
+    run.divergences += info.diverging;
+  }
+  return run;
+}
+
+double sample_mean(const VectorXd& x) { return x.mean(); }
+double sample_sd(const VectorXd& x) { return std::sqrt((x.array() - x.mean()).square().sum() / double(x.size() - 1)); }
+
+// Effective sample size by batch means: sqrt(n) batches of sqrt(n) draws;
+// the integrated autocorrelation time is the batch size times the ratio of
+// the batch means' variance to the draws' variance.
+double batch_means_ess(const VectorXd& x) {
+  const Eigen::Index n = x.size(), size = Eigen::Index(std::sqrt(double(n))), batches = n / size;
+  VectorXd means(batches);
+  for (Eigen::Index b = 0; b < batches; ++b) means[b] = x.segment(b * size, size).mean();
+  const double variance = std::pow(sample_sd(x.head(batches * size)), 2);
+  const double tau = double(size) * std::pow(sample_sd(means), 2) / variance;
+  return double(n) / std::max(tau, 1e-3);
+}
+
+// Checks each coordinate's mean and sd against the truth within 4 Monte Carlo
+// standard errors: sd / sqrt(ESS) for a mean, and for an sd of a Gaussian
+// sd / sqrt(2 ESS) with the ESS of the squared deviations (NUTS is
+// antithetic for x, with ESS above the number of draws, not for x^2).
+void check_moments(const MatrixXd& draws, const VectorXd& mean, const VectorXd& sd) {
+  for (Eigen::Index j = 0; j < draws.cols(); ++j) {
+    const VectorXd x = draws.col(j);
+    const double ess = batch_means_ess(x);
+    const double ess_squares = batch_means_ess((x.array() - mean[j]).square().matrix());
+    INFO("coordinate " << j << ", ESS " << ess << ", ESS of squares " << ess_squares);
+    CHECK(std::abs(sample_mean(x) - mean[j]) < 4 * sd[j] / std::sqrt(ess));
+    CHECK(std::abs(sample_sd(x) - sd[j]) < 4 * sd[j] / std::sqrt(2 * ess_squares));
+  }
+}
+
+HamiltonianSettings fixed_step(double step_size) {
+  HamiltonianSettings settings;
+  settings.step_size = step_size;
+  settings.adapt_step_size = false;
+  settings.adapt_mass_matrix = false;
+  return settings;
+}
+
+// Standard normals drawn with the library's stream, for starting points.
+VectorXd standard_normals(Eigen::Index d, std::uint32_t seed) {
+  VectorXd z(d);
+  tyche::detail::ElementStream stream(tyche::PRNGKey(seed), 0);
+  for (Eigen::Index i = 0; i < d; ++i) z[i] = stream.normal();
+  return z;
+}
+
+}  // namespace
+
+TEST_CASE("Stan's warm-up windows: 75, then 25 doubling, the last stretched, then 50") {
+  using W = tyche::AdaptationWindow;
+  CHECK(tyche::mass_matrix_windows(1000) == std::vector<W>{{75, 100}, {100, 150}, {150, 250}, {250, 450}, {450, 950}});
+  // 75 + 25 + 50 > num_warmup: 15% / 75% / 10%, truncated as Stan's unsigned casts.
+  CHECK(tyche::mass_matrix_windows(100) == std::vector<W>{{15, 90}});
+  CHECK(tyche::mass_matrix_windows(20) == std::vector<W>{{3, 18}});
+  CHECK(tyche::mass_matrix_windows(149) == std::vector<W>{{22, 135}});  // 22.35 and 14.9 truncated
+  // Under 20 warm-up iterations only the step size adapts.
+  CHECK(tyche::mass_matrix_windows(19).empty());
+  CHECK(tyche::mass_matrix_windows(0).empty());
+  // The first window keeps its 25; the next would end at 99 + 50 >= 110, so it
+  // ends at the terminal buffer (Stan's compute_next_window).
+  CHECK(tyche::mass_matrix_windows(160) == std::vector<W>{{75, 100}, {100, 110}});
+  CHECK(tyche::mass_matrix_windows(150) == std::vector<W>{{75, 100}});
+}
+
+TEST_CASE("Dual averaging: the first update by hand, and convergence to the target") {
+  tyche::DualAveraging averaging({}, 0.8);
+  averaging.restart(std::log(10.0));
+  // n = 1: eta = 1/11, s_bar = (0.8 - 1)/11, x = log 10 - s_bar sqrt(1) / 0.05,
+  // x_bar = x (weight 1^-0.75); an accept_prob above 1 counts as 1.
+  const double x = std::log(10.0) + 0.2 / 11 / 0.05;
+  CHECK(averaging.update(1.7) == Approx(std::exp(x)).epsilon(1e-14));
+  CHECK(averaging.final_step_size() == Approx(std::exp(x)).epsilon(1e-14));
+  // n = 2 with accept 0.5: s_bar = (1 - 1/12) s_bar + (0.8 - 0.5)/12.
+  const double s_bar = (1 - 1.0 / 12) * (-0.2 / 11) + 0.3 / 12;
+  const double x2 = std::log(10.0) - s_bar * std::sqrt(2.0) / 0.05;
+  const double w = std::pow(2.0, -0.75);
+  CHECK(averaging.update(0.5) == Approx(std::exp(x2)).epsilon(1e-14));
+  CHECK(averaging.final_step_size() == Approx(std::exp((1 - w) * x + w * x2)).epsilon(1e-14));
+
+  // With accept_prob = exp(-eps) the target 0.8 is reached at eps = -log 0.8.
+  averaging.restart(std::log(10.0));
+  double eps = 1.0;
+  for (int i = 0; i < 5000; ++i) eps = averaging.update(std::exp(-eps));
+  CHECK(averaging.final_step_size() == Approx(-std::log(0.8)).epsilon(0.02));
+}
+
+TEST_CASE("Welford estimates equal the direct sample variance and covariance; Stan's shrinkage") {
+  MatrixXd x(6, 3);
+  x << 1.0, 2.0, -1.0, 0.5, 3.5, 0.0, -2.0, 1.0, 4.0, 3.0, 0.0, 2.5, 0.25, -1.0, 1.0, 1.5, 2.0, -3.0;
+  tyche::WelfordVariance variance(3);
+  tyche::WelfordCovariance covariance(3);
+  for (Eigen::Index i = 0; i < x.rows(); ++i) {
+    variance.add(x.row(i).transpose());
+    covariance.add(x.row(i).transpose());
+  }
+  const MatrixXd centered = x.rowwise() - x.colwise().mean();
+  const MatrixXd direct = centered.transpose() * centered / 5.0;
+  CHECK(variance.count() == 6);
+  CHECK((variance.variance() - direct.diagonal()).norm() < 1e-12);
+  CHECK((covariance.covariance() - direct).norm() < 1e-12);
+  // (n / (n + 5)) estimate + 1e-3 (5 / (n + 5)), on the diagonal for a matrix.
+  const VectorXd shrunk = tyche::regularize_variance(direct.diagonal(), 6);
+  CHECK(shrunk[1] == Approx(6.0 / 11 * direct(1, 1) + 1e-3 * 5.0 / 11));
+  const MatrixXd shrunk_matrix = tyche::regularize_covariance(direct, 6);
+  CHECK(shrunk_matrix(0, 2) == Approx(6.0 / 11 * direct(0, 2)));
+  CHECK(shrunk_matrix(2, 2) == Approx(6.0 / 11 * direct(2, 2) + 1e-3 * 5.0 / 11));
+  variance.restart();
+  covariance.restart();
+  CHECK(variance.count() == 0);
+  CHECK(covariance.count() == 0);
+}
+
+TEST_CASE("NUTS stops where the no-U-turn criterion says on a high-dimensional standard normal") {
+  // In d dimensions from q, p ~ N(0, I) the exact flow gives
+  // p(t+) . (q(t+) - q(t-)) = p(t-) . (q(t+) - q(t-)) ~ d sin(T), T = t+ - t-,
+  // with fluctuations of order sqrt(d): the criterion fails at the first
+  // doubling whose trajectory, (2^depth - 1) steps long, exceeds pi. With
+  // d = 400 the mean is at least 0.7 d = 280 from zero at these step sizes
+  // against a standard deviation near 20.
+  const Eigen::Index d = 400;
+  const auto potential = gaussian_potential(VectorXd::Zero(d), MatrixXd::Identity(d, d));
+  struct Case {
+    double step_size;
+    int depth;  // the first with (2^depth - 1) eps > pi: sin < -0.7 there, > 0.7 one doubling before
+  };
+  for (const Case c : {Case{0.15, 5}, Case{0.075, 6}, Case{0.04, 7}}) {
+    CAPTURE(c.step_size);
+    HamiltonianChain chain(potential, standard_normals(d, 1), tyche::PRNGKey(3), fixed_step(c.step_size), 0);
+    for (int i = 0; i < 20; ++i) {
+      const tyche::TransitionInfo& info = chain.transition();
+      CHECK(info.tree_depth == c.depth);
+      CHECK(info.num_steps == (1 << c.depth) - 1);
+      CHECK(!info.diverging);
+      CHECK(info.trajectory_length == Approx(c.step_size * info.num_steps));
+    }
+  }
+}
+
+TEST_CASE("NUTS on a flat potential never turns: the tree reaches max_tree_depth") {
+  const tyche::PotentialFunction flat = [](const Eigen::Ref<const VectorXd>&, Eigen::Ref<VectorXd> grad) {
+    grad.setZero();
+    return 0.0;
+  };
+  HamiltonianSettings settings = fixed_step(0.5);
+  settings.max_tree_depth = {4, 6};  // (warm-up, sampling)
+  HamiltonianChain chain(flat, VectorXd::Zero(2), tyche::PRNGKey(0), settings, 3);
+  for (int i = 0; i < 6; ++i) {
+    const bool warmup = chain.warming_up();
+    const tyche::TransitionInfo& info = chain.transition();
+    CHECK(info.tree_depth == (warmup ? 4 : 6));
+    CHECK(info.num_steps == (warmup ? 15 : 63));
+    CHECK(info.accept_prob == 1.0);
+  }
+}
+
+TEST_CASE("A near-perfect integrator accepts everything") {
+  // Energy error of leapfrog on a harmonic oscillator is O(eps^2): 1e-6 here.
+  const auto potential = gaussian_potential(VectorXd::Zero(1), MatrixXd::Identity(1, 1));
+  HamiltonianChain chain(potential, VectorXd::Constant(1, 0.7), tyche::PRNGKey(1), fixed_step(1e-3), 0);
+  for (int i = 0; i < 5; ++i) {
+    const tyche::TransitionInfo& info = chain.transition();
+    CHECK(info.accept_prob > 1 - 1e-5);
+    CHECK(info.tree_depth == 10);  // a U-turn needs ~ pi / 1e-3 steps, more than 2^10
+    CHECK(info.energy >= info.potential_energy);  // plus a kinetic energy
+  }
+  CHECK(chain.last_transition().mean_accept_prob > 1 - 1e-5);
+}
+
+TEST_CASE("NUTS samples a Gaussian with diagonal and with dense mass: moments within MCSE") {
+  SECTION("diagonal, scales 0.5 to 3") {
+    const VectorXd mean = (VectorXd(4) << 1.0, -2.0, 0.0, 5.0).finished();
+    const VectorXd sd = (VectorXd(4) << 0.5, 1.0, 2.0, 3.0).finished();
+    HamiltonianChain chain(diagonal_gaussian_potential(mean, sd), VectorXd::Zero(4), tyche::PRNGKey(11), {}, 1000);
+    const Run run = run_chain(chain, kDraws);
+    check_moments(run.draws, mean, sd);
+    CHECK(run.divergences == 0);
+  }
+  SECTION("dense, correlated") {
+    MatrixXd covariance(3, 3);
+    covariance << 4.0, 1.8, -0.6, 1.8, 1.0, -0.3, -0.6, -0.3, 0.25;
+    const VectorXd mean = (VectorXd(3) << -1.0, 0.5, 2.0).finished();
+    HamiltonianSettings settings;
+    settings.dense_mass = true;
+    HamiltonianChain chain(gaussian_potential(mean, covariance.inverse()), VectorXd::Zero(3), tyche::PRNGKey(12),
+                           settings, 1000);
+    const Run run = run_chain(chain, kDraws);
+    check_moments(run.draws, mean, covariance.diagonal().cwiseSqrt());
+    // The adapted inverse mass matrix estimates the covariance.
+    const MatrixXd adapted = chain.inverse_mass_matrix().matrix();
+    CHECK(chain.inverse_mass_matrix().dense());
+    CHECK((adapted - covariance).norm() < 0.3 * covariance.norm());
+    CHECK(run.divergences == 0);
+  }
+  SECTION("a dense block and a diagonal coordinate") {
+    MatrixXd covariance = MatrixXd::Zero(3, 3);
+    covariance.topLeftCorner(2, 2) << 1.0, 0.9, 0.9, 1.0;
+    covariance(2, 2) = 9.0;
+    HamiltonianSettings settings;
+    settings.dense_blocks = {{1, 0}};
+    HamiltonianChain chain(gaussian_potential(VectorXd::Zero(3), covariance.inverse()), VectorXd::Zero(3),
+                           tyche::PRNGKey(13), settings, 1000);
+    const Run run = run_chain(chain, kDraws);
+    check_moments(run.draws, VectorXd::Zero(3), covariance.diagonal().cwiseSqrt());
+    const tyche::InverseMassMatrix& adapted = chain.inverse_mass_matrix();
+    REQUIRE(adapted.blocks.size() == 1);
+    CHECK(adapted.block_matrices[0](0, 1) == Approx(0.9).margin(0.25));
+    CHECK(adapted.diagonal[2] == Approx(9.0).epsilon(0.3));
+    CHECK(adapted.matrix()(2, 0) == 0.0);
+  }
+}
+
+TEST_CASE("On a 2-D Gaussian with correlation 0.99 dense mass gives more ESS per gradient than diagonal") {
+  MatrixXd covariance(2, 2);
+  covariance << 1.0, 0.99, 0.99, 1.0;
+  const auto potential = gaussian_potential(VectorXd::Zero(2), covariance.inverse());
+  const auto ess_per_gradient = [&](bool dense) {
+    HamiltonianSettings settings;
+    settings.dense_mass = dense;
+    HamiltonianChain chain(potential, VectorXd::Zero(2), tyche::PRNGKey(21), settings, 1000);
+    const Run run = run_chain(chain, kDraws);
+    check_moments(run.draws, VectorXd::Zero(2), VectorXd::Ones(2));
+    return std::min(batch_means_ess(run.draws.col(0)), batch_means_ess(run.draws.col(1))) / double(run.gradients);
+  };
+  const double diagonal = ess_per_gradient(false), dense = ess_per_gradient(true);
+  INFO("ESS per gradient: diagonal " << diagonal << ", dense " << dense);
+  // Diagonal needs trajectories ~ 1 / sqrt(1 - 0.99) = 10 times longer.
+  CHECK(dense > 3 * diagonal);
+}
+
+TEST_CASE("Warm-up adapts the inverse mass matrix to the variances and the step size to the target") {
+  // N(0, diag(s^2)), s from 0.1 to 10 evenly in log.
+  const Eigen::Index d = 10;
+  VectorXd sd(d);
+  for (Eigen::Index i = 0; i < d; ++i) sd[i] = std::pow(10.0, -1.0 + 2.0 * double(i) / double(d - 1));
+  HamiltonianChain chain(diagonal_gaussian_potential(VectorXd::Zero(d), sd), VectorXd::Zero(d), tyche::PRNGKey(5),
+                         {}, 1000);
+  const Run run = run_chain(chain, kDraws);
+  const VectorXd adapted = chain.inverse_mass_matrix().diagonal;
+  // The last window has 500 draws (ESS a few hundred): the variance within
+  // about 4 sqrt(2 / 300) ~ 35%.
+  for (Eigen::Index i = 0; i < d; ++i) {
+    CAPTURE(i);
+    CHECK(adapted[i] / (sd[i] * sd[i]) == Approx(1.0).margin(0.35));
+  }
+  const double mean_accept = run.accept_prob_sum / kDraws;
+  // Stan's warm-up ends with dual averaging over the 50 iterations of the
+  // terminal buffer only, which leaves the mean acceptance above the target
+  // (0.86 to 0.90 here for any num_warmup from 150 to 20000, as Stan's
+  // accept_stat__ on Gaussians); the averaging itself converges to the target
+  // (the dual averaging test).
+  CHECK(mean_accept > 0.8);
+  CHECK(mean_accept < 0.92);
+  CHECK(chain.last_transition().mean_accept_prob == Approx(mean_accept).epsilon(1e-12));
+  check_moments(run.draws, VectorXd::Zero(d), sd);
+}
+
+TEST_CASE("A potential that throws or returns NaN mid-trajectory gives divergences and finite draws") {
+  // A standard normal whose potential fails beyond |u| = 1.5 in the first
+  // coordinate: trajectories that go there end as divergences.
+  for (const bool throws : {true, false}) {
+    CAPTURE(throws);
+    const tyche::PotentialFunction potential = [throws](const Eigen::Ref<const VectorXd>& u,
+                                                        Eigen::Ref<VectorXd> grad) {
+      if (std::abs(u[0]) > 1.5) {
+        if (throws) throw std::domain_error("outside the support");
+        grad.setConstant(std::nan(""));
+        return std::nan("");
+      }
+      grad = u;
+      return 0.5 * u.squaredNorm();
+    };
+    for (const auto algorithm : {HamiltonianSettings::Algorithm::nuts, HamiltonianSettings::Algorithm::hmc}) {
+      HamiltonianSettings settings;
+      settings.algorithm = algorithm;
+      settings.num_steps = 5;
+      HamiltonianChain chain(potential, VectorXd::Zero(2), tyche::PRNGKey(8), settings, 200);
+      const Run run = run_chain(chain, 500);
+      CHECK(run.divergences > 0);
+      CHECK(run.draws.allFinite());
+      CHECK((run.draws.col(0).array().abs() <= 1.5).all());
+      CHECK(std::isfinite(chain.step_size()));
+    }
+  }
+}
+
+TEST_CASE("A potential that fails at the initial point is an error") {
+  const tyche::PotentialFunction throwing = [](const Eigen::Ref<const VectorXd>&, Eigen::Ref<VectorXd>) -> double {
+    throw std::domain_error("scale must be positive");
+  };
+  REQUIRE_THROWS_AS(HamiltonianChain(throwing, VectorXd::Zero(2), tyche::PRNGKey(0), {}, 10), std::domain_error);
+  const tyche::PotentialFunction infinite = [](const Eigen::Ref<const VectorXd>&, Eigen::Ref<VectorXd> grad) {
+    grad.setZero();
+    return std::numeric_limits<double>::infinity();
+  };
+  REQUIRE_THROWS_CONTAINING(HamiltonianChain(infinite, VectorXd::Zero(2), tyche::PRNGKey(0), {}, 10),
+                            std::invalid_argument, "not finite at the initial point");
+}
+
+TEST_CASE("HMC: num_steps fixed or ceil(trajectory_length / step_size), Gaussian moments") {
+  SECTION("trajectory_length 2 pi at step 0.3 takes ceil(20.94) = 21 steps") {
+    HamiltonianSettings settings = fixed_step(0.3);
+    settings.algorithm = HamiltonianSettings::Algorithm::hmc;
+    const auto potential = gaussian_potential(VectorXd::Zero(2), MatrixXd::Identity(2, 2));
+    HamiltonianChain chain(potential, VectorXd::Ones(2), tyche::PRNGKey(0), settings, 0);
+    const tyche::TransitionInfo& info = chain.transition();
+    CHECK(info.num_steps == 21);
+    CHECK(info.trajectory_length == Approx(0.3 * 21));
+    CHECK(info.tree_depth == 0);
+  }
+  SECTION("num_steps 10 with adaptation") {
+    const VectorXd mean = (VectorXd(3) << 2.0, 0.0, -1.0).finished();
+    const VectorXd sd = (VectorXd(3) << 1.0, 0.3, 2.0).finished();
+    HamiltonianSettings settings;
+    settings.algorithm = HamiltonianSettings::Algorithm::hmc;
+    settings.num_steps = 10;
+    HamiltonianChain chain(diagonal_gaussian_potential(mean, sd), VectorXd::Zero(3), tyche::PRNGKey(4), settings, 500);
+    const Run run = run_chain(chain, kDraws);
+    CHECK(run.gradients == 10L * kDraws);
+    check_moments(run.draws, mean, sd);
+    // Above the target for the reason the warm-up test gives.
+    CHECK(run.accept_prob_sum / kDraws > 0.8);
+    CHECK(run.accept_prob_sum / kDraws < 0.95);
+  }
+}
+
+TEST_CASE("The same key gives the same draws; another key other draws") {
+  const auto potential = gaussian_potential(VectorXd::Zero(3), MatrixXd::Identity(3, 3));
+  HamiltonianSettings settings;
+  settings.step_size_jitter = 0.2;
+  const auto draws = [&](std::uint64_t seed) {
+    HamiltonianChain chain(potential, VectorXd::Zero(3), tyche::PRNGKey(seed), settings, 100);
+    return run_chain(chain, 50).draws;
+  };
+  CHECK(draws(7) == draws(7));
+  CHECK(draws(7) != draws(8));
+}
+
+TEST_CASE("A chain continued from its state draws what the original chain draws next") {
+  const auto potential = gaussian_potential(VectorXd::Zero(3), MatrixXd::Identity(3, 3));
+  HamiltonianSettings settings;
+  settings.dense_mass = true;
+  HamiltonianChain chain(potential, VectorXd::Zero(3), tyche::PRNGKey(9), settings, 150);
+  run_chain(chain, 10);
+  const tyche::ChainState state = chain.state();
+  CHECK(state.iteration == 160);
+  CHECK(state.step_size == chain.step_size());
+  HamiltonianChain continued(state, potential, settings);
+  CHECK(!continued.warming_up());
+  CHECK(continued.inverse_mass_matrix().matrix() == chain.inverse_mass_matrix().matrix());
+  for (int i = 0; i < 20; ++i) {
+    chain.transition();
+    continued.transition();
+    CHECK(continued.position() == chain.position());
+  }
+  CHECK(continued.state().iteration == 180);
+}
+
+TEST_CASE("Invalid settings are errors naming the setting and the value") {
+  const auto potential = gaussian_potential(VectorXd::Zero(2), MatrixXd::Identity(2, 2));
+  const auto make = [&](HamiltonianSettings settings) {
+    return HamiltonianChain(potential, VectorXd::Zero(2), tyche::PRNGKey(0), settings, 10);
+  };
+  HamiltonianSettings bad_target;
+  bad_target.target_accept_prob = 1.0;
+  REQUIRE_THROWS_CONTAINING(make(bad_target), std::invalid_argument, "target_accept_prob", "1.0");
+  HamiltonianSettings bad_block;
+  bad_block.dense_blocks = {{0, 2}};
+  REQUIRE_THROWS_CONTAINING(make(bad_block), std::invalid_argument, "dense block coordinate 2");
+  HamiltonianSettings bad_step;
+  bad_step.step_size = -0.1;
+  REQUIRE_THROWS_CONTAINING(make(bad_step), std::invalid_argument, "step_size", "-0.1");
+  HamiltonianSettings bad_jitter;
+  bad_jitter.step_size_jitter = 2;
+  REQUIRE_THROWS_CONTAINING(make(bad_jitter), std::invalid_argument, "step_size_jitter");
+}
