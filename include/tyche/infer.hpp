@@ -1,9 +1,18 @@
-// Layer 4 of tyche: inference. So far the model's potential energy on the
-// unconstrained space, with the layout of its latent sites.
+// Layer 4 of tyche: inference. The model's potential energy on the
+// unconstrained space, NUTS and HMC with Stan's warm-up, the MCMC driver,
+// and NumPyro's diagnostics and summary table.
 //
 //   #include <tyche/infer.hpp>
-//   auto potential = tyche::potential_energy(model, y);
-//   auto compiled = tyche::compile_gradient(potential, potential.pack({{"mu", 1.0}, {"tau", 2.0}}));
+//   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 1000, .num_samples = 1000, .num_chains = 4});
+//   mcmc.run(/*seed=*/0, y);
+//   mcmc.print_summary();
 #pragma once
 
+#include "tyche/infer/adaptation.hpp"
+#include "tyche/infer/diagnostics.hpp"
+#include "tyche/infer/hamiltonian.hpp"
+#include "tyche/infer/initialization.hpp"
+#include "tyche/infer/mcmc.hpp"
+#include "tyche/infer/nuts.hpp"
 #include "tyche/infer/potential.hpp"
+#include "tyche/infer/summary.hpp"

@@ -226,6 +226,14 @@ class PotentialEnergy {
     return recorded;
   }
 
+  // The model's trace under seed(key), with the sites `values` gives a value
+  // (an init strategy) taking it: how a chain finds its starting point.
+  Trace seeded_trace(Key key, const SiteValueFn& values) const {
+    return std::apply(
+        [&](const auto&... a) { return trace(substitute(seed(std::cref(model_), key), values)).get_trace(a...); },
+        args_);
+  }
+
   // The flat unconstrained vector of constrained values of every latent site
   // (NumPyro's transform_fn). The model runs with these values, so that a
   // support depending on another site is the one at these values.
