@@ -12,9 +12,12 @@
 
 #include "require_throws.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numbers>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -178,6 +181,150 @@ TEST_CASE("Welford estimates equal the direct sample variance and covariance; St
   covariance.restart();
   CHECK(variance.count() == 0);
   CHECK(covariance.count() == 0);
+}
+
+namespace {
+
+// An independent account of where Stan's NUTS stops, from the trajectory
+// itself: the states at times -backward..forward (time 0 the start, one
+// leapfrog step apart), and the direction of each doubling. A span [a, b] of
+// states passes the generalised criterion when rho = sum of p over it has a
+// positive dot product with p at both ends (unit metric); two adjacent
+// halves [a, m], [m + 1, b] merge when [a, b], [a, m + 1] and [m, b] pass.
+class StoppingReference {
+ public:
+  explicit StoppingReference(std::function<const VectorXd&(long)> momentum_at) : momentum_at_(std::move(momentum_at)) {}
+
+  // Replays the doublings in `directions` (+1 forward, -1 backward); returns
+  // the depth Stan reports and the leapfrog steps it takes, up to max_depth.
+  std::pair<int, long> stop(const std::vector<int>& directions, int max_depth) {
+    long forward = 0, backward = 0, steps = 0;
+    for (int depth = 0; depth < max_depth; ++depth) {
+      const int s = directions.at(std::size_t(depth));
+      const long start = (s > 0 ? forward : backward) + 1;
+      if (!subtree(start, depth, s, steps)) return {depth, steps};
+      const long old_forward = forward, old_backward = backward;
+      (s > 0 ? forward : backward) += 1L << depth;
+      const long m = s > 0 ? old_forward : -old_backward - 1;
+      if (!merges(-backward, m, forward)) return {depth + 1, steps};
+    }
+    return {max_depth, steps};
+  }
+
+ private:
+  bool passes(long a, long b) const {
+    VectorXd rho = VectorXd::Zero(momentum_at_(a).size());
+    for (long k = a; k <= b; ++k) rho += momentum_at_(k);
+    return momentum_at_(a).dot(rho) > 0 && momentum_at_(b).dot(rho) > 0;
+  }
+  bool merges(long a, long m, long b) const { return passes(a, b) && passes(a, m + 1) && passes(m, b); }
+
+  // The subtree of 2^depth steps from integration index start (1 = next to
+  // the trajectory's end) in direction s, built first half first.
+  bool subtree(long start, int depth, int s, long& steps) const {
+    if (depth == 0) {
+      ++steps;
+      return true;
+    }
+    const long half = 1L << (depth - 1);
+    if (!subtree(start, depth - 1, s, steps) || !subtree(start + half, depth - 1, s, steps)) return false;
+    if (s > 0) return merges(start, start + half - 1, start + 2 * half - 1);
+    return merges(-(start + 2 * half - 1), -(start + half), -start);
+  }
+
+  std::function<const VectorXd&(long)> momentum_at_;
+};
+
+}  // namespace
+
+TEST_CASE("NUTS stops where Stan's criterion, applied to the trajectory it integrated, says") {
+  // 1-D and correlated 2-D Gaussians at fixed steps with unit metric. The
+  // potential records where it is evaluated; from the start q0 and the first
+  // point the initial momentum follows (for either direction), hence the
+  // whole trajectory both ways, which must reproduce every recorded point;
+  // the reference then says where the tree stops. Long steps on the 1-D
+  // normal make the extra checks across subtrees decide some trees.
+  const int max_depth = 6;
+  std::vector<int> depths_seen(max_depth + 1, 0);
+  int stopped_inside_a_subtree = 0;
+  for (const int dims : {1, 2}) {
+    for (const double eps : {0.45, 0.9, 1.3, 1.7, 1.9}) {
+      CAPTURE(dims, eps);
+      MatrixXd covariance(dims, dims);
+      if (dims == 1)
+        covariance << 1.0;
+      else
+        covariance << 1.0, 0.6, 0.6, 4.0;
+      const MatrixXd precision = covariance.inverse();
+      std::vector<VectorXd> evaluated;
+      const tyche::PotentialFunction potential = [&](const Eigen::Ref<const VectorXd>& u, Eigen::Ref<VectorXd> grad) {
+        evaluated.push_back(u);
+        grad.noalias() = precision * u;
+        return 0.5 * u.dot(grad);
+      };
+      HamiltonianSettings settings = fixed_step(eps);
+      settings.max_tree_depth = max_depth;
+      HamiltonianChain chain(potential, VectorXd::Constant(dims, 0.5), tyche::PRNGKey(17), settings, 0);
+      struct State {
+        VectorXd q, p;
+      };
+      const auto leapfrog = [&](State z, double step) {
+        z.p -= 0.5 * step * precision * z.q;
+        z.q += step * z.p;
+        z.p -= 0.5 * step * precision * z.q;
+        return z;
+      };
+      for (int t = 0; t < 300; ++t) {
+        const VectorXd q0 = chain.position();
+        evaluated.clear();
+        const tyche::TransitionInfo& info = chain.transition();
+        REQUIRE(!info.diverging);
+        REQUIRE(long(evaluated.size()) == info.num_steps);
+        bool explained = false;
+        for (const int first_direction : {1, -1}) {
+          // The momentum that takes q0 to the first point in this direction.
+          const VectorXd p0 = first_direction * (evaluated[0] - q0) / eps + 0.5 * eps * precision * q0;
+          std::vector<State> forward{{q0, p0}}, backward{{q0, p0}};
+          for (long k = 0; k < info.num_steps; ++k) {
+            forward.push_back(leapfrog(forward.back(), eps));
+            backward.push_back(leapfrog(backward.back(), -eps));
+          }
+          // Read the direction of each doubling off the recorded points.
+          std::vector<int> directions;
+          long used = 0, fwd = 0, bck = 0;
+          bool consistent = true;
+          for (int depth = 0; used < info.num_steps && consistent; ++depth) {
+            const long block = std::min(1L << depth, info.num_steps - used);
+            const bool is_forward = (evaluated[std::size_t(used)] - forward[std::size_t(fwd + 1)].q).norm() < 1e-9;
+            const std::vector<State>& side = is_forward ? forward : backward;
+            long& end = is_forward ? fwd : bck;
+            for (long k = 0; k < block; ++k)
+              consistent = consistent &&
+                           (evaluated[std::size_t(used + k)] - side[std::size_t(end + 1 + k)].q).norm() < 1e-9;
+            directions.push_back(is_forward ? 1 : -1);
+            end += block;
+            used += block;
+          }
+          if (!consistent) continue;
+          directions.resize(max_depth, 1);  // doublings never taken do not matter
+          StoppingReference reference([&](long k) -> const VectorXd& {
+            return k >= 0 ? forward[std::size_t(k)].p : backward[std::size_t(-k)].p;
+          });
+          const auto [depth, steps] = reference.stop(directions, max_depth);
+          CHECK(info.tree_depth == depth);
+          CHECK(info.num_steps == steps);
+          explained = true;
+          break;
+        }
+        CHECK(explained);
+        ++depths_seen[std::size_t(info.tree_depth)];
+        stopped_inside_a_subtree += info.num_steps != (1L << info.tree_depth) - 1;
+      }
+    }
+  }
+  // The cases exercise several depths and trees abandoned inside a subtree.
+  CHECK(std::count_if(depths_seen.begin(), depths_seen.end(), [](int n) { return n > 0; }) >= 4);
+  CHECK(stopped_inside_a_subtree > 100);
 }
 
 TEST_CASE("NUTS stops where the no-U-turn criterion says on a high-dimensional standard normal") {
