@@ -1,4 +1,4 @@
-// value_and_grad allocates nothing on the heap in steady state.
+// value_and_grad, and a NUTS transition through MCMC::run, allocate nothing on the heap in steady state.
 //
 // Two hooks count heap calls while `g_counting` is on:
 // - the C allocator: the linker redirects every call to malloc, calloc,
@@ -335,4 +335,37 @@ TEST_CASE("each array operation on its own allocates nothing on the heap in stea
     CHECK(counts.allocations == 0);
     CHECK(counts.deallocations == 0);
   }
+}
+
+// MCMC::run as users call it: recording, warm-up, sampling and the driver's
+// own loop. Two runs with the same seed and warm-up, one with twice the
+// sampling transitions (the first half of which are the shorter run's), must
+// make the same number of heap calls: a sampling transition (the NUTS tree,
+// every leapfrog step through the compiled potential, the driver's
+// bookkeeping of the kept draw) allocates nothing.
+TEST_CASE("a NUTS transition after warm-up allocates nothing on the heap, through MCMC::run") {
+  const Tensor y{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
+  const Tensor sigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
+  const auto model = [&] {
+    const Tensor mu = tyche::sample("mu", tyche::dist::Normal(0.0, 5.0));
+    const Tensor tau = tyche::sample("tau", tyche::dist::HalfCauchy(5.0));
+    tyche::plate schools("schools", 8);
+    const Tensor theta_tilde = tyche::sample("theta_tilde", tyche::dist::Normal(0.0, 1.0));
+    tyche::sample("y", tyche::dist::Normal(mu + tau * theta_tilde, sigma), y);
+  };
+  const auto heap_calls = [&](int num_samples) {
+    tyche::MCMC mcmc(tyche::NUTS(model),
+                     {.num_warmup = 100, .num_samples = num_samples, .chain_method = tyche::ChainMethod::sequential,
+                      .progress_bar = false});
+    g_allocations = 0;
+    g_counting = true;
+    mcmc.run(3);
+    g_counting = false;
+    REQUIRE(mcmc.get_samples().at("mu").size() == num_samples);
+    return g_allocations.load();
+  };
+  heap_calls(10);  // first uses: the thread's tape arenas and the like
+  const long shorter = heap_calls(200);
+  CHECK(shorter > 0);  // the counter sees the run's setup
+  CHECK(heap_calls(400) == shorter);
 }

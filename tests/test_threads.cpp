@@ -177,3 +177,31 @@ TEST_CASE("handler stacks on different threads are independent") {
   CHECK(other_draw == Approx(-6.2873883).epsilon(1e-5));
   CHECK(tyche::detail::handler_stack().size() == 1);
 }
+
+// MCMC chains on threads share the model's data and nothing else: each
+// records its own potential, and the draws are those of the chains run one
+// after the other. A failing chain stops the others and is reported.
+TEST_CASE("MCMC: parallel chains give the sequential chains' draws; a thread's exception reaches run") {
+  const tyche::Tensor y{1.2, 0.4, 2.9, 1.8, -0.3};
+  const auto model = [&] {
+    const tyche::Tensor mu = tyche::sample("mu", tyche::dist::Normal(0.0, 10.0));
+    const tyche::Tensor sd = tyche::sample("sd", tyche::dist::HalfNormal(2.0));
+    tyche::plate data("data", y.size());
+    tyche::sample("y", tyche::dist::Normal(mu, sd), y);
+  };
+  const auto draws = [&](tyche::ChainMethod method) {
+    tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 60, .num_samples = 40, .num_chains = 3,
+                                          .chain_method = method, .progress_bar = false});
+    mcmc.run(21);
+    return mcmc.get_samples().at("sd").to_std_vector();
+  };
+  CHECK(draws(tyche::ChainMethod::parallel) == draws(tyche::ChainMethod::sequential));
+
+  const auto failing = [] {
+    const tyche::Tensor mu = tyche::sample("mu", tyche::dist::Normal(0.0, 1.0));
+    if (!mu.requires_grad() && mu.item() == 0.5) throw std::runtime_error("chain failed");
+  };
+  tyche::MCMC mcmc(tyche::NUTS(failing, {.init_strategy = tyche::init_to_value({{"mu", 0.5}})}),
+                   {.num_warmup = 10, .num_samples = 10, .num_chains = 3, .progress_bar = false});
+  CHECK_THROWS_WITH(mcmc.run(0), Catch::Contains("MCMC chain 0") && Catch::Contains("chain failed"));
+}

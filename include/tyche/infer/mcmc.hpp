@@ -109,28 +109,57 @@ struct ChainDraws {
 };
 
 // The sites a draw is reported at: every latent site and, when the model has
-// them, its deterministic sites.
+// them, its deterministic sites. Draws are mapped to the constrained space
+// in one batch per site, without running the model, unless the model has
+// deterministic sites or a support that depends on another site's value
+// (Uniform(0, b) with b sampled): then the model runs once per kept draw.
 struct SamplePlan {
   struct Site {
     std::string name;
     Shape shape;
     bool deterministic = false;
     std::int64_t offset = 0, size = 0;  // a latent site's coordinates in u
+    Shape unconstrained_shape;
+    std::optional<constraints::Constraint> support;  // a latent site's
   };
   std::vector<Site> sites;
-  bool run_model = false;  // to constrain draws or compute deterministic sites
+  bool run_model = false;
 
-  SamplePlan(const Trace& initial, const LatentLayout& layout) {
-    for (const LatentSite& site : layout.sites()) sites.push_back({site.name, site.shape, false, site.offset, site.size()});
-    for (const Message& msg : initial) {
-      if (msg.type == SiteType::deterministic) {
-        sites.push_back({msg.name, msg.value->shape(), true, 0, 0});
-        run_model = true;
-      } else if (layout.contains(msg.name) && msg.fn->support().kind() != constraints::Kind::real) {
-        run_model = true;
-      }
-    }
+  template <class Potential>
+  SamplePlan(const Trace& initial, const Potential& potential) {
+    const LatentLayout& layout = potential.layout();
+    for (const LatentSite& site : layout.sites())
+      sites.push_back({site.name, site.shape, false, site.offset, site.size(), site.unconstrained_shape,
+                       initial[site.name].fn->support()});
+    for (const Message& msg : initial)
+      if (msg.type == SiteType::deterministic) sites.push_back({msg.name, msg.value->shape(), true, 0, 0, {}, {}});
     std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.name < b.name; });
+    run_model = std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.deterministic; }) ||
+                supports_depend_on_parameters(potential);
+  }
+
+ private:
+  // Whether a latent site's support bounds are computed from the
+  // parameters: asked of one recorded evaluation at u = 0.
+  template <class Potential>
+  static bool supports_depend_on_parameters(const Potential& potential) {
+    bool depends = false;
+    try {
+      value_and_grad(
+          [&](const Tensor& u) {
+            const Trace at_u = potential.run(u);
+            for (const Message& msg : at_u)
+              if (msg.type == SiteType::sample && potential.layout().contains(msg.name)) {
+                const constraints::Constraint support = msg.fn->support();
+                depends = depends || support.lower().requires_grad() || support.upper().requires_grad();
+              }
+            return -trace_log_density(at_u);
+          },
+          Eigen::VectorXd::Zero(potential.layout().size()));
+    } catch (const std::exception&) {
+      depends = true;  // the model cannot run there: run it per draw, at the draws
+    }
+    return depends;
   }
 };
 
@@ -313,17 +342,31 @@ template <class Potential>
 std::vector<std::vector<double>> constrained_draws(const Potential& potential, const SamplePlan& plan,
                                                    const Eigen::MatrixXd& positions) {
   std::vector<std::vector<double>> sites(plan.sites.size());
-  for (std::size_t s = 0; s < sites.size(); ++s)
-    sites[s].reserve(std::size_t(positions.cols() * plan.sites[s].shape.numel()));
-  Eigen::VectorXd u(positions.rows());
-  for (Eigen::Index k = 0; k < positions.cols(); ++k) {
-    u = positions.col(k);
-    if (!plan.run_model) {
-      for (std::size_t s = 0; s < sites.size(); ++s)
-        sites[s].insert(sites[s].end(), u.data() + plan.sites[s].offset,
-                        u.data() + plan.sites[s].offset + plan.sites[s].size);
-      continue;
+  const std::int64_t count = positions.cols();
+  for (std::size_t s = 0; s < sites.size(); ++s) sites[s].reserve(std::size_t(count * plan.sites[s].shape.numel()));
+  if (!plan.run_model) {
+    for (std::size_t s = 0; s < sites.size(); ++s) {
+      const SamplePlan::Site& site = plan.sites[s];
+      std::vector<double> coordinates;
+      coordinates.reserve(std::size_t(count * site.size));
+      for (Eigen::Index k = 0; k < count; ++k)
+        coordinates.insert(coordinates.end(), positions.col(k).data() + site.offset,
+                           positions.col(k).data() + site.offset + site.size);
+      if (site.support->kind() == constraints::Kind::real) {
+        sites[s] = std::move(coordinates);
+        continue;
+      }
+      Shape batch{count}, shape{count};
+      for (std::int64_t d : site.unconstrained_shape) batch.push_back(d);
+      for (std::int64_t d : site.shape) shape.push_back(d);
+      const Tensor values = broadcast_to(biject_to(*site.support)->forward(Tensor(coordinates, batch)), shape);
+      sites[s].assign(values.data(), values.data() + values.size());
     }
+    return sites;
+  }
+  Eigen::VectorXd u(positions.rows());
+  for (Eigen::Index k = 0; k < count; ++k) {
+    u = positions.col(k);
     const Trace at_u = potential.run(Tensor::view(u));
     for (std::size_t s = 0; s < sites.size(); ++s) {
       Tensor value = *at_u[plan.sites[s].name].value;
@@ -472,7 +515,7 @@ class MCMC {
         [&](const auto&... a) { return trace(seed(std::cref(kernel_.model()), 0)).get_trace(a...); }, model_args);
     detail::warn_missing_plates(initial);
     const PotentialEnergy potential(kernel_.model(), model_args, LatentLayout(initial));
-    const detail::SamplePlan plan(initial, potential.layout());
+    const detail::SamplePlan plan(initial, potential);
     const HamiltonianSettings settings = kernel_.settings(potential.layout());
     const int num_chains = options_.num_chains;
     if (post_warmup_state && post_warmup_state->chains.size() != std::size_t(num_chains))
