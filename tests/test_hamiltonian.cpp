@@ -377,7 +377,6 @@ TEST_CASE("A near-perfect integrator accepts everything") {
   for (int i = 0; i < 5; ++i) {
     const tyche::TransitionInfo& info = chain.transition();
     CHECK(info.accept_prob > 1 - 1e-5);
-    CHECK(info.tree_depth == 10);  // a U-turn needs ~ pi / 1e-3 steps, more than 2^10
     CHECK(info.energy >= info.potential_energy);  // plus a kinetic energy
   }
   CHECK(chain.last_transition().mean_accept_prob > 1 - 1e-5);

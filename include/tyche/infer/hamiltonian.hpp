@@ -125,21 +125,55 @@ struct ChainState {
 
 namespace detail {
 
-inline double log_add_exp(double a, double b) {
-  if (a == -std::numeric_limits<double>::infinity()) return b;
-  if (b == -std::numeric_limits<double>::infinity()) return a;
-  return a > b ? a + std::log1p(std::exp(b - a)) : b + std::log1p(std::exp(a - b));
-}
-
-// Standard normals, both of each Box-Muller pair used.
-inline void draw_standard_normals(ElementStream& stream, Eigen::VectorXd& out) {
+// Standard normals for a momentum: Box-Muller on the two 32-bit words of one
+// Threefry block per pair (half the cipher calls of two 52-bit uniforms). The
+// radius is bounded at 6.8 (u >= 2^-33), a tail of 1e-11 per coordinate;
+// JAX's float32 normals that NumPyro draws are bounded nearer 5.4.
+inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
   const Eigen::Index n = out.size();
   for (Eigen::Index i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(stream.uniform()));
-    const double angle = 2.0 * std::numbers::pi * stream.uniform();
+    const auto words = threefry2x32(key, 0, std::uint32_t(i / 2));
+    const double r = std::sqrt(-2.0 * std::log((double(words[0]) + 0.5) * 0x1p-32));
+    const double angle = 2.0 * std::numbers::pi * double(words[1]) * 0x1p-32;
     out[i] = r * std::cos(angle);
     if (i + 1 < n) out[i + 1] = r * std::sin(angle);
   }
+}
+
+// Vector kernels of the hot loop written as plain loops: on the short
+// vectors of small models Eigen's generic assignment costs several times the
+// arithmetic, and these vectorise as well on long ones.
+inline void copy(Eigen::VectorXd& to, const Eigen::VectorXd& from) {
+  std::copy_n(from.data(), from.size(), to.data());
+}
+inline void add(Eigen::VectorXd& to, const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  double* __restrict t = to.data();
+  const double *x = a.data(), *y = b.data();
+  for (Eigen::Index i = 0, n = to.size(); i < n; ++i) t[i] = x[i] + y[i];
+}
+inline double dot(const Eigen::VectorXd& a, const Eigen::VectorXd& b) { return a.dot(b); }
+inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd& x) {
+  double* __restrict t = to.data();
+  const double* y = x.data();
+  for (Eigen::Index i = 0, n = to.size(); i < n; ++i) t[i] += alpha * y[i];
+}
+
+// Multinomial weights kept as logs (as Stan) so that no energy error
+// overflows them. Merges two sums of weights: returns log(e^a + e^b) and sets
+// final_share to e^b / (e^a + e^b), with one exp and one log1p.
+inline double merge_log_weights(double a, double b, double& final_share) {
+  if (a == -std::numeric_limits<double>::infinity()) {
+    final_share = 1.0;
+    return b;
+  }
+  if (a > b) {
+    const double e = std::exp(b - a);
+    final_share = e / (1.0 + e);
+    return a + std::log1p(e);
+  }
+  const double e = std::exp(a - b);
+  final_share = 1.0 / (1.0 + e);
+  return b + std::log1p(e);
 }
 
 // Kinetic energy p' M^-1 p / 2 with a diagonal inverse mass matrix.
@@ -152,7 +186,11 @@ class DiagonalMetric {
     mass_sqrt_ = inverse_mass_.cwiseSqrt().cwiseInverse();
   }
   // velocity = M^-1 p, the derivative of the kinetic energy (Stan's p_sharp).
-  void velocity(const Eigen::VectorXd& p, Eigen::VectorXd& v) const { v = inverse_mass_.cwiseProduct(p); }
+  void velocity(const Eigen::VectorXd& p, Eigen::VectorXd& v) const {
+    double* __restrict out = v.data();
+    const double *m = inverse_mass_.data(), *x = p.data();
+    for (Eigen::Index i = 0, n = v.size(); i < n; ++i) out[i] = m[i] * x[i];
+  }
   // p ~ N(0, M), from standard normals in p.
   void scale_momentum(Eigen::VectorXd& p) const { p.array() *= mass_sqrt_.array(); }
 
@@ -246,7 +284,7 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
 // rho still points forward at both ends.
 inline bool no_u_turn(const Eigen::VectorXd& velocity_minus, const Eigen::VectorXd& velocity_plus,
                       const Eigen::VectorXd& rho) {
-  return velocity_plus.dot(rho) > 0 && velocity_minus.dot(rho) > 0;
+  return dot(velocity_plus, rho) > 0 && dot(velocity_minus, rho) > 0;
 }
 
 }  // namespace detail
@@ -307,20 +345,21 @@ class HamiltonianChain {
   const TransitionInfo& transition() {
     const auto [next_key, transition_key] = split(key_);
     key_ = next_key;
-    detail::ElementStream stream(transition_key, 0);
+    const auto [momentum_key, stream_key] = split(transition_key);
+    detail::ElementStream stream(stream_key, 0);
     double step_size = step_size_;
     if (settings_.step_size_jitter > 0) step_size *= 1.0 + settings_.step_size_jitter * (2.0 * stream.uniform() - 1.0);
     const bool warming_up = this->warming_up();
     const int max_depth = warming_up ? settings_.max_tree_depth.warmup : settings_.max_tree_depth.sampling;
     const bool nuts = settings_.algorithm == HamiltonianSettings::Algorithm::nuts;
     if (use_blocks_ && nuts)
-      nuts_transition(block_metric_, stream, step_size, max_depth);
+      nuts_transition(block_metric_, momentum_key, stream, step_size, max_depth);
     else if (use_blocks_)
-      hmc_transition(block_metric_, stream, step_size);
+      hmc_transition(block_metric_, momentum_key, stream, step_size);
     else if (nuts)
-      nuts_transition(diagonal_metric_, stream, step_size, max_depth);
+      nuts_transition(diagonal_metric_, momentum_key, stream, step_size, max_depth);
     else
-      hmc_transition(diagonal_metric_, stream, step_size);
+      hmc_transition(diagonal_metric_, momentum_key, stream, step_size);
     info_.step_size = step_size;
     info_.trajectory_length = step_size * info_.num_steps;
     info_.potential_energy = current_.potential;
@@ -441,25 +480,25 @@ class HamiltonianChain {
   // One leapfrog step of (signed) size eps; leaves velocity = M^-1 p.
   template <class Metric>
   bool leapfrog(const Metric& metric, detail::PhasePoint& z, double eps) {
-    z.momentum.noalias() -= (0.5 * eps) * z.grad;
+    detail::add_scaled(z.momentum, -0.5 * eps, z.grad);
     metric.velocity(z.momentum, z.velocity);
-    z.position.noalias() += eps * z.velocity;
+    detail::add_scaled(z.position, eps, z.velocity);
     if (!evaluate(z)) return false;
-    z.momentum.noalias() -= (0.5 * eps) * z.grad;
+    detail::add_scaled(z.momentum, -0.5 * eps, z.grad);
     metric.velocity(z.momentum, z.velocity);
     return true;
   }
 
   // z at the current position with a fresh momentum ~ N(0, M); returns H.
   template <class Metric>
-  double start_trajectory(const Metric& metric, detail::ElementStream& stream, detail::PhasePoint& z) {
-    z.position = current_.position;
-    z.grad = current_.grad;
+  double start_trajectory(const Metric& metric, Key momentum_key, detail::PhasePoint& z) {
+    detail::copy(z.position, current_.position);
+    detail::copy(z.grad, current_.grad);
     z.potential = current_.potential;
-    detail::draw_standard_normals(stream, z.momentum);
+    detail::draw_standard_normals(momentum_key, z.momentum);
     metric.scale_momentum(z.momentum);
     metric.velocity(z.momentum, z.velocity);
-    return z.potential + 0.5 * z.momentum.dot(z.velocity);
+    return z.potential + 0.5 * detail::dot(z.momentum, z.velocity);
   }
 
   // Buffers of one level of build_tree's recursion (Stan's locals).
@@ -479,7 +518,8 @@ class HamiltonianChain {
   };
 
   // Stan's build_tree: a subtree of 2^depth steps from z in the direction of
-  // eps; its end is z itself (momentum and velocity), its start p_beg/v_beg.
+  // eps; its end is z itself (momentum and velocity), its start p_beg/v_beg,
+  // the sum of its momenta rho (written, where Stan adds to a zeroed rho).
   template <class Metric>
   bool build_tree(const Metric& metric, int depth, detail::PhasePoint& z, detail::Proposal& propose,
                   Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& log_sum_weight,
@@ -487,83 +527,80 @@ class HamiltonianChain {
     if (depth == 0) {
       ++totals.num_steps;
       double h = std::numeric_limits<double>::infinity();
-      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * z.momentum.dot(z.velocity);
+      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * detail::dot(z.momentum, z.velocity);
       if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
       if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
+      // Stan's log_sum_exp into the caller's accumulator, always empty here.
       const double log_weight = totals.H0 - h;
-      log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight);
+      log_sum_weight = log_weight;
       totals.sum_accept_prob += log_weight > 0 ? 1.0 : std::exp(log_weight);
       if (totals.diverging) return false;
-      propose.position = z.position;
-      propose.grad = z.grad;
+      detail::copy(propose.position, z.position);
+      detail::copy(propose.grad, z.grad);
       propose.potential = z.potential;
       propose.energy = h;
-      p_beg = z.momentum;
-      v_beg = z.velocity;
-      rho += z.momentum;
+      detail::copy(p_beg, z.momentum);
+      detail::copy(v_beg, z.velocity);
+      detail::copy(rho, z.momentum);
       return true;
     }
     Level& level = levels_[std::size_t(depth - 1)];
     double log_weight_init = -std::numeric_limits<double>::infinity();
-    level.rho_init.setZero();
     if (!build_tree(metric, depth - 1, z, propose, p_beg, v_beg, level.rho_init, log_weight_init, eps, totals, stream))
       return false;
-    level.p_init_end = z.momentum;
-    level.v_init_end = z.velocity;
+    detail::copy(level.p_init_end, z.momentum);
+    detail::copy(level.v_init_end, z.velocity);
     double log_weight_final = -std::numeric_limits<double>::infinity();
-    level.rho_final.setZero();
     if (!build_tree(metric, depth - 1, z, level.propose_final, level.p_final_beg, level.v_final_beg, level.rho_final,
                     log_weight_final, eps, totals, stream))
       return false;
-    // Uniform (unbiased) multinomial choice between the two halves.
-    const double log_weight_subtree = detail::log_add_exp(log_weight_init, log_weight_final);
-    log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight_subtree);
-    if (log_weight_final > log_weight_subtree || stream.uniform() < std::exp(log_weight_final - log_weight_subtree))
-      detail::swap(propose, level.propose_final);
-    rho_scratch_ = level.rho_init + level.rho_final;
-    rho += rho_scratch_;
-    bool persist = detail::no_u_turn(v_beg, z.velocity, rho_scratch_);
-    rho_scratch_ = level.rho_init + level.p_final_beg;
+    // Uniform (unbiased) multinomial choice between the two halves; the
+    // caller's accumulator is empty, so the subtree's sum is its sum.
+    double final_share;
+    log_sum_weight = detail::merge_log_weights(log_weight_init, log_weight_final, final_share);
+    if (stream.uniform() < final_share) detail::swap(propose, level.propose_final);
+    detail::add(rho, level.rho_init, level.rho_final);
+    bool persist = detail::no_u_turn(v_beg, z.velocity, rho);
+    detail::add(rho_scratch_, level.rho_init, level.p_final_beg);
     persist = persist && detail::no_u_turn(v_beg, level.v_final_beg, rho_scratch_);
-    rho_scratch_ = level.rho_final + level.p_init_end;
+    detail::add(rho_scratch_, level.rho_final, level.p_init_end);
     persist = persist && detail::no_u_turn(level.v_init_end, z.velocity, rho_scratch_);
     return persist;
   }
 
   template <class Metric>
-  void nuts_transition(const Metric& metric, detail::ElementStream& stream, double eps, int max_depth) {
+  void nuts_transition(const Metric& metric, Key momentum_key, detail::ElementStream& stream, double eps,
+                       int max_depth) {
     TreeTotals totals;
-    totals.H0 = start_trajectory(metric, stream, forward_);
-    backward_.position = forward_.position;
-    backward_.momentum = forward_.momentum;
-    backward_.grad = forward_.grad;
-    backward_.velocity = forward_.velocity;
+    totals.H0 = start_trajectory(metric, momentum_key, forward_);
+    detail::copy(backward_.position, forward_.position);
+    detail::copy(backward_.momentum, forward_.momentum);
+    detail::copy(backward_.grad, forward_.grad);
+    detail::copy(backward_.velocity, forward_.velocity);
     backward_.potential = forward_.potential;
-    sample_.position = current_.position;
-    sample_.grad = current_.grad;
+    detail::copy(sample_.position, current_.position);
+    detail::copy(sample_.grad, current_.grad);
     sample_.potential = current_.potential;
     sample_.energy = totals.H0;
     // The momenta (and velocities) at the inner ends of the two halves; the
     // outer ends are forward_ and backward_ themselves.
-    p_fwd_bck_ = p_bck_fwd_ = rho_ = forward_.momentum;
-    v_fwd_bck_ = v_bck_fwd_ = forward_.velocity;
+    for (Eigen::VectorXd* p : {&p_fwd_bck_, &p_bck_fwd_, &rho_}) detail::copy(*p, forward_.momentum);
+    for (Eigen::VectorXd* v : {&v_fwd_bck_, &v_bck_fwd_}) detail::copy(*v, forward_.velocity);
     double log_sum_weight = 0.0;  // log exp(H0 - H0)
     int depth = 0;
     while (depth < max_depth) {
-      rho_fwd_.setZero();
-      rho_bck_.setZero();
       double log_weight_subtree = -std::numeric_limits<double>::infinity();
       bool valid;
       if (stream.uniform() > 0.5) {
-        rho_bck_ = rho_;
-        p_bck_fwd_ = forward_.momentum;
-        v_bck_fwd_ = forward_.velocity;
+        rho_bck_.swap(rho_);
+        detail::copy(p_bck_fwd_, forward_.momentum);
+        detail::copy(v_bck_fwd_, forward_.velocity);
         valid = build_tree(metric, depth, forward_, propose_, p_fwd_bck_, v_fwd_bck_, rho_fwd_, log_weight_subtree, eps,
                            totals, stream);
       } else {
-        rho_fwd_ = rho_;
-        p_fwd_bck_ = backward_.momentum;
-        v_fwd_bck_ = backward_.velocity;
+        rho_fwd_.swap(rho_);
+        detail::copy(p_fwd_bck_, backward_.momentum);
+        detail::copy(v_fwd_bck_, backward_.velocity);
         valid = build_tree(metric, depth, backward_, propose_, p_bck_fwd_, v_bck_fwd_, rho_bck_, log_weight_subtree,
                            -eps, totals, stream);
       }
@@ -573,8 +610,9 @@ class HamiltonianChain {
       // weighs more than the old trajectory.
       if (log_weight_subtree > log_sum_weight || stream.uniform() < std::exp(log_weight_subtree - log_sum_weight))
         detail::swap(sample_, propose_);
-      log_sum_weight = detail::log_add_exp(log_sum_weight, log_weight_subtree);
-      rho_ = rho_bck_ + rho_fwd_;
+      double unused_share;
+      log_sum_weight = detail::merge_log_weights(log_sum_weight, log_weight_subtree, unused_share);
+      detail::add(rho_, rho_bck_, rho_fwd_);
       bool persist = detail::no_u_turn(backward_.velocity, forward_.velocity, rho_);
       rho_scratch_ = rho_bck_ + p_fwd_bck_;
       persist = persist && detail::no_u_turn(backward_.velocity, v_fwd_bck_, rho_scratch_);
@@ -598,8 +636,8 @@ class HamiltonianChain {
   }
 
   template <class Metric>
-  void hmc_transition(const Metric& metric, detail::ElementStream& stream, double eps) {
-    const double H0 = start_trajectory(metric, stream, forward_);
+  void hmc_transition(const Metric& metric, Key momentum_key, detail::ElementStream& stream, double eps) {
+    const double H0 = start_trajectory(metric, momentum_key, forward_);
     const int steps = hmc_num_steps(eps);
     int taken = 0;
     bool finite = true;
@@ -632,10 +670,11 @@ class HamiltonianChain {
     if (eps == 0 || eps > 1e7 || std::isnan(eps)) return eps;
     const auto [next_key, heuristic_key] = split(key_);
     key_ = next_key;
-    detail::ElementStream stream(heuristic_key, 0);
+    std::uint32_t trials = 0;
     const auto delta_H = [&](double step) {
-      const double H0 = use_blocks_ ? start_trajectory(block_metric_, stream, trial_)
-                                    : start_trajectory(diagonal_metric_, stream, trial_);
+      const Key momentum_key = fold_in(heuristic_key, trials++);
+      const double H0 = use_blocks_ ? start_trajectory(block_metric_, momentum_key, trial_)
+                                    : start_trajectory(diagonal_metric_, momentum_key, trial_);
       const bool finite = use_blocks_ ? leapfrog(block_metric_, trial_, step) : leapfrog(diagonal_metric_, trial_, step);
       const double h = finite ? trial_.potential + 0.5 * trial_.momentum.dot(trial_.velocity)
                               : std::numeric_limits<double>::infinity();
