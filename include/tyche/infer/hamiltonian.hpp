@@ -191,6 +191,25 @@ class DiagonalMetric {
     const double *m = inverse_mass_.data(), *x = p.data();
     for (Eigen::Index i = 0, n = v.size(); i < n; ++i) out[i] = m[i] * x[i];
   }
+  // A leapfrog step's first half, fused: p -= (eps / 2) grad, q += eps M^-1 p.
+  void kick_and_drift(Eigen::VectorXd& q, Eigen::VectorXd& p, Eigen::VectorXd&, const Eigen::VectorXd& grad,
+                      double eps) const {
+    double *__restrict x = q.data(), *__restrict r = p.data();
+    const double *m = inverse_mass_.data(), *g = grad.data();
+    for (Eigen::Index i = 0, n = q.size(); i < n; ++i) {
+      r[i] -= 0.5 * eps * g[i];
+      x[i] += eps * (m[i] * r[i]);
+    }
+  }
+  // Its second half: p -= (eps / 2) grad, and the velocity M^-1 p.
+  void kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
+    double *__restrict r = p.data(), *__restrict out = v.data();
+    const double *m = inverse_mass_.data(), *g = grad.data();
+    for (Eigen::Index i = 0, n = p.size(); i < n; ++i) {
+      r[i] -= 0.5 * eps * g[i];
+      out[i] = m[i] * r[i];
+    }
+  }
   // p ~ N(0, M), from standard normals in p.
   void scale_momentum(Eigen::VectorXd& p) const { p.array() *= mass_sqrt_.array(); }
 
@@ -236,6 +255,16 @@ class BlockMetric {
       block.local_out.noalias() = block.inverse_mass * block.local_in;
       for (Eigen::Index k = 0; k < n; ++k) v[block.indices[std::size_t(k)]] = block.local_out[k];
     }
+  }
+  void kick_and_drift(Eigen::VectorXd& q, Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad,
+                      double eps) const {
+    add_scaled(p, -0.5 * eps, grad);
+    velocity(p, v);
+    add_scaled(q, eps, v);
+  }
+  void kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
+    add_scaled(p, -0.5 * eps, grad);
+    velocity(p, v);
   }
   // With M^-1 = L L', p = L'^-1 z has covariance (L L')^-1 = M.
   void scale_momentum(Eigen::VectorXd& p) const {
@@ -480,12 +509,9 @@ class HamiltonianChain {
   // One leapfrog step of (signed) size eps; leaves velocity = M^-1 p.
   template <class Metric>
   bool leapfrog(const Metric& metric, detail::PhasePoint& z, double eps) {
-    detail::add_scaled(z.momentum, -0.5 * eps, z.grad);
-    metric.velocity(z.momentum, z.velocity);
-    detail::add_scaled(z.position, eps, z.velocity);
+    metric.kick_and_drift(z.position, z.momentum, z.velocity, z.grad, eps);
     if (!evaluate(z)) return false;
-    detail::add_scaled(z.momentum, -0.5 * eps, z.grad);
-    metric.velocity(z.momentum, z.velocity);
+    metric.kick(z.momentum, z.velocity, z.grad, eps);
     return true;
   }
 
