@@ -359,6 +359,16 @@ class HamiltonianChain {
     if (!(state.step_size > 0) || !std::isfinite(state.step_size))
       throw std::invalid_argument("tyche: HamiltonianChain: the state's step size must be positive, got " +
                                   std::to_string(state.step_size));
+    const InverseMassMatrix& mass = state.inverse_mass_matrix;
+    bool blocks_fit = mass.blocks.size() == mass.block_matrices.size();
+    for (std::size_t b = 0; blocks_fit && b < mass.blocks.size(); ++b) {
+      const Eigen::Index n = Eigen::Index(mass.blocks[b].size());
+      blocks_fit = mass.block_matrices[b].rows() == n && mass.block_matrices[b].cols() == n;
+      for (Eigen::Index i : mass.blocks[b]) blocks_fit = blocks_fit && i >= 0 && i < dimension_;
+    }
+    if (!blocks_fit)
+      throw std::invalid_argument(
+          "tyche: HamiltonianChain: the state's inverse mass matrix blocks do not match their matrices or coordinates");
     allocate();
     current_.position = state.position;
     // Evaluated again rather than trusted: the potential may be a new recording.
