@@ -140,9 +140,9 @@ inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
   }
 }
 
-// Vector kernels of the hot loop written as plain loops: on the short
-// vectors of small models Eigen's generic assignment costs several times the
-// arithmetic, and these vectorise as well on long ones.
+// Copies, sums and axpys of the hot loop written as plain loops: on the
+// short vectors of small models Eigen's generic assignment costs several
+// times the arithmetic, and these vectorise as well on long ones.
 inline void copy(Eigen::VectorXd& to, const Eigen::VectorXd& from) {
   std::copy_n(from.data(), from.size(), to.data());
 }
@@ -151,7 +151,6 @@ inline void add(Eigen::VectorXd& to, const Eigen::VectorXd& a, const Eigen::Vect
   const double *x = a.data(), *y = b.data();
   for (Eigen::Index i = 0, n = to.size(); i < n; ++i) t[i] = x[i] + y[i];
 }
-inline double dot(const Eigen::VectorXd& a, const Eigen::VectorXd& b) { return a.dot(b); }
 inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd& x) {
   double* __restrict t = to.data();
   const double* y = x.data();
@@ -313,7 +312,7 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
 // rho still points forward at both ends.
 inline bool no_u_turn(const Eigen::VectorXd& velocity_minus, const Eigen::VectorXd& velocity_plus,
                       const Eigen::VectorXd& rho) {
-  return dot(velocity_plus, rho) > 0 && dot(velocity_minus, rho) > 0;
+  return velocity_plus.dot(rho) > 0 && velocity_minus.dot(rho) > 0;
 }
 
 }  // namespace detail
@@ -534,7 +533,7 @@ class HamiltonianChain {
     detail::draw_standard_normals(momentum_key, z.momentum);
     metric.scale_momentum(z.momentum);
     metric.velocity(z.momentum, z.velocity);
-    return z.potential + 0.5 * detail::dot(z.momentum, z.velocity);
+    return z.potential + 0.5 * z.momentum.dot(z.velocity);
   }
 
   // Buffers of one level of build_tree's recursion (Stan's locals).
@@ -563,7 +562,7 @@ class HamiltonianChain {
     if (depth == 0) {
       ++totals.num_steps;
       double h = std::numeric_limits<double>::infinity();
-      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * detail::dot(z.momentum, z.velocity);
+      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * z.momentum.dot(z.velocity);
       if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
       if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
       // Stan's log_sum_exp into the caller's accumulator, always empty here.
