@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -355,4 +356,72 @@ TEST_CASE("MCMC: bad models and failing chains give clear errors", "[mcmc][error
                               "num_chains", "0");
     REQUIRE_THROWS_CONTAINING((tyche::MCMC(tyche::NUTS(model), {.thinning = 0})), std::invalid_argument, "thinning");
   }
+}
+
+TEST_CASE("MCMC: dense mass over blocks of named sites", "[mcmc]") {
+  // a and b strongly correlated, c independent: a dense block for (a, b).
+  const auto model = [] {
+    const tyche::Tensor a = tyche::sample("a", dist::Normal(0.0, 1.0));
+    tyche::sample("b", dist::Normal(a, 0.1));
+    tyche::sample("c", dist::Normal(0.0, 3.0));
+  };
+  tyche::MCMC mcmc(tyche::NUTS(model, {.dense_mass = tyche::DenseMass::blocks({{"a", "b"}})}),
+                   {.num_warmup = kDraws, .num_samples = kDraws, .progress_bar = false});
+  mcmc.run(18);
+  const tyche::MCMCState state = mcmc.last_state();
+  const tyche::InverseMassMatrix& inverse_mass = state.chains[0].inverse_mass_matrix;
+  REQUIRE(inverse_mass.blocks.size() == 1);
+  CHECK(inverse_mass.blocks[0] == std::vector<Eigen::Index>{0, 1});  // a and b lie first in u
+  // The adapted block estimates the posterior covariance of (a, b):
+  // var a = 1, var b = 1.01, cov = 1 (correlation 0.995); c is diagonal, var 9.
+  const Eigen::MatrixXd& block = inverse_mass.block_matrices[0];
+  CHECK(block(0, 1) / std::sqrt(block(0, 0) * block(1, 1)) > 0.95);
+  CHECK(inverse_mass.diagonal[2] == Approx(9.0).epsilon(0.35));
+  check_moments(moments(mcmc.get_samples(true).at("b")), 0.0, std::sqrt(1.01));
+}
+
+TEST_CASE("NUTS: the compiled potential and value_and_grad give the same chain, to rounding", "[mcmc]") {
+  const auto potential = tyche::potential_energy(normal_normal(kNormalData));
+  const Eigen::VectorXd u0 = potential.pack({{"mu", 0.3}});
+  auto compiled = tyche::compile_gradient(potential, u0);
+  const tyche::PotentialFunction replayed = [&](const Eigen::Ref<const Eigen::VectorXd>& u,
+                                                Eigen::Ref<Eigen::VectorXd> grad) { return compiled(u, grad); };
+  const tyche::PotentialFunction eager = [&](const Eigen::Ref<const Eigen::VectorXd>& u,
+                                             Eigen::Ref<Eigen::VectorXd> grad) {
+    return tyche::value_and_grad(potential, u, grad);
+  };
+  tyche::HamiltonianSettings settings;
+  settings.step_size = 0.3;
+  tyche::HamiltonianChain a(replayed, u0, tyche::PRNGKey(1), settings, 50);
+  tyche::HamiltonianChain b(eager, u0, tyche::PRNGKey(1), settings, 50);
+  for (int i = 0; i < 100; ++i) {
+    a.transition();
+    b.transition();
+    REQUIRE(a.position()[0] == Approx(b.position()[0]).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("MCMC: a batch axis without a plate gets NumPyro's missing-plate warning", "[mcmc]") {
+  const auto model = [] {
+    const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 1.0));
+    tyche::sample("y", dist::Normal(mu, 1.0), tyche::Tensor{0.5, 1.5, 1.0});  // batch (3,), no plate
+  };
+  std::ostringstream captured;
+  std::streambuf* const standard_error = std::cerr.rdbuf(captured.rdbuf());
+  tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 10, .num_samples = 10, .progress_bar = false});
+  mcmc.run(19);
+  std::cerr.rdbuf(standard_error);
+  CHECK_THAT(captured.str(), Catch::Contains("missing a plate statement for batch axis -1 of site `y`"));
+  // With the plate, no warning.
+  const auto plated = [] {
+    const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 1.0));
+    tyche::plate data("data", 3);
+    tyche::sample("y", dist::Normal(mu, 1.0), tyche::Tensor{0.5, 1.5, 1.0});
+  };
+  std::ostringstream quiet;
+  std::cerr.rdbuf(quiet.rdbuf());
+  tyche::MCMC plain(tyche::NUTS(plated), {.num_warmup = 10, .num_samples = 10, .progress_bar = false});
+  plain.run(19);
+  std::cerr.rdbuf(standard_error);
+  CHECK(quiet.str().empty());
 }

@@ -302,8 +302,12 @@ Eigen::VectorXd find_initial_point(const Potential& potential, Key key, const In
 // it without the plate's scale or subsampling). A warning, once per site.
 inline void warn_missing_plates(const Trace& trace) {
   for (const Message& msg : trace) {
-    if (msg.type != SiteType::sample || !msg.fn) continue;
-    const Shape& batch = msg.fn->batch_shape();
+    if (msg.type != SiteType::sample || !msg.fn || !msg.value) continue;
+    // The batch shape of the site's log density: the distribution's, broadcast
+    // with the value's own batch axes (an observation may be larger).
+    Shape value_batch;
+    for (int a = 0; a < msg.value->ndim() - msg.fn->event_dim(); ++a) value_batch.push_back(msg.value->dim(a));
+    const Shape batch = broadcast_shapes(msg.fn->batch_shape(), value_batch, "the missing-plate check");
     for (int i = 0; i < batch.rank(); ++i) {
       const int dim = -1 - i;
       const bool claimed = std::any_of(msg.cond_indep_stack.begin(), msg.cond_indep_stack.end(),
