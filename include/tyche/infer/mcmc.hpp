@@ -176,8 +176,9 @@ struct Collection {
 };
 
 // A chain's progress, written by its thread with relaxed stores (no lock in
-// the chain loop) and read by the progress line.
-struct ChainProgress {
+// the chain loop) and read by the progress line. A cache line each, so that
+// chains on different cores do not invalidate each other's at every step.
+struct alignas(64) ChainProgress {
   std::atomic<int> phase{0};  // 0 starting, 1 warm-up, 2 sampling, 3 done
   std::atomic<std::int64_t> done{0}, total{0}, divergences{0};
   std::atomic<double> step_size{0.0}, mean_accept_prob{0.0};
@@ -391,15 +392,15 @@ template <class Kernel>
 class MCMC {
  public:
   MCMC(Kernel kernel, MCMCOptions options = {}) : kernel_(std::move(kernel)), options_(options) {
-    const auto require_positive = [](const char* what, int value, int least) {
+    const auto require_at_least = [](const char* what, int value, int least) {
       if (value < least)
         throw std::invalid_argument(std::string("tyche: MCMC: ") + what + " must be >= " + std::to_string(least) +
                                     ", got " + std::to_string(value));
     };
-    require_positive("num_warmup", options.num_warmup, 0);
-    require_positive("num_samples", options.num_samples, 0);
-    require_positive("num_chains", options.num_chains, 1);
-    require_positive("thinning", options.thinning, 1);
+    require_at_least("num_warmup", options.num_warmup, 0);
+    require_at_least("num_samples", options.num_samples, 0);
+    require_at_least("num_chains", options.num_chains, 1);
+    require_at_least("thinning", options.thinning, 1);
   }
 
   // Set to last_state() (or the state a warmup() left) to continue from it:
