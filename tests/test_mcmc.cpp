@@ -252,7 +252,7 @@ TEST_CASE("MCMC: continuing from last_state skips warm-up; warmup() then run()",
   for (std::size_t k = 0; k < step_sizes.size(); ++k) CHECK(step_sizes[k] == state.chains[k / 50].step_size);
 
   tyche::MCMC split_run(tyche::NUTS(model), {.num_warmup = 200, .num_samples = 50, .progress_bar = false});
-  split_run.warmup(12, tyche::WarmupOptions{.collect_warmup = true, .init_params = {}});
+  split_run.warmup(12, tyche::WarmupOptions{.collect_warmup = true});
   CHECK(split_run.get_samples().at("mu").shape() == tyche::Shape{200});
   REQUIRE(split_run.post_warmup_state);
   split_run.run(13);

@@ -1,6 +1,6 @@
 // Layer 4 of tyche: inference. The model's potential energy on the
 // unconstrained space, NUTS and HMC with Stan's warm-up, the MCMC driver,
-// and NumPyro's diagnostics and summary table.
+// NumPyro's diagnostics and summary table, Predictive and log_likelihood.
 //
 //   #include <tyche/infer.hpp>
 //   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 1000, .num_samples = 1000, .num_chains = 4});
@@ -15,4 +15,5 @@
 #include "tyche/infer/mcmc.hpp"
 #include "tyche/infer/nuts.hpp"
 #include "tyche/infer/potential.hpp"
+#include "tyche/infer/predictive.hpp"
 #include "tyche/infer/summary.hpp"

@@ -72,13 +72,13 @@ struct MCMCOptions {
 struct RunOptions {
   // Constrained values of latent sites to start every chain at; sites not
   // given start where the kernel's init strategy puts them.
-  std::optional<ValueMap> init_params;
+  std::optional<ValueMap> init_params = std::nullopt;
 };
 
 // The last argument of warmup.
 struct WarmupOptions {
   bool collect_warmup = false;  // keep the warm-up draws as the samples
-  std::optional<ValueMap> init_params;
+  std::optional<ValueMap> init_params = std::nullopt;
 };
 
 // Every chain's state after a run: where the next run continues.

@@ -1,0 +1,276 @@
+// Predictive and log_likelihood: the model run once per posterior draw
+// (NumPyro's numpyro.infer.Predictive and numpyro.infer.util.log_likelihood).
+//
+//   tyche::Predictive predictive(model, mcmc.get_samples());
+//   tyche::ValueMap draws = predictive(/*seed=*/1, x, std::nullopt);   // y left out: redrawn per draw
+//   tyche::ValueMap prior = tyche::Predictive(model, {.num_samples = 500})(/*seed=*/2, x, std::nullopt);
+//   tyche::ValueMap loglik = tyche::log_likelihood(model, mcmc.get_samples(), x, y);   // "y": (draws, N)
+//
+// Per draw i, the model runs under seed with the i-th key split from the
+// seed's and under substitute with draw i's values. What comes back, as
+// NumPyro's _predictive, with a leading draw axis (two, (chain, draw), with
+// batch_ndims = 2):
+// - by default, the sample sites the samples do not hold (observed ones
+//   included: a site whose observation the caller left out is redrawn, one
+//   whose observation was given returns it) and every deterministic site;
+// - with return_sites, exactly the named sites (an empty list: every site).
+// A deterministic site the samples hold is computed again from the draw,
+// unless exclude_deterministic is false (then the samples' value is kept).
+// Sample names the model does not have are ignored, as substitute ignores
+// them; where NumPyro warns (draw counts that differ between sites, a value
+// that does not fit its site), tyche throws, naming the site.
+#pragma once
+
+#include "tyche/effects/handlers/seed.hpp"
+#include "tyche/effects/handlers/substitute.hpp"
+#include "tyche/effects/handlers/trace.hpp"
+#include "tyche/effects/site_errors.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace tyche {
+
+struct PredictiveOptions {
+  // Draws for a prior predictive (no samples); with samples, their count.
+  std::optional<std::int64_t> num_samples = std::nullopt;
+  // The sites to return; none: NumPyro's default (see the top); empty: all.
+  std::optional<std::vector<std::string>> return_sites = std::nullopt;
+  bool exclude_deterministic = true;
+  int batch_ndims = 1;    // leading axes of the samples that index draws: 1, or 2 for (chain, draw)
+  bool parallel = false;  // draws on threads; the results do not depend on it
+};
+
+namespace detail {
+
+// The draws' batch shape: the leading batch_ndims axes every sample shares.
+inline Shape predictive_batch_shape(const ValueMap& samples, int batch_ndims, const char* caller) {
+  if (batch_ndims < 1 || batch_ndims > 2)
+    throw std::invalid_argument(std::string("tyche: ") + caller + ": batch_ndims must be 1 or 2, got " +
+                                std::to_string(batch_ndims));
+  std::optional<Shape> batch;
+  std::string first;
+  for (const auto& [name, values] : samples) {
+    if (values.ndim() < batch_ndims)
+      throw ShapeError(std::string("tyche: ") + caller + ": the samples of `" + name + "` have shape " +
+                       values.shape().str() + ", which has no " + std::to_string(batch_ndims) + " draw axes");
+    Shape leading;
+    for (int a = 0; a < batch_ndims; ++a) leading.push_back(values.dim(a));
+    if (!batch) {
+      batch = leading;
+      first = name;
+    } else if (leading != *batch) {
+      throw ShapeError(std::string("tyche: ") + caller + ": the samples of `" + name + "` have draw axes " +
+                       leading.str() + " but those of `" + first + "` have " + batch->str());
+    }
+  }
+  return batch.value_or(Shape{});
+}
+
+// Draw k of a site's samples (the batch axes flattened).
+inline Tensor sample_at(const Tensor& values, std::int64_t draws, std::int64_t k, int batch_ndims) {
+  Shape shape;
+  for (int a = batch_ndims; a < values.ndim(); ++a) shape.push_back(values.dim(a));
+  const std::int64_t size = values.size() / draws;
+  return Tensor(std::vector<double>(values.data() + k * size, values.data() + (k + 1) * size), shape);
+}
+
+// Runs body(k) for k in [0, count), on threads when parallel; rethrows the
+// first draw's exception.
+template <class Body>
+void for_each_draw(std::int64_t count, bool parallel, const Body& body) {
+  const int workers =
+      parallel ? int(std::min<std::int64_t>(count, std::max(1u, std::thread::hardware_concurrency()))) : 1;
+  if (workers <= 1) {
+    for (std::int64_t k = 0; k < count; ++k) body(k);
+    return;
+  }
+  std::atomic<std::int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      try {
+        for (std::int64_t k = next++; k < count && !failed.load(std::memory_order_relaxed); k = next++) body(k);
+      } catch (...) {
+        errors[std::size_t(w)] = std::current_exception();
+        failed = true;
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// Draws of sites gathered into arrays with the batch shape in front; every
+// draw of a site must have the same shape.
+class DrawCollector {
+ public:
+  DrawCollector(Shape batch, std::int64_t count) : batch_(std::move(batch)), count_(count) {}
+
+  // Draw 0 (which runs first, alone) declares the sites kept; later draws
+  // store into them from any thread, each draw into its own slots.
+  void declare(const std::string& name, const Shape& shape) {
+    sites_.push_back({name, shape, std::vector<double>(std::size_t(count_ * shape.numel()))});
+  }
+  bool declared(const std::string& name) const {
+    return std::any_of(sites_.begin(), sites_.end(), [&](const Site& s) { return s.name == name; });
+  }
+  void store(const std::string& name, const Tensor& value, std::int64_t k) {
+    for (Site& site : sites_) {
+      if (site.name != name) continue;
+      if (value.shape() != site.shape)
+        throw ShapeError("tyche: Predictive: site `" + name + "` has shape " + value.shape().str() + " at draw " +
+                         std::to_string(k) + " but " + site.shape.str() + " at draw 0");
+      std::copy(value.data(), value.data() + value.size(), site.values.begin() + k * site.shape.numel());
+      return;
+    }
+  }
+  ValueMap result() && {
+    ValueMap out;
+    for (Site& site : sites_) {
+      Shape shape = batch_;
+      for (std::int64_t d : site.shape) shape.push_back(d);
+      out.emplace(site.name, Tensor(site.values, shape));
+    }
+    return out;
+  }
+
+ private:
+  struct Site {
+    std::string name;
+    Shape shape;
+    std::vector<double> values;
+  };
+  Shape batch_;
+  std::int64_t count_;
+  std::vector<Site> sites_;
+};
+
+}  // namespace detail
+
+template <class Model>
+class Predictive {
+ public:
+  // Posterior predictive: one model run per draw of the samples.
+  Predictive(Model model, ValueMap posterior_samples, PredictiveOptions options = {})
+      : model_(std::move(model)), samples_(std::move(posterior_samples)), options_(std::move(options)) {
+    batch_ = detail::predictive_batch_shape(samples_, options_.batch_ndims, "Predictive");
+    if (samples_.empty()) {
+      batch_ = prior_batch();
+    } else if (options_.num_samples && *options_.num_samples != batch_.numel()) {
+      throw std::invalid_argument("tyche: Predictive: num_samples is " + std::to_string(*options_.num_samples) +
+                                  " but the samples hold " + std::to_string(batch_.numel()) +
+                                  " draws (NumPyro warns and uses the samples' count)");
+    }
+  }
+  // Prior predictive: num_samples runs of the model.
+  Predictive(Model model, PredictiveOptions options)
+      : model_(std::move(model)), options_(std::move(options)), batch_(prior_batch()) {}
+
+  // The draws (see the top) for model(args...).
+  template <class... Args>
+  ValueMap operator()(std::uint64_t seed, const Args&... args) const {
+    return (*this)(PRNGKey(seed), args...);
+  }
+  template <class... Args>
+  ValueMap operator()(Key key, const Args&... args) const {
+    const std::int64_t count = batch_.numel();
+    const std::vector<Key> keys = split(key, int(count));
+    detail::DrawCollector collector(batch_, count);
+    const auto run_draw = [&](std::int64_t k) {
+      ValueMap draw;
+      for (const auto& [name, values] : samples_)
+        draw.emplace(name, detail::sample_at(values, count, k, options_.batch_ndims));
+      const SiteValueFn values = [&](const Message& msg) -> std::optional<Tensor> {
+        if (msg.type == SiteType::deterministic && options_.exclude_deterministic) return std::nullopt;
+        const auto it = draw.find(msg.name);
+        if (it == draw.end()) return std::nullopt;
+        return it->second;
+      };
+      const Trace sites = trace(seed(substitute(std::cref(model_), values), keys[std::size_t(k)])).get_trace(args...);
+      if (k == 0) declare_sites(sites, collector);
+      for (const Message& msg : sites)
+        if (collector.declared(msg.name)) collector.store(msg.name, *msg.value, k);
+    };
+    if (count == 0) return {};
+    run_draw(0);
+    detail::for_each_draw(count - 1, options_.parallel, [&](std::int64_t k) { run_draw(k + 1); });
+    return std::move(collector).result();
+  }
+
+ private:
+  Shape prior_batch() const {
+    if (!options_.num_samples)
+      throw std::invalid_argument("tyche: Predictive: give posterior samples or num_samples");
+    if (*options_.num_samples < 1)
+      throw std::invalid_argument("tyche: Predictive: num_samples must be >= 1, got " +
+                                  std::to_string(*options_.num_samples));
+    return Shape{*options_.num_samples};
+  }
+
+  void declare_sites(const Trace& sites, detail::DrawCollector& collector) const {
+    if (options_.return_sites && !options_.return_sites->empty()) {
+      for (const std::string& name : *options_.return_sites) {
+        if (!sites.contains(name))
+          throw std::invalid_argument("tyche: Predictive: return_sites names `" + name +
+                                      "`, which the model does not have");
+        collector.declare(name, sites[name].value->shape());
+      }
+      return;
+    }
+    for (const Message& msg : sites) {
+      if (msg.type == SiteType::plate || !msg.value) continue;
+      const bool returned = options_.return_sites || msg.type == SiteType::deterministic ||
+                            (msg.type == SiteType::sample && !samples_.contains(msg.name));
+      if (returned) collector.declare(msg.name, msg.value->shape());
+    }
+  }
+
+  Model model_;
+  ValueMap samples_;
+  PredictiveOptions options_;
+  Shape batch_;
+};
+
+template <class Model>
+Predictive(Model, ValueMap, PredictiveOptions = {}) -> Predictive<Model>;
+template <class Model>
+Predictive(Model, PredictiveOptions) -> Predictive<Model>;
+
+// The pointwise log density of each observed sample site at each draw:
+// name -> (draw, ...batch shape of the site's distribution and value), as
+// numpyro.infer.util.log_likelihood: the site's distribution's log_prob, so
+// a mask set on the distribution (fn.mask(...)) applies, while the mask and
+// scale handlers and plate subsampling scales do not. Every latent site must
+// be in the samples (the model runs without seed).
+template <class Model, class... Args>
+ValueMap log_likelihood(const Model& model, const ValueMap& samples, const Args&... args) {
+  const Shape batch = detail::predictive_batch_shape(samples, 1, "log_likelihood");
+  const std::int64_t count = batch.numel();
+  if (samples.empty()) throw std::invalid_argument("tyche: log_likelihood: no samples");
+  detail::DrawCollector collector(batch, count);
+  for (std::int64_t k = 0; k < count; ++k) {
+    ValueMap draw;
+    for (const auto& [name, values] : samples) draw.emplace(name, detail::sample_at(values, count, k, 1));
+    const Trace sites = trace(substitute(std::cref(model), draw)).get_trace(args...);
+    for (const Message& msg : sites) {
+      if (msg.type != SiteType::sample || !msg.is_observed) continue;
+      const Tensor log_density = msg.fn->log_prob(*msg.value);
+      if (k == 0) collector.declare(msg.name, log_density.shape());
+      collector.store(msg.name, log_density, k);
+    }
+  }
+  return std::move(collector).result();
+}
+
+}  // namespace tyche
