@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <cmath>
 #include <numbers>
@@ -33,6 +34,7 @@ inline constexpr double kLogSqrtTwoPi = 0.91893853320467274178;  // log(sqrt(2 p
 // alone and applies the factor and the constants once. slope(z) = -phi'(z).
 // Each is written once for doubles and for Eigen array expressions.
 struct StandardNormal {
+  static constexpr std::uint8_t kFamily = 0;  // LocScaleNode::family
   static constexpr double kFactor = -0.5, kConstant = -kLogSqrtTwoPi;
   template <class Z>
   static auto core(const Z& z) { return z * z; }
@@ -40,6 +42,7 @@ struct StandardNormal {
   static auto slope(const Z& z) { return z; }
 };
 struct StandardCauchy {
+  static constexpr std::uint8_t kFamily = 1;
   static constexpr double kFactor = -1.0, kConstant = -1.14472988584940017414;  // -log(pi)
   template <class Z>
   static auto core(const Z& z) {
@@ -70,8 +73,9 @@ struct LocScaleNode : Node {
   // x_checked elements of x must be > 0, their support (0: no check).
   double shift;
   std::int64_t x_checked;
-  int pattern;        // 8 SX + 4 SL + 2 SS + summed (the strides are below)
-  bool scale_varies;  // recompute the scale terms in each forward pass
+  int pattern;           // 8 SX + 4 SL + 2 SS + summed (the strides are below)
+  bool scale_varies;     // recompute the scale terms in each forward pass
+  std::uint8_t family;   // Family::kFamily, for set_compiled_kernels
 };
 
 TYCHE_NOINLINE void scale_terms(const LocScaleNode& nd) {
@@ -324,6 +328,7 @@ const Node* absorb_fma(const Node& node, const FmaNode& fma, NodeStore& store) {
   fused.backward = table[pattern][1];
   fused.unit_seed = sum ? unit_table[pattern >> 1] : nullptr;
   fused.absorbs_fma = nullptr;
+  fused.kind = NodeKind::other;  // its kernels are set: set_compiled_kernels leaves it alone
   // Reads x, the scale and the fma's operands; writes the density.
   Operand* operands = store.operands(6);
   operands[0] = density.operands[0];
@@ -366,11 +371,37 @@ inline void fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3>&
   node.x_checked = half ? xs.size() : 0;
 }
 
+// The kernels that only a compiled gradient runs (a summed density seeded with a
+// gradient of 1, a density absorbing the fma that computes its location) are
+// set on a recorded node when compile_gradient plans its replay, not when the
+// node is recorded: a program that never compiles a gradient never compiles
+// them (more than half of a family's kernels).
+template <class Family>
+void set_compiled_kernels_of(LocScaleNode& node) {
+  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
+  const int pattern = node.pattern;
+  const bool single_grads = (!(pattern & 0b1000) && node.gx) || (!(pattern & 0b0100) && node.gloc) ||
+                            (!(pattern & 0b0010) && node.gscale);
+  if (pattern & 1) node.unit_seed = unit_table[std::size_t(pattern >> 1) * 2 + single_grads];
+  node.absorbs_fma = &kLocScaleAbsorption<Family>;
+}
+
+// Called by compile_gradient on each recorded node (a template so that only a
+// program that compiles a gradient instantiates it).
+template <class = void>
+void set_compiled_kernels(Node& node) {
+  if (node.kind != NodeKind::loc_scale_density) return;
+  auto& density = static_cast<LocScaleNode&>(node);
+  switch (density.family) {
+    case StandardNormal::kFamily: return set_compiled_kernels_of<StandardNormal>(density);
+    case StandardCauchy::kFamily: return set_compiled_kernels_of<StandardCauchy>(density);
+  }
+}
+
 template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
                              const char* name, bool half = false) {
   static constexpr auto table = loc_scale_table<Family>(std::make_index_sequence<16>());
-  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
   const auto operands = full_or_single({x, loc, scale}, name);
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
@@ -382,11 +413,9 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   LocScaleNode local;
   auto& node = tape.node_for(grad, local, forward, backward,
                              {Access::operand(xs), Access::operand(locs), Access::operand(scales)}, {Access::operand(y)});
+  node.kind = NodeKind::loc_scale_density;
   node.pattern = int(pattern);
-  node.absorbs_fma = &kLocScaleAbsorption<Family>;
-  const bool single_grads = (xs.size() == 1 && Access::grad(xs)) || (locs.size() == 1 && Access::grad(locs)) ||
-                            (scales.size() == 1 && Access::grad(scales));
-  if (sum) node.unit_seed = unit_table[(pattern >> 1) * 2 + single_grads];
+  node.family = Family::kFamily;
   Tensor terms;
   fill_loc_scale_node(node, operands, y, terms, half);
   forward(node);
