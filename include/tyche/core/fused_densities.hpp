@@ -190,12 +190,18 @@ void loc_scale_kernel(const Node& base) {
 
 using NodeFunctions = std::array<void (*)(const Node&), 2>;
 
+// A single x with a full location never gets here: it takes the kernels of a
+// full x and a single location, with the two exchanged (exchanges_x_and_loc).
+template <std::size_t Pattern>
+constexpr bool exchanged_pattern = ((Pattern >> 2) & 0b11) == 0b01;
+
 template <class Family, std::size_t Pattern>
 constexpr NodeFunctions loc_scale_functions() {
   constexpr int sx = (Pattern >> 3) & 1, sl = (Pattern >> 2) & 1, ss = (Pattern >> 1) & 1;
   constexpr bool sum = Pattern & 1;
-  return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
-          &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
+  if constexpr (exchanged_pattern<Pattern>) return {nullptr, nullptr};
+  else return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
+               &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
 }
 
 template <class Family, std::size_t... Pattern>
@@ -205,11 +211,17 @@ constexpr std::array<NodeFunctions, 16> loc_scale_table(std::index_sequence<Patt
 
 using Kernel = void (*)(const Node&);
 
+template <class Family, std::size_t Pattern>
+constexpr Kernel loc_scale_unit_kernel() {
+  if constexpr (exchanged_pattern<Pattern>) return nullptr;
+  else return &loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
+                                Pass::value_and_unit_gradient, bool(Pattern & 1)>;
+}
+
 // For the summed patterns (index: 8 SX + 4 SL + 2 SS + SingleGrads).
 template <class Family, std::size_t... Pattern>
 constexpr std::array<Kernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
-  return {&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
-                            Pass::value_and_unit_gradient, bool(Pattern & 1)>...};
+  return {loc_scale_unit_kernel<Family, Pattern>()...};
 }
 
 // A density whose location is an fma, a * b + c with a and c single and b
@@ -398,6 +410,14 @@ void set_compiled_kernels(Node& node) {
   }
 }
 
+// With a single x and a full location, the kernels are given the location as
+// x and x as the location (and their gradients): z and d log p / d loc change
+// sign, which every family's core (even) and slope (odd) undo exactly, so
+// that the pattern needs no kernels of its own.
+inline bool exchanges_x_and_loc(const std::array<Tensor, 3>& operands) {
+  return operands[0].size() == 1 && operands[1].size() != 1;
+}
+
 template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
                              const char* name, bool half = false) {
@@ -406,8 +426,9 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, xs, locs, scales);
+  const bool exchange = exchanges_x_and_loc(operands);
   const std::size_t pattern =
-      (xs.size() != 1) * 8 + (locs.size() != 1) * 4 + (scales.size() != 1) * 2 + sum;
+      (xs.size() != 1 || exchange) * 8 + (locs.size() != 1 && !exchange) * 4 + (scales.size() != 1) * 2 + sum;
   const auto [forward, backward] = table[pattern];
   Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
   LocScaleNode local;
@@ -417,7 +438,7 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   node.pattern = int(pattern);
   node.family = Family::kFamily;
   Tensor terms;
-  fill_loc_scale_node(node, operands, y, terms, half);
+  fill_loc_scale_node(node, exchange ? std::array<Tensor, 3>{locs, xs, scales} : operands, y, terms, half);
   forward(node);
   return y;
 }
