@@ -195,11 +195,17 @@ using NodeFunctions = std::array<void (*)(const Node&), 2>;
 template <std::size_t Pattern>
 constexpr bool exchanged_pattern = ((Pattern >> 2) & 0b11) == 0b01;
 
+// Nor does a density of single elements only (n = 1): it takes the kernels
+// of full arrays, which read and write the same element 0, at the cost of a
+// loop of one element (kernel_pattern). Its unit kernel stays its own.
+template <std::size_t Pattern>
+constexpr bool all_single_pattern = (Pattern >> 1) == 0;
+
 template <class Family, std::size_t Pattern>
 constexpr NodeFunctions loc_scale_functions() {
   constexpr int sx = (Pattern >> 3) & 1, sl = (Pattern >> 2) & 1, ss = (Pattern >> 1) & 1;
   constexpr bool sum = Pattern & 1;
-  if constexpr (exchanged_pattern<Pattern>) return {nullptr, nullptr};
+  if constexpr (exchanged_pattern<Pattern> || all_single_pattern<Pattern>) return {nullptr, nullptr};
   else return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
                &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
 }
@@ -429,7 +435,8 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   const bool exchange = exchanges_x_and_loc(operands);
   const std::size_t pattern =
       (xs.size() != 1 || exchange) * 8 + (locs.size() != 1 && !exchange) * 4 + (scales.size() != 1) * 2 + sum;
-  const auto [forward, backward] = table[pattern];
+  const std::size_t kernel_pattern = pattern >> 1 == 0 ? 0b1110 + sum : pattern;
+  const auto [forward, backward] = table[kernel_pattern];
   Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
   LocScaleNode local;
   auto& node = tape.node_for(grad, local, forward, backward,
