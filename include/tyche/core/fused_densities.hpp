@@ -419,7 +419,9 @@ void set_compiled_kernels(Node& node) {
 // With a single x and a full location, the kernels are given the location as
 // x and x as the location (and their gradients): z and d log p / d loc change
 // sign, which every family's core (even) and slope (odd) undo exactly, so
-// that the pattern needs no kernels of its own.
+// that the pattern needs no kernels of its own. (Such a density does not
+// absorb an fma computing its location: a single observation of a whole
+// regression is rare enough.)
 inline bool exchanges_x_and_loc(const std::array<Tensor, 3>& operands) {
   return operands[0].size() == 1 && operands[1].size() != 1;
 }
