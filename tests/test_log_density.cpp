@@ -102,6 +102,38 @@ TEST_CASE("gradients of the fused log densities match finite differences for eve
   }
 }
 
+TEST_CASE("a compiled log joint of fused densities matches the eager one for every operand pattern") {
+  // The kernels a compiled gradient adds (one pass computing the value and the
+  // gradient for a seed of 1) exist per pattern of full and single operands,
+  // and per whether a single operand has a gradient. A single x with a full
+  // location runs the kernels of the opposite pattern with the two exchanged.
+  // Each summed density is a term of add_n, so both are unit seeded; the replay
+  // adds in another order than the eager evaluation, hence the tolerance.
+  for (int pattern = 0; pattern < 8; ++pattern) {
+    for (bool constant_singles : {false, true}) {
+      if (pattern == 0 && constant_singles) continue;  // nothing would depend on the parameters
+      auto f = [&](const Tensor& q) {
+        const auto single = [&](std::int64_t i, double constant) { return constant_singles ? Tensor(constant) : q[i]; };
+        const Tensor x = pattern & 4 ? q.slice(0, 4) : single(0, 0.7);
+        const Tensor loc = pattern & 2 ? q.slice(4, 8) : single(4, -0.4);
+        const Tensor scale = pattern & 1 ? tyche::exp(q.slice(8, 12)) : tyche::exp(single(8, 0.3));
+        return tyche::add_n({tyche::normal_log_density_sum(x, loc, scale), tyche::cauchy_log_density_sum(x, loc, scale)});
+      };
+      Eigen::VectorXd q(12);
+      q << 0.1, -1.3, 2.2, 0.4, 0.5, -0.2, 1.0, 0.0, -0.3, 0.2, 0.9, -1.0;
+      INFO("pattern " << pattern << (constant_singles ? ", single operands constant" : ""));
+      auto compiled = tyche::compile_gradient(f, q);
+      REQUIRE(compiled.unit_seeded() == 2);
+      Eigen::VectorXd g_compiled(12), g_eager(12);
+      for (double shift : {0.0, 0.37, -1.1}) {
+        const Eigen::VectorXd at = q.array() + shift;
+        REQUIRE(compiled(at, g_compiled) == Approx(tyche::value_and_grad(f, at, g_eager)).epsilon(1e-13));
+        for (Eigen::Index i = 0; i < 12; ++i) REQUIRE(g_compiled[i] == Approx(g_eager[i]).epsilon(1e-13).margin(1e-14));
+      }
+    }
+  }
+}
+
 TEST_CASE("fused log densities agree with their element-by-element sum for every block remainder") {
   // The kernels run SIMD blocks (2, 4 or 8 elements), then the rest one by one.
   for (Eigen::Index n : {1, 3, 4, 5, 8, 50, 103}) {

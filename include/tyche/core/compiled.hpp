@@ -62,6 +62,7 @@
 #include "tyche/core/blocked.hpp"
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/fma.hpp"
+#include "tyche/core/fused_densities.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/core/tensor.hpp"
 
@@ -86,6 +87,8 @@ struct ReplayPlan {
   NodeStore store;                   // the fused nodes
 };
 
+// A template so that only a program that compiles a gradient compiles it.
+template <class = void>
 class ReplayPlanner {
  public:
   ReplayPlanner(std::vector<const Node*> nodes, const Operand& output) : nodes_(std::move(nodes)), output_(output) {
@@ -163,8 +166,8 @@ class ReplayPlanner {
         const Operand& b = nodes_[m]->inputs_begin()[1];
         auto& fma = plan_.store.make<FmaNode>();
         fma.pattern = (a.size != 1) * 4 + (b.size != 1) * 2;
-        fma.forward = kFmaFunctions[std::size_t(fma.pattern)][0];
-        fma.backward = kFmaFunctions[std::size_t(fma.pattern)][1];
+        fma.forward = kFmaFunctions<>[std::size_t(fma.pattern)][0];
+        fma.backward = kFmaFunctions<>[std::size_t(fma.pattern)][1];
         fma.kind = NodeKind::fma;
         fma.a = a.value;
         fma.b = b.value;
@@ -362,10 +365,13 @@ class CompiledGradient {
           "tyche: compile_gradient needs a function returning one value but got shape " +
           out.shape().str());
     std::vector<const detail::Node*> nodes;
-    for (const detail::Node* node = session.tape().last(); node; node = node->previous) nodes.push_back(node);
+    for (detail::Node* node = session.tape().last(); node; node = node->previous) {
+      detail::set_compiled_kernels(*node);
+      nodes.push_back(node);
+    }
     std::reverse(nodes.begin(), nodes.end());
     const auto [gradients_begin, gradients_end] = session.tape().gradient_block();
-    plan_ = detail::ReplayPlanner(std::move(nodes), detail::Access::operand(out))
+    plan_ = detail::ReplayPlanner<>(std::move(nodes), detail::Access::operand(out))
                 .make(detail::Access::operand(parameters), gradients_begin, gradients_end);
     parameters_ = detail::Access::data(parameters);
     parameter_grad_ = detail::Access::grad(parameters);

@@ -65,6 +65,8 @@ constexpr std::array<std::array<void (*)(const Node&), 2>, 8> fma_table(std::ind
             &fma_backward<(Pattern >> 2) & 1, (Pattern >> 1) & 1, Pattern & 1>}...}};
 }
 
+// A variable template, so that only a program that makes an fma compiles its kernels.
+template <class = void>
 inline constexpr auto kFmaFunctions = fma_table(std::make_index_sequence<8>());
 
 }  // namespace detail
@@ -78,7 +80,7 @@ Tensor fma(const std::type_identity_t<T>& a, const std::type_identity_t<T>& b, c
   const bool grad = needs_grad(tape, as, bs, cs);
   Tensor y = Access::result(result_shape(operands), grad);
   const std::size_t pattern = (as.size() != 1) * 4 + (bs.size() != 1) * 2 + (cs.size() != 1);
-  const auto [forward, backward] = kFmaFunctions[pattern];
+  const auto [forward, backward] = kFmaFunctions<>[pattern];
   FmaNode local;
   auto& node = tape.node_for(grad, local, forward, backward, {Access::operand(as), Access::operand(bs), Access::operand(cs)},
                              {Access::operand(y)});

@@ -11,6 +11,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <cmath>
 #include <numbers>
@@ -33,6 +34,7 @@ inline constexpr double kLogSqrtTwoPi = 0.91893853320467274178;  // log(sqrt(2 p
 // alone and applies the factor and the constants once. slope(z) = -phi'(z).
 // Each is written once for doubles and for Eigen array expressions.
 struct StandardNormal {
+  static constexpr std::uint8_t kFamily = 0;  // LocScaleNode::family
   static constexpr double kFactor = -0.5, kConstant = -kLogSqrtTwoPi;
   template <class Z>
   static auto core(const Z& z) { return z * z; }
@@ -40,6 +42,7 @@ struct StandardNormal {
   static auto slope(const Z& z) { return z; }
 };
 struct StandardCauchy {
+  static constexpr std::uint8_t kFamily = 1;
   static constexpr double kFactor = -1.0, kConstant = -1.14472988584940017414;  // -log(pi)
   template <class Z>
   static auto core(const Z& z) {
@@ -70,8 +73,9 @@ struct LocScaleNode : Node {
   // x_checked elements of x must be > 0, their support (0: no check).
   double shift;
   std::int64_t x_checked;
-  int pattern;        // 8 SX + 4 SL + 2 SS + summed (the strides are below)
-  bool scale_varies;  // recompute the scale terms in each forward pass
+  int pattern;           // 8 SX + 4 SL + 2 SS + summed (the strides are below)
+  bool scale_varies;     // recompute the scale terms in each forward pass
+  std::uint8_t family;   // Family::kFamily, for set_compiled_kernels
 };
 
 TYCHE_NOINLINE void scale_terms(const LocScaleNode& nd) {
@@ -186,12 +190,24 @@ void loc_scale_kernel(const Node& base) {
 
 using NodeFunctions = std::array<void (*)(const Node&), 2>;
 
+// A single x with a full location never gets here: it takes the kernels of a
+// full x and a single location, with the two exchanged (exchanges_x_and_loc).
+template <std::size_t Pattern>
+constexpr bool exchanged_pattern = ((Pattern >> 2) & 0b11) == 0b01;
+
+// Nor does a density of single elements only (n = 1): it takes the kernels
+// of full arrays, which read and write the same element 0, at the cost of a
+// loop of one element (kernel_pattern). Its unit kernel stays its own.
+template <std::size_t Pattern>
+constexpr bool all_single_pattern = (Pattern >> 1) == 0;
+
 template <class Family, std::size_t Pattern>
 constexpr NodeFunctions loc_scale_functions() {
   constexpr int sx = (Pattern >> 3) & 1, sl = (Pattern >> 2) & 1, ss = (Pattern >> 1) & 1;
   constexpr bool sum = Pattern & 1;
-  return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
-          &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
+  if constexpr (exchanged_pattern<Pattern> || all_single_pattern<Pattern>) return {nullptr, nullptr};
+  else return {&loc_scale_kernel<Family, sx, sl, ss, sum, Pass::value>,
+               &loc_scale_kernel<Family, sx, sl, ss, sum, Pass::gradient>};
 }
 
 template <class Family, std::size_t... Pattern>
@@ -201,11 +217,17 @@ constexpr std::array<NodeFunctions, 16> loc_scale_table(std::index_sequence<Patt
 
 using Kernel = void (*)(const Node&);
 
+template <class Family, std::size_t Pattern>
+constexpr Kernel loc_scale_unit_kernel() {
+  if constexpr (exchanged_pattern<Pattern>) return nullptr;
+  else return &loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
+                                Pass::value_and_unit_gradient, bool(Pattern & 1)>;
+}
+
 // For the summed patterns (index: 8 SX + 4 SL + 2 SS + SingleGrads).
 template <class Family, std::size_t... Pattern>
 constexpr std::array<Kernel, 16> loc_scale_unit_table(std::index_sequence<Pattern...>) {
-  return {&loc_scale_kernel<Family, (Pattern >> 3) & 1, (Pattern >> 2) & 1, (Pattern >> 1) & 1, true,
-                            Pass::value_and_unit_gradient, bool(Pattern & 1)>...};
+  return {loc_scale_unit_kernel<Family, Pattern>()...};
 }
 
 // A density whose location is an fma, a * b + c with a and c single and b
@@ -324,6 +346,7 @@ const Node* absorb_fma(const Node& node, const FmaNode& fma, NodeStore& store) {
   fused.backward = table[pattern][1];
   fused.unit_seed = sum ? unit_table[pattern >> 1] : nullptr;
   fused.absorbs_fma = nullptr;
+  fused.kind = NodeKind::other;  // its kernels are set: set_compiled_kernels leaves it alone
   // Reads x, the scale and the fma's operands; writes the density.
   Operand* operands = store.operands(6);
   operands[0] = density.operands[0];
@@ -366,29 +389,65 @@ inline void fill_loc_scale_node(LocScaleNode& node, const std::array<Tensor, 3>&
   node.x_checked = half ? xs.size() : 0;
 }
 
+// The kernels that only a compiled gradient runs (a summed density seeded with a
+// gradient of 1, a density absorbing the fma that computes its location) are
+// set on a recorded node when compile_gradient plans its replay, not when the
+// node is recorded: a program that never compiles a gradient never compiles
+// them (more than half of a family's kernels).
+template <class Family>
+void set_compiled_kernels_of(LocScaleNode& node) {
+  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
+  const int pattern = node.pattern;
+  const bool single_grads = (!(pattern & 0b1000) && node.gx) || (!(pattern & 0b0100) && node.gloc) ||
+                            (!(pattern & 0b0010) && node.gscale);
+  if (pattern & 1) node.unit_seed = unit_table[std::size_t(pattern >> 1) * 2 + single_grads];
+  node.absorbs_fma = &kLocScaleAbsorption<Family>;
+}
+
+// Called by compile_gradient on each recorded node (a template so that only a
+// program that compiles a gradient instantiates it).
+template <class = void>
+void set_compiled_kernels(Node& node) {
+  if (node.kind != NodeKind::loc_scale_density) return;
+  auto& density = static_cast<LocScaleNode&>(node);
+  switch (density.family) {
+    case StandardNormal::kFamily: return set_compiled_kernels_of<StandardNormal>(density);
+    case StandardCauchy::kFamily: return set_compiled_kernels_of<StandardCauchy>(density);
+  }
+}
+
+// With a single x and a full location, the kernels are given the location as
+// x and x as the location (and their gradients): z and d log p / d loc change
+// sign, which every family's core (even) and slope (odd) undo exactly, so
+// that the pattern needs no kernels of its own. (Such a density does not
+// absorb an fma computing its location: a single observation of a whole
+// regression is rare enough.)
+inline bool exchanges_x_and_loc(const std::array<Tensor, 3>& operands) {
+  return operands[0].size() == 1 && operands[1].size() != 1;
+}
+
 template <class Family>
 Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& scale, bool sum,
                              const char* name, bool half = false) {
   static constexpr auto table = loc_scale_table<Family>(std::make_index_sequence<16>());
-  static constexpr auto unit_table = loc_scale_unit_table<Family>(std::make_index_sequence<16>());
   const auto operands = full_or_single({x, loc, scale}, name);
   const auto& [xs, locs, scales] = operands;
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, xs, locs, scales);
+  const bool exchange = exchanges_x_and_loc(operands);
   const std::size_t pattern =
-      (xs.size() != 1) * 8 + (locs.size() != 1) * 4 + (scales.size() != 1) * 2 + sum;
-  const auto [forward, backward] = table[pattern];
+      (xs.size() != 1 || exchange) * 8 + (locs.size() != 1 && !exchange) * 4 + (scales.size() != 1) * 2 + sum;
+  const std::size_t kernel_pattern = pattern >> 1 == 0 ? 0b1110 + sum : pattern;
+  const auto [forward, backward] = table[kernel_pattern];
   Tensor y = Access::result(sum ? Shape{} : result_shape(operands), grad);
   LocScaleNode local;
   auto& node = tape.node_for(grad, local, forward, backward,
                              {Access::operand(xs), Access::operand(locs), Access::operand(scales)}, {Access::operand(y)});
+  node.kind = NodeKind::loc_scale_density;
   node.pattern = int(pattern);
-  node.absorbs_fma = &kLocScaleAbsorption<Family>;
-  const bool single_grads = (xs.size() == 1 && Access::grad(xs)) || (locs.size() == 1 && Access::grad(locs)) ||
-                            (scales.size() == 1 && Access::grad(scales));
-  if (sum) node.unit_seed = unit_table[(pattern >> 1) * 2 + single_grads];
+  node.family = Family::kFamily;
   Tensor terms;
-  fill_loc_scale_node(node, operands, y, terms, half);
+  fill_loc_scale_node(node, exchange ? std::array<Tensor, 3>{locs, xs, scales} : operands, y, terms, half);
   forward(node);
   return y;
 }

@@ -150,7 +150,8 @@ enum class NodeKind : std::uint8_t {
   multiply,          // a * b, one of them a single element or both of one shape
   add,               // a + b, likewise
   negate,            // -x
-  scale_by_constant  // x * constant
+  scale_by_constant, // x * constant
+  loc_scale_density  // LocScaleNode (core/fused_densities.hpp): gets its compiled-only kernels when planned
 };
 
 // Offered by a node that can compute one of its inputs itself when an fma
@@ -175,6 +176,8 @@ struct Node {
   void (*backward)(const Node&) = nullptr;
   // For a node whose result is one number: computes the value and adds the
   // gradient for an output gradient of exactly 1 in one pass (compiled.hpp).
+  // A fused density's two fast paths are set when a gradient is compiled
+  // (set_compiled_kernels in core/fused_densities.hpp).
   void (*unit_seed)(const Node&) = nullptr;
   const FmaAbsorption* absorbs_fma = nullptr;
   const Operand* operands = nullptr;
