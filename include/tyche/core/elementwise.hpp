@@ -143,8 +143,8 @@ TYCHE_UNARY_OP(ErfcOp, x.unaryExpr([](double v) { return std::erfc(v); }),
                -kTwoOverSqrtPi * (-x.square()).exp())
 TYCHE_UNARY_OP(LogNdtrOp, x.unaryExpr(&special::log_ndtr),
                x.binaryExpr(y, &special::d_log_ndtr))
-TYCHE_UNARY_OP(LgammaOp, x.unaryExpr(&special::lgamma), x.unaryExpr(&special::digamma))
-TYCHE_UNARY_OP(DigammaOp, x.unaryExpr(&special::digamma), x.unaryExpr(&special::trigamma))
+TYCHE_UNARY_OP(LgammaOp, x.unaryExpr(&special::lgamma<>), x.unaryExpr(&special::digamma<>))
+TYCHE_UNARY_OP(DigammaOp, x.unaryExpr(&special::digamma<>), x.unaryExpr(&special::trigamma<>))
 // Arithmetic with a constant keeps the constant in the node instead of making
 // an array of it.
 TYCHE_UNARY_OP(AddScalarOp, x + p.first, 1.0)

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 
 namespace tyche::special {
 
@@ -25,14 +26,23 @@ using Policy = boost::math::policies::policy<
     boost::math::policies::promote_double<false>>;
 }  // namespace detail
 
+// These three are templates over a defaulted, non-deduced parameter (the
+// idiom of core/tensor.hpp), called as functions of double: Boost compiles
+// each with a static initializer that runs it at start-up, so a
+// non-template would put that code in every program that includes tyche.
+// Passed as a value they are special::lgamma<> and so on.
+
 // +inf at the poles (0, -1, -2, ...) and at +-inf, as std::lgamma,
 // scipy.special.gammaln and JAX give; Boost's ignored pole error gives NaN.
-inline double lgamma(double x) {
+template <class T = double>
+double lgamma(std::type_identity_t<T> x) {
   if (std::isinf(x) || (x <= 0.0 && x == std::floor(x))) return std::numeric_limits<double>::infinity();
   return boost::math::lgamma(x, detail::Policy());
 }
-inline double digamma(double x) { return boost::math::digamma(x, detail::Policy()); }
-inline double trigamma(double x) { return boost::math::trigamma(x, detail::Policy()); }
+template <class T = double>
+double digamma(std::type_identity_t<T> x) { return boost::math::digamma(x, detail::Policy()); }
+template <class T = double>
+double trigamma(std::type_identity_t<T> x) { return boost::math::trigamma(x, detail::Policy()); }
 
 // log of the standard normal density.
 inline double log_normal_pdf(double x) {

@@ -153,9 +153,14 @@ inline double gamma_draw(ElementStream& s, double alpha) {
   return alpha >= 1.0 ? marsaglia_tsang(s, alpha) : std::exp(log_gamma_draw(s, alpha));
 }
 
+// The Poisson and binomial samplers below are templates (over a defaulted
+// parameter) because they reach special::lgamma, which only a program that
+// draws from them should compile.
+
 // log(k!) - Stirling's approximation, (k + 1/2) log k - k + log sqrt(2 pi):
 // Loader (2000), "Fast and accurate computation of binomial probabilities".
-inline double stirling_error(double k) {
+template <class = void>
+double stirling_error(double k) {
   constexpr double kLogSqrt2Pi = 0.91893853320467274178;
   if (k <= 15.0) return special::lgamma(k + 1.0) - (k + 0.5) * std::log(k) + k - kLogSqrt2Pi;
   const double kk = k * k;
@@ -182,13 +187,15 @@ inline double deviance_term(double x, double m) {
 
 // log P(X = k), X ~ Poisson(rate), accurate for huge k and rate where
 // -rate + k log(rate) - log(k!) would lose all digits to cancellation.
-inline double log_poisson_pmf(double k, double rate) {
+template <class = void>
+double log_poisson_pmf(double k, double rate) {
   if (k == 0.0) return -rate;
   return -stirling_error(k) - deviance_term(k, rate) - 0.5 * std::log(2.0 * std::numbers::pi * k);
 }
 
 // log P(X = k), X ~ Binomial(n, p), with q = 1 - p passed exactly.
-inline double log_binomial_pmf(double k, double n, double p, double q) {
+template <class = void>
+double log_binomial_pmf(double k, double n, double p, double q) {
   if (k == 0.0) return n * std::log(q);
   if (k == n) return n * std::log(p);
   return stirling_error(n) - stirling_error(k) - stirling_error(n - k) - deviance_term(k, n * p) -
@@ -209,7 +216,8 @@ inline double poisson_small(ElementStream& s, double rate) {
 
 // Hörmann (1993), "The transformed rejection method for generating Poisson
 // random variables" (PTRS), valid for rate >= 10.
-inline double poisson_ptrs(ElementStream& s, double rate) {
+template <class = void>
+double poisson_ptrs(ElementStream& s, double rate) {
   const double b = 0.931 + 2.53 * std::sqrt(rate), a = -0.059 + 0.02483 * b;
   const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4), v_r = 0.9277 - 3.6224 / (b - 2.0);
   for (;;) {
@@ -235,7 +243,8 @@ inline double binomial_waiting_time(ElementStream& s, double n, double p) {
 
 // Hörmann (1993), "The generation of binomial random variates" (BTRS), for
 // p <= 1/2 and n p >= 10; q = 1 - p exactly.
-inline double binomial_btrs(ElementStream& s, double n, double p, double q) {
+template <class = void>
+double binomial_btrs(ElementStream& s, double n, double p, double q) {
   const double spq = std::sqrt(n * p * q), b = 1.15 + 2.53 * spq, a = -0.0873 + 0.0248 * b + 0.01 * p;
   const double c = n * p + 0.5, v_r = 0.92 - 4.2 / b, alpha = (2.83 + 5.1 / b) * spq;
   const double m = std::floor((n + 1.0) * p), log_pmf_mode = log_binomial_pmf(m, n, p, q);
@@ -248,7 +257,8 @@ inline double binomial_btrs(ElementStream& s, double n, double p, double q) {
   }
 }
 
-inline double binomial_draw(ElementStream& s, double n, double p) {
+template <class = void>
+double binomial_draw(ElementStream& s, double n, double p) {
   if (n == 0.0 || p == 0.0) return 0.0;
   if (p == 1.0) return n;
   // Draw the rarer outcome so that both algorithms see p <= 1/2.
