@@ -15,6 +15,10 @@
 //   init_to_mean()               the prior mean; the median where the mean is not finite (Cauchy)
 //   init_to_sample()             one prior draw
 //   init_to_value(values)        the given values; other sites as init_to_uniform
+//
+// Each is a template over a defaulted parameter (the idiom of
+// core/tensor.hpp): it reaches biject_to and every transform, which a
+// program that never samples should not compile.
 #pragma once
 
 #include "tyche/distributions/biject_to.hpp"
@@ -26,6 +30,7 @@
 #include <cmath>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace tyche {
@@ -63,7 +68,8 @@ inline Tensor median_over_draws(const Tensor& draws) {
 
 }  // namespace detail
 
-inline InitStrategy init_to_uniform(double radius = 2.0) {
+template <class T = double>
+InitStrategy init_to_uniform(std::type_identity_t<T> radius = 2.0) {
   if (!(radius >= 0.0)) throw std::invalid_argument("tyche: init_to_uniform: radius must be >= 0, got " + std::to_string(radius));
   return [radius](const Message& site) -> std::optional<Tensor> {
     if (!detail::takes_initial_value(site)) return std::nullopt;
@@ -73,16 +79,21 @@ inline InitStrategy init_to_uniform(double radius = 2.0) {
   };
 }
 
-inline InitStrategy init_to_feasible() { return init_to_uniform(0.0); }
+template <class T = double>
+InitStrategy init_to_feasible() {
+  return init_to_uniform<T>(0.0);
+}
 
-inline InitStrategy init_to_sample() {
+template <class T = double>
+InitStrategy init_to_sample() {
   return [](const Message& site) -> std::optional<Tensor> {
     if (!detail::takes_initial_value(site)) return std::nullopt;
     return site.fn->sample(detail::init_key(site), site.sample_shape);
   };
 }
 
-inline InitStrategy init_to_median(int num_samples = 15) {
+template <class T = int>
+InitStrategy init_to_median(std::type_identity_t<T> num_samples = 15) {
   if (num_samples < 1)
     throw std::invalid_argument("tyche: init_to_median: num_samples must be >= 1, got " + std::to_string(num_samples));
   return [num_samples](const Message& site) -> std::optional<Tensor> {
@@ -93,8 +104,9 @@ inline InitStrategy init_to_median(int num_samples = 15) {
   };
 }
 
-inline InitStrategy init_to_mean() {
-  return [median = init_to_median()](const Message& site) -> std::optional<Tensor> {
+template <class T = int>
+InitStrategy init_to_mean() {
+  return [median = init_to_median<T>()](const Message& site) -> std::optional<Tensor> {
     if (!detail::takes_initial_value(site)) return std::nullopt;
     const Tensor mean = site.fn->mean();
     const auto finite = [](const Tensor& t) {
@@ -107,8 +119,9 @@ inline InitStrategy init_to_mean() {
 
 // The given values (constrained, as the model's sites take them); sites
 // without one start as init_to_uniform(radius) places them.
-inline InitStrategy init_to_value(ValueMap values, double radius = 2.0) {
-  return [values = std::move(values), uniform = init_to_uniform(radius)](const Message& site) -> std::optional<Tensor> {
+template <class T = double>
+InitStrategy init_to_value(ValueMap values, std::type_identity_t<T> radius = 2.0) {
+  return [values = std::move(values), uniform = init_to_uniform<T>(radius)](const Message& site) -> std::optional<Tensor> {
     if (!detail::takes_initial_value(site)) return std::nullopt;
     if (const auto it = values.find(site.name); it != values.end()) return it->second;
     return uniform(site);

@@ -48,7 +48,7 @@ struct NUTSOptions {
   DenseMass dense_mass = false;
   double target_accept_prob = 0.8;
   MaxTreeDepth max_tree_depth = 10;
-  InitStrategy init_strategy = init_to_uniform();
+  InitStrategy init_strategy = {};  // none: init_to_uniform()
   bool find_heuristic_step_size = true;
   bool regularize_mass_matrix = true;
   double max_delta_energy = 1000.0;
@@ -63,7 +63,7 @@ struct HMCOptions {
   bool adapt_mass_matrix = true;
   DenseMass dense_mass = false;
   double target_accept_prob = 0.8;
-  InitStrategy init_strategy = init_to_uniform();
+  InitStrategy init_strategy = {};  // none: init_to_uniform()
   bool find_heuristic_step_size = true;
   bool regularize_mass_matrix = true;
   double max_delta_energy = 1000.0;
@@ -82,7 +82,8 @@ class HamiltonianKernel {
         init_strategy_(std::move(init_strategy)) {}
 
   const Model& model() const { return model_; }
-  const InitStrategy& init_strategy() const { return init_strategy_; }
+  // The init strategy given, or init_to_uniform().
+  InitStrategy init_strategy() const { return init_strategy_ ? init_strategy_ : init_to_uniform(); }
   // The chain settings for these latent sites: dense blocks of site names
   // become blocks of coordinates.
   HamiltonianSettings settings(const LatentLayout& layout) const {
