@@ -8,6 +8,9 @@
 //   tyche::ValueMap samples = mcmc.get_samples();        // name -> (draw, ...) array
 //   double divergences = tyche::sum(mcmc.get_extra_fields()["diverging"]).item();
 //
+// The helpers below are templates over a defaulted parameter (the idiom of
+// core/tensor.hpp), so that including tyche compiles none of them.
+//
 // What a run does, per chain (each on its own thread with chain_method
 // parallel, at most hardware_concurrency() at a time):
 // 1. Its key is split from the seed's, so its draws depend on neither the
@@ -93,7 +96,8 @@ inline constexpr std::array<const char*, 9> kExtraFieldNames = {
     "accept_prob", "diverging", "energy",          "mean_accept_prob", "num_steps",
     "potential_energy", "step_size", "trajectory_length", "tree_depth"};
 
-inline std::array<double, 9> extra_field_values(const TransitionInfo& info) {
+template <class T = TransitionInfo>
+std::array<double, 9> extra_field_values(const std::type_identity_t<T>& info) {
   return {info.accept_prob,      double(info.diverging), info.energy,
           info.mean_accept_prob, double(info.num_steps), info.potential_energy,
           info.step_size,        info.trajectory_length, double(info.tree_depth)};
@@ -184,6 +188,7 @@ struct alignas(64) ChainProgress {
   std::atomic<double> step_size{0.0}, mean_accept_prob{0.0};
 };
 
+template <class = void>
 class ProgressDisplay {
  public:
   ProgressDisplay(std::vector<ChainProgress>& chains, bool enabled) : chains_(chains) {
@@ -232,7 +237,8 @@ class ProgressDisplay {
 // Thrown in a chain that stops because another chain failed.
 struct ChainStopped {};
 
-inline std::string short_value(const Tensor& value) {
+template <class T = Tensor>
+std::string short_value(const std::type_identity_t<T>& value) {
   std::string s = value.ndim() ? "[" : "";
   const std::int64_t shown = std::min<std::int64_t>(value.size(), 6);
   for (std::int64_t i = 0; i < shown; ++i) s += (i ? ", " : "") + std::to_string(value.data()[i]);
@@ -264,7 +270,8 @@ std::string describe_invalid_point(const Potential& potential, const Eigen::Vect
   return why.empty() ? "\n  (every site's log density and gradient is finite there: the sum is not)" : why;
 }
 
-inline bool finite_potential(double value, const Eigen::VectorXd& gradient) {
+template <class T = Eigen::VectorXd>
+bool finite_potential(double value, const std::type_identity_t<T>& gradient) {
   return std::isfinite(value) && gradient.allFinite();
 }
 
@@ -301,7 +308,8 @@ Eigen::VectorXd find_initial_point(const Potential& potential, Key key, const In
 // NumPyro's _validate_model: a batch axis of size > 1 that no plate claims
 // is usually a forgotten plate (the site's log density is then summed over
 // it without the plate's scale or subsampling). A warning, once per site.
-inline void warn_missing_plates(const Trace& trace) {
+template <class T = Trace>
+void warn_missing_plates(const std::type_identity_t<T>& trace) {
   for (const Message& msg : trace) {
     if (msg.type != SiteType::sample || !msg.fn || !msg.value) continue;
     // The batch shape of the site's log density: the distribution's, broadcast
@@ -323,7 +331,8 @@ inline void warn_missing_plates(const Trace& trace) {
 }
 
 // An exception from chain c, rethrown with the chain's number.
-inline void rethrow_naming_chain(const std::exception_ptr& error, int c) {
+template <class T = std::exception_ptr>
+void rethrow_naming_chain(const std::type_identity_t<T>& error, int c) {
   if (!error) return;
   const std::string chain = "tyche: MCMC chain " + std::to_string(c) + ": ";
   const auto message = [&](const std::exception& e) {
@@ -545,7 +554,7 @@ class MCMC {
       progress[i].phase.store(3, std::memory_order_relaxed);
     };
     {
-      detail::ProgressDisplay display(progress, options_.progress_bar);
+      detail::ProgressDisplay<> display(progress, options_.progress_bar);
       const int workers =
           options_.chain_method == ChainMethod::sequential
               ? 1
