@@ -473,16 +473,17 @@ TEST_CASE("Warm-up adapts the inverse mass matrix to the variances and the step 
 TEST_CASE("A potential that throws or returns NaN mid-trajectory gives divergences and finite draws") {
   // A standard normal whose potential fails beyond |u| = 1.5 in the first
   // coordinate: trajectories that go there end as divergences.
-  for (const bool throws : {true, false}) {
-    CAPTURE(throws);
-    const tyche::PotentialFunction potential = [throws](const Eigen::Ref<const VectorXd>& u,
-                                                        Eigen::Ref<VectorXd> grad) {
-      if (std::abs(u[0]) > 1.5) {
-        if (throws) throw std::domain_error("outside the support");
-        grad.setConstant(std::nan(""));
-        return std::nan("");
-      }
+  enum class Failure { throws, nan_value, nan_gradient };
+  for (const Failure failure : {Failure::throws, Failure::nan_value, Failure::nan_gradient}) {
+    CAPTURE(int(failure));
+    const tyche::PotentialFunction potential = [failure](const Eigen::Ref<const VectorXd>& u,
+                                                         Eigen::Ref<VectorXd> grad) {
       grad = u;
+      if (std::abs(u[0]) > 1.5) {
+        if (failure == Failure::throws) throw std::domain_error("outside the support");
+        grad[0] = std::nan("");
+        if (failure == Failure::nan_value) return std::nan("");
+      }
       return 0.5 * u.squaredNorm();
     };
     for (const auto algorithm : {HamiltonianSettings::Algorithm::nuts, HamiltonianSettings::Algorithm::hmc}) {
@@ -497,6 +498,72 @@ TEST_CASE("A potential that throws or returns NaN mid-trajectory gives divergenc
       CHECK(std::isfinite(chain.step_size()));
     }
   }
+}
+
+TEST_CASE("Multinomial weights in linear and in log space: the same sums, shares and ratios") {
+  using tyche::detail::LinearWeights;
+  using tyche::detail::LogWeights;
+  double share = 0.0;
+  // Weights 2 and 6: the sum 8, the second's share 6 / 8, either order.
+  CHECK(LinearWeights::merge(2.0, 6.0, share) == Approx(8.0));
+  CHECK(share == Approx(0.75));
+  CHECK(LogWeights::merge(std::log(2.0), std::log(6.0), share) == Approx(std::log(8.0)));
+  CHECK(share == Approx(0.75));
+  CHECK(LogWeights::merge(std::log(6.0), std::log(2.0), share) == Approx(std::log(8.0)));
+  CHECK(share == Approx(0.25));
+  CHECK(LinearWeights::ratio(6.0, 8.0) == Approx(0.75));
+  CHECK(LogWeights::ratio(std::log(6.0), std::log(8.0)) == Approx(0.75));
+  // A state's weight exp(H0 - H) and its acceptance min(1, exp(H0 - H)).
+  for (const double log_weight : {-3.0, 0.5}) {
+    const double weight = LinearWeights::of_state(log_weight);
+    CHECK(weight == Approx(std::exp(log_weight)));
+    CHECK(LinearWeights::accept_prob(log_weight, weight) == Approx(std::min(1.0, std::exp(log_weight))));
+    CHECK(LogWeights::accept_prob(log_weight, LogWeights::of_state(log_weight)) ==
+          Approx(std::min(1.0, std::exp(log_weight))));
+  }
+  // Linear weights stop where exp overflows; two weights that underflowed
+  // keep the first state.
+  CHECK(LinearWeights::fits(699.0));
+  CHECK_FALSE(LinearWeights::fits(701.0));
+  CHECK(LogWeights::fits(1e6));
+  LinearWeights::merge(0.0, 0.0, share);
+  CHECK_FALSE(0.5 < share);
+}
+
+TEST_CASE("An energy that falls by 800 within a trajectory: the chain crosses and samples what lies beyond") {
+  // U = 800 + 5 (1 - u) left of u = 1 (a slope towards the cliff), then
+  // (u - 3)^2 / 2: crossing lowers the energy by about 800, beyond what a
+  // weight exp(H0 - H) holds in a double, so those transitions are
+  // integrated in log space. Beyond the cliff the target is N(3, 1) cut at 1
+  // (coming back costs exp(-798)), whose mean is 3 + phi(2) / Phi(2).
+  const tyche::PotentialFunction potential = [](const Eigen::Ref<const VectorXd>& u, Eigen::Ref<VectorXd> grad) {
+    if (u[0] < 1) {
+      grad[0] = -5.0;
+      return 800.0 + 5.0 * (1.0 - u[0]);
+    }
+    grad[0] = u[0] - 3.0;
+    return 0.5 * (u[0] - 3.0) * (u[0] - 3.0);
+  };
+  HamiltonianChain chain(potential, VectorXd::Zero(1), tyche::PRNGKey(9), fixed_step(0.2), 0);
+  int first_beyond = -1;
+  for (int i = 0; i < 50 && first_beyond < 0; ++i) {
+    const double start = chain.potential_energy();
+    chain.transition();
+    REQUIRE(std::isfinite(chain.position()[0]));
+    if (chain.position()[0] >= 1) {
+      first_beyond = i;
+      CHECK(start - chain.potential_energy() > 700);
+      CHECK(std::isfinite(chain.last_transition().energy));
+    }
+  }
+  REQUIRE(first_beyond >= 0);
+  const Run run = run_chain(chain, kDraws);
+  CHECK((run.draws.col(0).array() >= 1).all());
+  const double phi2 = std::exp(-2.0) / std::sqrt(2 * std::numbers::pi), Phi2 = 0.5 * std::erfc(-2.0 / std::sqrt(2.0));
+  const double mean = 3.0 + phi2 / Phi2;
+  const double sd = std::sqrt(1.0 - 2.0 * phi2 / Phi2 - std::pow(phi2 / Phi2, 2));
+  const VectorXd x = run.draws.col(0);
+  CHECK(std::abs(sample_mean(x) - mean) < 4 * sd / std::sqrt(batch_means_ess(x)));
 }
 
 TEST_CASE("A potential that fails at the initial point is an error") {
@@ -533,9 +600,12 @@ TEST_CASE("HMC: num_steps fixed or ceil(trajectory_length / step_size), Gaussian
     const Run run = run_chain(chain, kDraws);
     CHECK(run.gradients == 10L * kDraws);
     check_moments(run.draws, mean, sd);
-    // Above the target for the reason the warm-up test gives.
+    // Above the target for the reason the warm-up test gives; with a fixed
+    // number of steps the mean acceptance varies more from chain to chain
+    // (over 60 keys: mean 0.92, sd 0.018, largest 0.975), and is never 1
+    // unless adaptation or the Metropolis step is broken.
     CHECK(run.accept_prob_sum / kDraws > 0.8);
-    CHECK(run.accept_prob_sum / kDraws < 0.95);
+    CHECK(run.accept_prob_sum / kDraws < 0.99);
   }
 }
 

@@ -126,7 +126,8 @@ struct ChainState {
 namespace detail {
 
 // Standard normals for a momentum: Box-Muller on the two 32-bit words of one
-// Threefry block per pair (half the cipher calls of two 52-bit uniforms). The
+// Threefry block per pair (half the cipher calls of two 52-bit uniforms),
+// the blocks of counters (0, n) under the key. The
 // radius is bounded at 6.8 (u >= 2^-33), a tail of 1e-11 per coordinate;
 // JAX's float32 normals that NumPyro draws are bounded nearer 5.4.
 inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
@@ -140,16 +141,36 @@ inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
   }
 }
 
+// Uniforms in (0, 1) for the sampler's choices (direction, multinomial
+// merges, Metropolis, jitter): two per Threefry block, 32 bits each, which is
+// the resolution of the generator Stan draws them from (ecuyer1988). The
+// blocks of counters (1, n) under the key: a transition draws its momentum
+// and its uniforms from one key.
+class UniformStream {
+ public:
+  explicit UniformStream(Key key) : key_(key) {}
+  double uniform() {
+    if (spare_) {
+      spare_ = false;
+      return (double(word_) + 0.5) * 0x1p-32;
+    }
+    const auto words = threefry2x32(key_, 1, block_++);
+    word_ = words[1];
+    spare_ = true;
+    return (double(words[0]) + 0.5) * 0x1p-32;
+  }
+
+ private:
+  Key key_;
+  std::uint32_t block_ = 0, word_ = 0;
+  bool spare_ = false;
+};
+
 // Copies, sums and axpys of the hot loop written as plain loops: on the
 // short vectors of small models Eigen's generic assignment costs several
 // times the arithmetic, and these vectorise as well on long ones.
 inline void copy(Eigen::VectorXd& to, const Eigen::VectorXd& from) {
   std::copy_n(from.data(), from.size(), to.data());
-}
-inline void add(Eigen::VectorXd& to, const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
-  double* __restrict t = to.data();
-  const double *x = a.data(), *y = b.data();
-  for (Eigen::Index i = 0, n = to.size(); i < n; ++i) t[i] = x[i] + y[i];
 }
 inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd& x) {
   double* __restrict t = to.data();
@@ -157,23 +178,47 @@ inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd&
   for (Eigen::Index i = 0, n = to.size(); i < n; ++i) t[i] += alpha * y[i];
 }
 
-// Multinomial weights kept as logs (as Stan) so that no energy error
-// overflows them. Merges two sums of weights: returns log(e^a + e^b) and sets
-// final_share to e^b / (e^a + e^b), with one exp and one log1p.
-inline double merge_log_weights(double a, double b, double& final_share) {
-  if (a == -std::numeric_limits<double>::infinity()) {
-    final_share = 1.0;
-    return b;
+// The multinomial weight of a state is exp(H0 - H), H0 the energy the
+// trajectory starts from. NUTS sums weights over subtrees and draws with
+// their ratios. LinearWeights holds the weights themselves: one exp per
+// leapfrog step (shared with the acceptance statistic) and a sum and a
+// division per merge. A weight under exp(-708) rounds to zero, which only
+// drops states whose chance of being drawn is below that (the starting state
+// weighs 1); a weight over exp(700) (the energy falling by 700 within one
+// trajectory, far out in warm-up) does not fit, and the transition is
+// integrated again with LogWeights, Stan's log-sum-exp, one exp and one log1p
+// per merge. Both draw from the same distribution.
+struct LinearWeights {
+  static constexpr double starting_state = 1.0;
+  static bool fits(double log_weight) { return log_weight < 700; }
+  static double of_state(double log_weight) { return std::exp(log_weight); }
+  static double accept_prob(double, double weight) { return std::min(1.0, weight); }
+  // The sum a + b, with the share of b in it.
+  static double merge(double a, double b, double& share_of_b) {
+    const double sum = a + b;
+    share_of_b = b / sum;  // NaN when both round to zero: the first is kept
+    return sum;
   }
-  if (a > b) {
-    const double e = std::exp(b - a);
-    final_share = e / (1.0 + e);
-    return a + std::log1p(e);
+  static double ratio(double a, double b) { return a / b; }
+};
+
+struct LogWeights {
+  static constexpr double starting_state = 0.0;
+  static bool fits(double) { return true; }
+  static double of_state(double log_weight) { return log_weight; }
+  static double accept_prob(double log_weight, double) { return log_weight > 0 ? 1.0 : std::exp(log_weight); }
+  static double merge(double a, double b, double& share_of_b) {
+    if (a > b) {
+      const double e = std::exp(b - a);
+      share_of_b = e / (1.0 + e);
+      return a + std::log1p(e);
+    }
+    const double e = std::exp(a - b);
+    share_of_b = 1.0 / (1.0 + e);
+    return b + std::log1p(e);
   }
-  const double e = std::exp(a - b);
-  final_share = 1.0 / (1.0 + e);
-  return b + std::log1p(e);
-}
+  static double ratio(double a, double b) { return std::exp(a - b); }
+};
 
 // Kinetic energy p' M^-1 p / 2 with a diagonal inverse mass matrix.
 class DiagonalMetric {
@@ -200,14 +245,18 @@ class DiagonalMetric {
       x[i] += eps * (m[i] * r[i]);
     }
   }
-  // Its second half: p -= (eps / 2) grad, and the velocity M^-1 p.
-  void kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
+  // Its second half: p -= (eps / 2) grad, and the velocity M^-1 p; returns
+  // the kinetic energy p' M^-1 p / 2.
+  double kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
     double *__restrict r = p.data(), *__restrict out = v.data();
     const double *m = inverse_mass_.data(), *g = grad.data();
+    double twice_kinetic = 0.0;
     for (Eigen::Index i = 0, n = p.size(); i < n; ++i) {
       r[i] -= 0.5 * eps * g[i];
       out[i] = m[i] * r[i];
+      twice_kinetic += r[i] * out[i];
     }
+    return 0.5 * twice_kinetic;
   }
   // p ~ N(0, M), from standard normals in p.
   void scale_momentum(Eigen::VectorXd& p) const { p.array() *= mass_sqrt_.array(); }
@@ -261,9 +310,10 @@ class BlockMetric {
     velocity(p, v);
     add_scaled(q, eps, v);
   }
-  void kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
+  double kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
     add_scaled(p, -0.5 * eps, grad);
     velocity(p, v);
+    return 0.5 * p.dot(v);
   }
   // With M^-1 = L L', p = L'^-1 z has covariance (L L')^-1 = M.
   void scale_momentum(Eigen::VectorXd& p) const {
@@ -308,11 +358,81 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
   std::swap(a.energy, b.energy);
 }
 
-// The generalised no-U-turn criterion (Betancourt 2017): the summed momentum
-// rho still points forward at both ends.
-inline bool no_u_turn(const Eigen::VectorXd& velocity_minus, const Eigen::VectorXd& velocity_plus,
-                      const Eigen::VectorXd& rho) {
-  return velocity_plus.dot(rho) > 0 && velocity_minus.dot(rho) > 0;
+// A one-step subtree: its proposal is z, its both ends and its momentum sum
+// are z's momentum. One pass over the vectors instead of five copies.
+inline void copy_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg,
+                      Eigen::VectorXd& rho) {
+  const double *__restrict q = z.position.data(), *__restrict g = z.grad.data(), *__restrict p = z.momentum.data(),
+                           *__restrict v = z.velocity.data();
+  double *__restrict to_q = propose.position.data(), *__restrict to_g = propose.grad.data(),
+                     *__restrict to_p = p_beg.data(), *__restrict to_v = v_beg.data(), *__restrict to_rho = rho.data();
+  for (Eigen::Index i = 0, n = z.position.size(); i < n; ++i) {
+    to_q[i] = q[i];
+    to_g[i] = g[i];
+    to_p[i] = p[i];
+    to_v[i] = v[i];
+    to_rho[i] = p[i];
+  }
+}
+
+// The momentum and velocity at one end of a subtree.
+inline void copy_end(const PhasePoint& z, Eigen::VectorXd& p, Eigen::VectorXd& v) {
+  const double *__restrict from_p = z.momentum.data(), *__restrict from_v = z.velocity.data();
+  double *__restrict to_p = p.data(), *__restrict to_v = v.data();
+  for (Eigen::Index i = 0, n = p.size(); i < n; ++i) {
+    to_p[i] = from_p[i];
+    to_v[i] = from_v[i];
+  }
+}
+
+// The trajectory's backward end starts where its forward end does.
+inline void copy_phase_point(const PhasePoint& from, PhasePoint& to) {
+  const double *__restrict q = from.position.data(), *__restrict g = from.grad.data(),
+                           *__restrict p = from.momentum.data(), *__restrict v = from.velocity.data();
+  double *__restrict to_q = to.position.data(), *__restrict to_g = to.grad.data(), *__restrict to_p = to.momentum.data(),
+                     *__restrict to_v = to.velocity.data();
+  for (Eigen::Index i = 0, n = from.position.size(); i < n; ++i) {
+    to_q[i] = q[i];
+    to_g[i] = g[i];
+    to_p[i] = p[i];
+    to_v[i] = v[i];
+  }
+  to.potential = from.potential;
+}
+
+// The ends of one half of a trajectory: the momentum and velocity at each
+// end (velocity = M^-1 p, Stan's p_sharp) and the sum of its momenta rho.
+struct HalfEnds {
+  const Eigen::VectorXd &p_beg, &v_beg, &p_end, &v_end, &rho;
+};
+
+// Merges two adjacent halves, first then second in the direction of
+// integration: writes rho = first.rho + second.rho and returns Stan's three
+// generalised no-U-turn checks (Betancourt 2017): the summed momentum points
+// forward at both ends of the merged trajectory, of first extended by
+// second's first state, and of second extended by first's last state. One
+// pass over the vectors, six dot products.
+inline bool merge_and_check_u_turn(const HalfEnds& first, const HalfEnds& second, Eigen::VectorXd& rho) {
+  const double *__restrict rho_a = first.rho.data(), *__restrict rho_b = second.rho.data();
+  const double *__restrict v_a_beg = first.v_beg.data(), *__restrict p_a_end = first.p_end.data(),
+                           *__restrict v_a_end = first.v_end.data();
+  const double *__restrict p_b_beg = second.p_beg.data(), *__restrict v_b_beg = second.v_beg.data(),
+                           *__restrict v_b_end = second.v_end.data();
+  double* __restrict out = rho.data();
+  double whole_beg = 0, whole_end = 0, first_beg = 0, first_end = 0, second_beg = 0, second_end = 0;
+  for (Eigen::Index i = 0, n = rho.size(); i < n; ++i) {
+    const double whole = rho_a[i] + rho_b[i];
+    const double first_extended = rho_a[i] + p_b_beg[i];
+    const double second_extended = rho_b[i] + p_a_end[i];
+    out[i] = whole;
+    whole_beg += v_a_beg[i] * whole;
+    whole_end += v_b_end[i] * whole;
+    first_beg += v_a_beg[i] * first_extended;
+    first_end += v_b_beg[i] * first_extended;
+    second_beg += v_a_end[i] * second_extended;
+    second_end += v_b_end[i] * second_extended;
+  }
+  return whole_beg > 0 && whole_end > 0 && first_beg > 0 && first_end > 0 && second_beg > 0 && second_end > 0;
 }
 
 }  // namespace detail
@@ -383,21 +503,20 @@ class HamiltonianChain {
   const TransitionInfo& transition() {
     const auto [next_key, transition_key] = split(key_);
     key_ = next_key;
-    const auto [momentum_key, stream_key] = split(transition_key);
-    detail::ElementStream stream(stream_key, 0);
+    detail::UniformStream stream(transition_key);
     double step_size = step_size_;
     if (settings_.step_size_jitter > 0) step_size *= 1.0 + settings_.step_size_jitter * (2.0 * stream.uniform() - 1.0);
     const bool warming_up = this->warming_up();
     const int max_depth = warming_up ? settings_.max_tree_depth.warmup : settings_.max_tree_depth.sampling;
     const bool nuts = settings_.algorithm == HamiltonianSettings::Algorithm::nuts;
     if (use_blocks_ && nuts)
-      nuts_transition(block_metric_, momentum_key, stream, step_size, max_depth);
+      nuts_transition(block_metric_, transition_key, stream, step_size, max_depth);
     else if (use_blocks_)
-      hmc_transition(block_metric_, momentum_key, stream, step_size);
+      hmc_transition(block_metric_, transition_key, stream, step_size);
     else if (nuts)
-      nuts_transition(diagonal_metric_, momentum_key, stream, step_size, max_depth);
+      nuts_transition(diagonal_metric_, transition_key, stream, step_size, max_depth);
     else
-      hmc_transition(diagonal_metric_, momentum_key, stream, step_size);
+      hmc_transition(diagonal_metric_, transition_key, stream, step_size);
     info_.step_size = step_size;
     info_.trajectory_length = step_size * info_.num_steps;
     info_.potential_energy = current_.potential;
@@ -489,8 +608,7 @@ class HamiltonianChain {
     current_ = detail::Proposal(d);
     forward_ = backward_ = trial_ = detail::PhasePoint(d);
     sample_ = propose_ = detail::Proposal(d);
-    for (Eigen::VectorXd* v : {&p_fwd_bck_, &v_fwd_bck_, &p_bck_fwd_, &v_bck_fwd_, &rho_, &rho_fwd_, &rho_bck_,
-                               &rho_scratch_})
+    for (Eigen::VectorXd* v : {&p_fwd_bck_, &v_fwd_bck_, &p_bck_fwd_, &v_bck_fwd_, &rho_, &rho_fwd_, &rho_bck_})
       v->resize(d);
     const int levels = std::max(settings_.max_tree_depth.warmup, settings_.max_tree_depth.sampling);
     levels_.assign(std::size_t(levels), Level(d));
@@ -505,23 +623,27 @@ class HamiltonianChain {
           std::to_string(current_.potential) + ")");
   }
 
-  // U and its gradient at z.position; false when it throws or is not finite.
+  // U and its gradient at z.position; false when it throws or U is not
+  // finite. A gradient that is not finite makes the momentum, and so H, not
+  // finite: leapfrog's caller sees infinity either way.
   bool evaluate(detail::PhasePoint& z) {
     try {
       z.potential = potential_(z.position, z.grad);
     } catch (const std::exception&) {
       return false;
     }
-    return std::isfinite(z.potential) && z.grad.allFinite();
+    return std::isfinite(z.potential);
   }
 
-  // One leapfrog step of (signed) size eps; leaves velocity = M^-1 p.
+  // One leapfrog step of (signed) size eps; leaves velocity = M^-1 p and
+  // returns H = U + p' M^-1 p / 2, infinity when U fails or H is not finite.
   template <class Metric>
-  bool leapfrog(const Metric& metric, detail::PhasePoint& z, double eps) {
+  double leapfrog(const Metric& metric, detail::PhasePoint& z, double eps) {
+    constexpr double infinity = std::numeric_limits<double>::infinity();
     metric.kick_and_drift(z.position, z.momentum, z.velocity, z.grad, eps);
-    if (!evaluate(z)) return false;
-    metric.kick(z.momentum, z.velocity, z.grad, eps);
-    return true;
+    if (!evaluate(z)) return infinity;
+    const double h = z.potential + metric.kick(z.momentum, z.velocity, z.grad, eps);
+    return std::isfinite(h) ? h : infinity;
   }
 
   // z at the current position with a fresh momentum ~ N(0, M); returns H.
@@ -550,117 +672,117 @@ class HamiltonianChain {
     int num_steps = 0;
     double sum_accept_prob = 0.0;
     bool diverging = false;
+    bool weight_overflow = false;  // a weight does not fit the Weights type: integrate again with LogWeights
   };
 
   // Stan's build_tree: a subtree of 2^depth steps from z in the direction of
   // eps; its end is z itself (momentum and velocity), its start p_beg/v_beg,
-  // the sum of its momenta rho (written, where Stan adds to a zeroed rho).
-  template <class Metric>
+  // the sum of its momenta rho (written, where Stan adds to a zeroed rho)
+  // and the sum of its weights (written, where Stan adds to an empty sum).
+  template <class Weights, class Metric>
   bool build_tree(const Metric& metric, int depth, detail::PhasePoint& z, detail::Proposal& propose,
-                  Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& log_sum_weight,
-                  double eps, TreeTotals& totals, detail::ElementStream& stream) {
+                  Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& sum_weight,
+                  double eps, TreeTotals& totals, detail::UniformStream& stream) {
     if (depth == 0) {
       ++totals.num_steps;
-      double h = std::numeric_limits<double>::infinity();
-      if (leapfrog(metric, z, eps)) h = z.potential + 0.5 * z.momentum.dot(z.velocity);
-      if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
+      const double h = leapfrog(metric, z, eps);
       if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
-      // Stan's log_sum_exp into the caller's accumulator, always empty here.
       const double log_weight = totals.H0 - h;
-      log_sum_weight = log_weight;
-      totals.sum_accept_prob += log_weight > 0 ? 1.0 : std::exp(log_weight);
+      if (!Weights::fits(log_weight)) {
+        totals.weight_overflow = true;
+        return false;
+      }
+      sum_weight = Weights::of_state(log_weight);
+      totals.sum_accept_prob += Weights::accept_prob(log_weight, sum_weight);
       if (totals.diverging) return false;
-      detail::copy(propose.position, z.position);
-      detail::copy(propose.grad, z.grad);
       propose.potential = z.potential;
       propose.energy = h;
-      detail::copy(p_beg, z.momentum);
-      detail::copy(v_beg, z.velocity);
-      detail::copy(rho, z.momentum);
+      detail::copy_leaf(z, propose, p_beg, v_beg, rho);
       return true;
     }
     Level& level = levels_[std::size_t(depth - 1)];
-    double log_weight_init = -std::numeric_limits<double>::infinity();
-    if (!build_tree(metric, depth - 1, z, propose, p_beg, v_beg, level.rho_init, log_weight_init, eps, totals, stream))
+    double weight_init;
+    if (!build_tree<Weights>(metric, depth - 1, z, propose, p_beg, v_beg, level.rho_init, weight_init, eps, totals,
+                             stream))
       return false;
-    detail::copy(level.p_init_end, z.momentum);
-    detail::copy(level.v_init_end, z.velocity);
-    double log_weight_final = -std::numeric_limits<double>::infinity();
-    if (!build_tree(metric, depth - 1, z, level.propose_final, level.p_final_beg, level.v_final_beg, level.rho_final,
-                    log_weight_final, eps, totals, stream))
+    detail::copy_end(z, level.p_init_end, level.v_init_end);
+    double weight_final;
+    if (!build_tree<Weights>(metric, depth - 1, z, level.propose_final, level.p_final_beg, level.v_final_beg,
+                             level.rho_final, weight_final, eps, totals, stream))
       return false;
-    // Uniform (unbiased) multinomial choice between the two halves; the
-    // caller's accumulator is empty, so the subtree's sum is its sum.
+    // Uniform (unbiased) multinomial choice between the two halves.
     double final_share;
-    log_sum_weight = detail::merge_log_weights(log_weight_init, log_weight_final, final_share);
+    sum_weight = Weights::merge(weight_init, weight_final, final_share);
     if (stream.uniform() < final_share) detail::swap(propose, level.propose_final);
-    detail::add(rho, level.rho_init, level.rho_final);
-    bool persist = detail::no_u_turn(v_beg, z.velocity, rho);
-    detail::add(rho_scratch_, level.rho_init, level.p_final_beg);
-    persist = persist && detail::no_u_turn(v_beg, level.v_final_beg, rho_scratch_);
-    detail::add(rho_scratch_, level.rho_final, level.p_init_end);
-    persist = persist && detail::no_u_turn(level.v_init_end, z.velocity, rho_scratch_);
-    return persist;
+    return detail::merge_and_check_u_turn({p_beg, v_beg, level.p_init_end, level.v_init_end, level.rho_init},
+                                          {level.p_final_beg, level.v_final_beg, z.momentum, z.velocity, level.rho_final},
+                                          rho);
   }
 
   template <class Metric>
-  void nuts_transition(const Metric& metric, Key momentum_key, detail::ElementStream& stream, double eps,
+  void nuts_transition(const Metric& metric, Key momentum_key, const detail::UniformStream& stream, double eps,
+                       int max_depth) {
+    detail::UniformStream linear_stream = stream;
+    if (nuts_trajectory<detail::LinearWeights>(metric, momentum_key, linear_stream, eps, max_depth)) return;
+    detail::UniformStream log_stream = stream;
+    nuts_trajectory<detail::LogWeights>(metric, momentum_key, log_stream, eps, max_depth);
+  }
+
+  // Stan's transition; false (and nothing changed but the buffers) when a
+  // weight does not fit Weights.
+  template <class Weights, class Metric>
+  bool nuts_trajectory(const Metric& metric, Key momentum_key, detail::UniformStream& stream, double eps,
                        int max_depth) {
     TreeTotals totals;
     totals.H0 = start_trajectory(metric, momentum_key, forward_);
-    detail::copy(backward_.position, forward_.position);
-    detail::copy(backward_.momentum, forward_.momentum);
-    detail::copy(backward_.grad, forward_.grad);
-    detail::copy(backward_.velocity, forward_.velocity);
-    backward_.potential = forward_.potential;
-    detail::copy(sample_.position, current_.position);
-    detail::copy(sample_.grad, current_.grad);
-    sample_.potential = current_.potential;
-    sample_.energy = totals.H0;
-    // The momenta (and velocities) at the inner ends of the two halves; the
-    // outer ends are forward_ and backward_ themselves.
-    for (Eigen::VectorXd* p : {&p_fwd_bck_, &p_bck_fwd_, &rho_}) detail::copy(*p, forward_.momentum);
-    for (Eigen::VectorXd* v : {&v_fwd_bck_, &v_bck_fwd_}) detail::copy(*v, forward_.velocity);
-    double log_sum_weight = 0.0;  // log exp(H0 - H0)
+    detail::copy_phase_point(forward_, backward_);
+    // The sum of the momenta of the trajectory so far; the momenta and
+    // velocities at the inner ends of its two halves are written before use.
+    detail::copy(rho_, forward_.momentum);
+    double sum_weight = Weights::starting_state;
+    bool moved = false;  // sample_ holds the state drawn; until then it is current_
     int depth = 0;
     while (depth < max_depth) {
-      double log_weight_subtree = -std::numeric_limits<double>::infinity();
+      double weight_subtree;
       bool valid;
       if (stream.uniform() > 0.5) {
         rho_bck_.swap(rho_);
-        detail::copy(p_bck_fwd_, forward_.momentum);
-        detail::copy(v_bck_fwd_, forward_.velocity);
-        valid = build_tree(metric, depth, forward_, propose_, p_fwd_bck_, v_fwd_bck_, rho_fwd_, log_weight_subtree, eps,
-                           totals, stream);
+        detail::copy_end(forward_, p_bck_fwd_, v_bck_fwd_);
+        valid = build_tree<Weights>(metric, depth, forward_, propose_, p_fwd_bck_, v_fwd_bck_, rho_fwd_, weight_subtree,
+                                    eps, totals, stream);
       } else {
         rho_fwd_.swap(rho_);
-        detail::copy(p_fwd_bck_, backward_.momentum);
-        detail::copy(v_fwd_bck_, backward_.velocity);
-        valid = build_tree(metric, depth, backward_, propose_, p_bck_fwd_, v_bck_fwd_, rho_bck_, log_weight_subtree,
-                           -eps, totals, stream);
+        detail::copy_end(backward_, p_fwd_bck_, v_fwd_bck_);
+        valid = build_tree<Weights>(metric, depth, backward_, propose_, p_bck_fwd_, v_bck_fwd_, rho_bck_,
+                                    weight_subtree, -eps, totals, stream);
       }
+      if (totals.weight_overflow) return false;
       if (!valid) break;
       ++depth;
       // Biased progressive sampling: the new subtree wins outright when it
       // weighs more than the old trajectory.
-      if (log_weight_subtree > log_sum_weight || stream.uniform() < std::exp(log_weight_subtree - log_sum_weight))
+      if (weight_subtree > sum_weight || stream.uniform() < Weights::ratio(weight_subtree, sum_weight)) {
         detail::swap(sample_, propose_);
+        moved = true;
+      }
       double unused_share;
-      log_sum_weight = detail::merge_log_weights(log_sum_weight, log_weight_subtree, unused_share);
-      detail::add(rho_, rho_bck_, rho_fwd_);
-      bool persist = detail::no_u_turn(backward_.velocity, forward_.velocity, rho_);
-      rho_scratch_ = rho_bck_ + p_fwd_bck_;
-      persist = persist && detail::no_u_turn(backward_.velocity, v_fwd_bck_, rho_scratch_);
-      rho_scratch_ = rho_fwd_ + p_bck_fwd_;
-      persist = persist && detail::no_u_turn(v_bck_fwd_, forward_.velocity, rho_scratch_);
-      if (!persist) break;
+      sum_weight = Weights::merge(sum_weight, weight_subtree, unused_share);
+      // The backward half first, in the direction of forward integration.
+      if (!detail::merge_and_check_u_turn(
+              {backward_.momentum, backward_.velocity, p_bck_fwd_, v_bck_fwd_, rho_bck_},
+              {p_fwd_bck_, v_fwd_bck_, forward_.momentum, forward_.velocity, rho_fwd_}, rho_))
+        break;
     }
-    detail::swap(current_, sample_);
+    if (moved)
+      detail::swap(current_, sample_);
+    else
+      current_.energy = totals.H0;
     info_.diverging = totals.diverging;
     info_.accept_prob = totals.sum_accept_prob / double(totals.num_steps);
     info_.num_steps = totals.num_steps;
     info_.tree_depth = depth;
     info_.energy = current_.energy;
+    return true;
   }
 
   int hmc_num_steps(double eps) const {
@@ -671,18 +793,15 @@ class HamiltonianChain {
   }
 
   template <class Metric>
-  void hmc_transition(const Metric& metric, Key momentum_key, detail::ElementStream& stream, double eps) {
+  void hmc_transition(const Metric& metric, Key momentum_key, detail::UniformStream& stream, double eps) {
     const double H0 = start_trajectory(metric, momentum_key, forward_);
     const int steps = hmc_num_steps(eps);
     int taken = 0;
-    bool finite = true;
-    while (taken < steps && finite) {
-      finite = leapfrog(metric, forward_, eps);
+    double h = H0;
+    while (taken < steps && std::isfinite(h)) {
+      h = leapfrog(metric, forward_, eps);
       ++taken;
     }
-    double h = finite ? forward_.potential + 0.5 * forward_.momentum.dot(forward_.velocity)
-                      : std::numeric_limits<double>::infinity();
-    if (std::isnan(h)) h = std::numeric_limits<double>::infinity();
     const double delta = h - H0;
     info_.diverging = delta > settings_.max_delta_energy;
     info_.accept_prob = delta <= 0 ? 1.0 : std::exp(-delta);
@@ -710,10 +829,8 @@ class HamiltonianChain {
       const Key momentum_key = fold_in(heuristic_key, trials++);
       const double H0 = use_blocks_ ? start_trajectory(block_metric_, momentum_key, trial_)
                                     : start_trajectory(diagonal_metric_, momentum_key, trial_);
-      const bool finite = use_blocks_ ? leapfrog(block_metric_, trial_, step) : leapfrog(diagonal_metric_, trial_, step);
-      const double h = finite ? trial_.potential + 0.5 * trial_.momentum.dot(trial_.velocity)
-                              : std::numeric_limits<double>::infinity();
-      return std::isnan(h) ? -std::numeric_limits<double>::infinity() : H0 - h;
+      const double h = use_blocks_ ? leapfrog(block_metric_, trial_, step) : leapfrog(diagonal_metric_, trial_, step);
+      return H0 - h;
     };
     const double log_target = std::log(0.8);
     const int direction = delta_H(eps) > log_target ? 1 : -1;
@@ -803,7 +920,7 @@ class HamiltonianChain {
 
   detail::Proposal current_{0}, sample_{0}, propose_{0};
   detail::PhasePoint forward_{0}, backward_{0}, trial_{0};
-  Eigen::VectorXd p_fwd_bck_, v_fwd_bck_, p_bck_fwd_, v_bck_fwd_, rho_, rho_fwd_, rho_bck_, rho_scratch_;
+  Eigen::VectorXd p_fwd_bck_, v_fwd_bck_, p_bck_fwd_, v_bck_fwd_, rho_, rho_fwd_, rho_bck_;
   std::vector<Level> levels_;
 };
 
