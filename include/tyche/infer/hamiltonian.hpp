@@ -238,25 +238,31 @@ class DiagonalMetric {
   // A leapfrog step's first half, fused: p -= (eps / 2) grad, q += eps M^-1 p.
   void kick_and_drift(Eigen::VectorXd& q, Eigen::VectorXd& p, Eigen::VectorXd&, const Eigen::VectorXd& grad,
                       double eps) const {
-    double *__restrict x = q.data(), *__restrict r = p.data();
-    const double *m = inverse_mass_.data(), *g = grad.data();
-    for (Eigen::Index i = 0, n = q.size(); i < n; ++i) {
-      r[i] -= 0.5 * eps * g[i];
-      x[i] += eps * (m[i] * r[i]);
-    }
+    // Restrict-qualified parameters, which the compiler honours (unlike
+    // restrict-qualified locals): no run-time checks of overlap.
+    const auto pass = [](Eigen::Index n, double eps, const double* __restrict m, const double* __restrict g,
+                         double* __restrict x, double* __restrict r) {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        r[i] -= 0.5 * eps * g[i];
+        x[i] += eps * (m[i] * r[i]);
+      }
+    };
+    pass(q.size(), eps, inverse_mass_.data(), grad.data(), q.data(), p.data());
   }
   // Its second half: p -= (eps / 2) grad, and the velocity M^-1 p; returns
   // the kinetic energy p' M^-1 p / 2.
   double kick(Eigen::VectorXd& p, Eigen::VectorXd& v, const Eigen::VectorXd& grad, double eps) const {
-    double *__restrict r = p.data(), *__restrict out = v.data();
-    const double *m = inverse_mass_.data(), *g = grad.data();
-    double twice_kinetic = 0.0;
-    for (Eigen::Index i = 0, n = p.size(); i < n; ++i) {
-      r[i] -= 0.5 * eps * g[i];
-      out[i] = m[i] * r[i];
-      twice_kinetic += r[i] * out[i];
-    }
-    return 0.5 * twice_kinetic;
+    const auto pass = [](Eigen::Index n, double eps, const double* __restrict m, const double* __restrict g,
+                         double* __restrict r, double* __restrict out) {
+      double twice_kinetic = 0.0;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        r[i] -= 0.5 * eps * g[i];
+        out[i] = m[i] * r[i];
+        twice_kinetic += r[i] * out[i];
+      }
+      return 0.5 * twice_kinetic;
+    };
+    return pass(p.size(), eps, inverse_mass_.data(), grad.data(), p.data(), v.data());
   }
   // p ~ N(0, M), from standard normals in p.
   void scale_momentum(Eigen::VectorXd& p) const { p.array() *= mass_sqrt_.array(); }
@@ -362,17 +368,20 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
 // are z's momentum. One pass over the vectors instead of five copies.
 inline void copy_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg,
                       Eigen::VectorXd& rho) {
-  const double *__restrict q = z.position.data(), *__restrict g = z.grad.data(), *__restrict p = z.momentum.data(),
-                           *__restrict v = z.velocity.data();
-  double *__restrict to_q = propose.position.data(), *__restrict to_g = propose.grad.data(),
-                     *__restrict to_p = p_beg.data(), *__restrict to_v = v_beg.data(), *__restrict to_rho = rho.data();
-  for (Eigen::Index i = 0, n = z.position.size(); i < n; ++i) {
-    to_q[i] = q[i];
-    to_g[i] = g[i];
-    to_p[i] = p[i];
-    to_v[i] = v[i];
-    to_rho[i] = p[i];
-  }
+  const auto pass = [](Eigen::Index n, const double* __restrict q, const double* __restrict g,
+                       const double* __restrict p, const double* __restrict v, double* __restrict to_q,
+                       double* __restrict to_g, double* __restrict to_p, double* __restrict to_v,
+                       double* __restrict to_rho) {
+    for (Eigen::Index i = 0; i < n; ++i) {
+      to_q[i] = q[i];
+      to_g[i] = g[i];
+      to_p[i] = p[i];
+      to_v[i] = v[i];
+      to_rho[i] = p[i];
+    }
+  };
+  pass(z.position.size(), z.position.data(), z.grad.data(), z.momentum.data(), z.velocity.data(),
+       propose.position.data(), propose.grad.data(), p_beg.data(), v_beg.data(), rho.data());
 }
 
 // The momentum and velocity at one end of a subtree.
@@ -413,26 +422,29 @@ struct HalfEnds {
 // second's first state, and of second extended by first's last state. One
 // pass over the vectors, six dot products.
 inline bool merge_and_check_u_turn(const HalfEnds& first, const HalfEnds& second, Eigen::VectorXd& rho) {
-  const double *__restrict rho_a = first.rho.data(), *__restrict rho_b = second.rho.data();
-  const double *__restrict v_a_beg = first.v_beg.data(), *__restrict p_a_end = first.p_end.data(),
-                           *__restrict v_a_end = first.v_end.data();
-  const double *__restrict p_b_beg = second.p_beg.data(), *__restrict v_b_beg = second.v_beg.data(),
-                           *__restrict v_b_end = second.v_end.data();
-  double* __restrict out = rho.data();
-  double whole_beg = 0, whole_end = 0, first_beg = 0, first_end = 0, second_beg = 0, second_end = 0;
-  for (Eigen::Index i = 0, n = rho.size(); i < n; ++i) {
-    const double whole = rho_a[i] + rho_b[i];
-    const double first_extended = rho_a[i] + p_b_beg[i];
-    const double second_extended = rho_b[i] + p_a_end[i];
-    out[i] = whole;
-    whole_beg += v_a_beg[i] * whole;
-    whole_end += v_b_end[i] * whole;
-    first_beg += v_a_beg[i] * first_extended;
-    first_end += v_b_beg[i] * first_extended;
-    second_beg += v_a_end[i] * second_extended;
-    second_end += v_b_end[i] * second_extended;
-  }
-  return whole_beg > 0 && whole_end > 0 && first_beg > 0 && first_end > 0 && second_beg > 0 && second_end > 0;
+  // Restrict-qualified parameters (which the compiler honours, unlike
+  // restrict-qualified locals) spare the loop run-time checks of overlap.
+  const auto pass = [](Eigen::Index n, const double* __restrict rho_a, const double* __restrict rho_b,
+                       const double* __restrict v_a_beg, const double* __restrict p_a_end,
+                       const double* __restrict v_a_end, const double* __restrict p_b_beg,
+                       const double* __restrict v_b_beg, const double* __restrict v_b_end, double* __restrict out) {
+    double whole_beg = 0, whole_end = 0, first_beg = 0, first_end = 0, second_beg = 0, second_end = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double whole = rho_a[i] + rho_b[i];
+      const double first_extended = rho_a[i] + p_b_beg[i];
+      const double second_extended = rho_b[i] + p_a_end[i];
+      out[i] = whole;
+      whole_beg += v_a_beg[i] * whole;
+      whole_end += v_b_end[i] * whole;
+      first_beg += v_a_beg[i] * first_extended;
+      first_end += v_b_beg[i] * first_extended;
+      second_beg += v_a_end[i] * second_extended;
+      second_end += v_b_end[i] * second_extended;
+    }
+    return whole_beg > 0 && whole_end > 0 && first_beg > 0 && first_end > 0 && second_beg > 0 && second_end > 0;
+  };
+  return pass(rho.size(), first.rho.data(), second.rho.data(), first.v_beg.data(), first.p_end.data(),
+              first.v_end.data(), second.p_beg.data(), second.v_beg.data(), second.v_end.data(), rho.data());
 }
 
 }  // namespace detail
