@@ -500,6 +500,25 @@ TEST_CASE("A potential that throws or returns NaN mid-trajectory gives divergenc
   }
 }
 
+TEST_CASE("Momentum normals: mean 0, variance 1 and the two-sided tail beyond 2 of a standard normal") {
+  // 20000 keys x 5 coordinates (odd: the last of a pair is dropped), each
+  // statistic within 4 standard errors of its value.
+  const int keys = 20000;
+  const double n = 5.0 * keys;
+  double sum = 0, sum_squares = 0, beyond_two = 0;
+  VectorXd z(5);
+  for (int k = 0; k < keys; ++k) {
+    tyche::detail::draw_standard_normals(tyche::fold_in(tyche::PRNGKey(11), std::uint32_t(k)), z);
+    sum += z.sum();
+    sum_squares += z.squaredNorm();
+    beyond_two += double((z.array().abs() > 2.0).count());
+  }
+  const double tail = std::erfc(2.0 / std::sqrt(2.0));  // P(|z| > 2) = 0.0455
+  CHECK(std::abs(sum / n) < 4 / std::sqrt(n));
+  CHECK(std::abs(sum_squares / n - 1.0) < 4 * std::sqrt(2.0 / n));
+  CHECK(std::abs(beyond_two / n - tail) < 4 * std::sqrt(tail * (1 - tail) / n));
+}
+
 TEST_CASE("Multinomial weights in linear and in log space: the same sums, shares and ratios") {
   using tyche::detail::LinearWeights;
   using tyche::detail::LogWeights;
