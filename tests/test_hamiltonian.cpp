@@ -540,10 +540,11 @@ TEST_CASE("Multinomial weights in linear and in log space: the same sums, shares
     CHECK(LogWeights::accept_prob(log_weight, LogWeights::of_state(log_weight)) ==
           Approx(std::min(1.0, std::exp(log_weight))));
   }
-  // Linear weights stop where exp overflows; two weights that underflowed
-  // keep the first state.
-  CHECK(LinearWeights::fits(699.0));
-  CHECK_FALSE(LinearWeights::fits(701.0));
+  // Linear weights stop where a sum of 2^30 of them could overflow (a
+  // depth of 30 at most); two weights that underflowed keep the first state.
+  CHECK(LinearWeights::fits(649.0));
+  CHECK_FALSE(LinearWeights::fits(651.0));
+  CHECK(std::isfinite(std::ldexp(std::exp(649.0), 30)));
   CHECK(LogWeights::fits(1e6));
   LinearWeights::merge(0.0, 0.0, share);
   CHECK_FALSE(0.5 < share);

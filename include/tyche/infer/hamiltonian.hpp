@@ -191,13 +191,14 @@ inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd&
 // leapfrog step (shared with the acceptance statistic) and a sum and a
 // division per merge. A weight under exp(-708) rounds to zero, which only
 // drops states whose chance of being drawn is below that (the starting state
-// weighs 1); a weight over exp(700) (the energy falling by 700 within one
-// trajectory, far out in warm-up) does not fit, and the transition is
+// weighs 1); a weight over exp(650) (the energy falling by 650 within one
+// trajectory, far out in warm-up; below that even 2^30 steps sum under
+// the largest double) does not fit, and the transition is
 // integrated again with LogWeights, Stan's log-sum-exp, one exp and one log1p
 // per merge. Both draw from the same distribution.
 struct LinearWeights {
   static constexpr double starting_state = 1.0;
-  static bool fits(double log_weight) { return log_weight < 700; }
+  static bool fits(double log_weight) { return log_weight < 650; }
   static double of_state(double log_weight) { return std::exp(log_weight); }
   static double accept_prob(double, double weight) { return std::min(1.0, weight); }
   // The sum a + b, with the share of b in it.
