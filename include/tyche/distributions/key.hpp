@@ -40,7 +40,11 @@ constexpr std::array<std::uint32_t, 2> threefry2x32(Key key, std::uint32_t x0, s
   const std::uint32_t ks[3] = {key.hi, key.lo, key.hi ^ key.lo ^ 0x1BD11BDAu};
   x0 += ks[0];
   x1 += ks[1];
+  // Unrolled: GCC does not unroll these at -O2, and every random number goes
+  // through them (a NUTS transition: 12.9k -> 10.7k instructions at -O2).
+#pragma GCC unroll 5
   for (std::uint32_t block = 0; block < 5; ++block) {
+#pragma GCC unroll 4
     for (int r : kRotations[block % 2]) {
       x0 += x1;
       x1 = rotate_left(x1, r) ^ x0;

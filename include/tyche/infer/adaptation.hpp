@@ -28,9 +28,10 @@ struct DualAveragingSettings {
   double gamma = 0.05;   // shrinkage towards mu
 };
 
-class DualAveraging {
+template <class = void>
+class DualAveragingT {
  public:
-  DualAveraging(DualAveragingSettings settings, double target_accept_prob)
+  DualAveragingT(DualAveragingSettings settings, double target_accept_prob)
       : settings_(settings), target_(target_accept_prob) {}
 
   // Forgets the history and shrinks towards mu (Stan: mu = log(10 eps)).
@@ -66,6 +67,7 @@ class DualAveraging {
   double mean_error_ = 0.0;              // Stan's s_bar
   double averaged_log_step_size_ = 0.0;  // Stan's x_bar
 };
+using DualAveraging = DualAveragingT<>;
 
 // A mass-matrix window: warm-up iterations [begin, end) (0-based) whose
 // draws are averaged; the estimate replaces the inverse mass matrix after
@@ -81,6 +83,7 @@ struct AdaptationWindow {
 // 75 + 25 + 50 > num_warmup the buffers are 15% and 10% (truncated) and one
 // window takes the rest; under 20 warm-up iterations there is no window (only
 // the step size adapts). The first window is never stretched, as in Stan.
+template <class = void>
 inline std::vector<AdaptationWindow> mass_matrix_windows(int num_warmup, int init_buffer = 75, int base_window = 25,
                                                          int term_buffer = 50) {
   if (num_warmup < 20) return {};
@@ -106,9 +109,10 @@ inline std::vector<AdaptationWindow> mass_matrix_windows(int num_warmup, int ini
 
 // Welford's running mean and variance of each coordinate (Stan's
 // welford_var_estimator).
-class WelfordVariance {
+template <class = void>
+class WelfordVarianceT {
  public:
-  explicit WelfordVariance(Eigen::Index dimension)
+  explicit WelfordVarianceT(Eigen::Index dimension)
       : mean_(Eigen::VectorXd::Zero(dimension)), sum_squares_(Eigen::VectorXd::Zero(dimension)),
         delta_(dimension) {}
 
@@ -131,11 +135,13 @@ class WelfordVariance {
   long count_ = 0;
   Eigen::VectorXd mean_, sum_squares_, delta_;
 };
+using WelfordVariance = WelfordVarianceT<>;
 
 // Welford's running mean and covariance (Stan's welford_covar_estimator).
-class WelfordCovariance {
+template <class = void>
+class WelfordCovarianceT {
  public:
-  explicit WelfordCovariance(Eigen::Index dimension)
+  explicit WelfordCovarianceT(Eigen::Index dimension)
       : mean_(Eigen::VectorXd::Zero(dimension)), sum_products_(Eigen::MatrixXd::Zero(dimension, dimension)),
         delta_(dimension) {}
 
@@ -160,13 +166,16 @@ class WelfordCovariance {
   Eigen::MatrixXd sum_products_;
   Eigen::VectorXd delta_;
 };
+using WelfordCovariance = WelfordCovarianceT<>;
 
 // Stan's shrinkage of an estimate from n draws towards 1e-3 (times the
 // identity): (n / (n + 5)) estimate + 1e-3 (5 / (n + 5)).
+template <class = void>
 inline Eigen::VectorXd regularize_variance(const Eigen::VectorXd& variance, long n) {
   const double w = double(n) / (double(n) + 5.0);
   return (w * variance.array() + 1e-3 * (1.0 - w)).matrix();
 }
+template <class = void>
 inline Eigen::MatrixXd regularize_covariance(const Eigen::MatrixXd& covariance, long n) {
   const double w = double(n) / (double(n) + 5.0);
   Eigen::MatrixXd regularized = w * covariance;

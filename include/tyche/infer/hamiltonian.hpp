@@ -22,6 +22,11 @@
 // ceil(trajectory_length / step_size) of them), then a Metropolis accept.
 //
 // After warm-up, transition() allocates nothing: every buffer is a member.
+//
+// The classes here are templates behind their usual names (using
+// HamiltonianChain = HamiltonianChainT<>) and the helpers templates over a
+// defaulted parameter, the idiom of core/tensor.hpp: including tyche
+// compiles none of the sampler, a program that samples compiles it once.
 #pragma once
 
 #include "tyche/distributions/key.hpp"
@@ -131,6 +136,7 @@ namespace detail {
 // division per pair where Box-Muller adds a sincos. On the grid of 2^-31 the
 // radius's tail is exact down to probabilities near 1e-18 (s >= 2^-63; x and
 // y are never 0); JAX's float32 normals that NumPyro draws stop nearer 5.4.
+template <class = void>
 inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
   const Eigen::Index n = out.size();
   std::uint32_t block = 0;
@@ -153,9 +159,10 @@ inline void draw_standard_normals(Key key, Eigen::VectorXd& out) {
 // the resolution of the generator Stan draws them from (ecuyer1988). The
 // blocks of counters (1, n) under the key: a transition draws its momentum
 // and its uniforms from one key.
-class UniformStream {
+template <class = void>
+class UniformStreamT {
  public:
-  explicit UniformStream(Key key) : key_(key) {}
+  explicit UniformStreamT(Key key) : key_(key) {}
   double uniform() {
     if (spare_) {
       spare_ = false;
@@ -172,13 +179,16 @@ class UniformStream {
   std::uint32_t block_ = 0, word_ = 0;
   bool spare_ = false;
 };
+using UniformStream = UniformStreamT<>;
 
 // Copies, sums and axpys of the hot loop written as plain loops: on the
 // short vectors of small models Eigen's generic assignment costs several
 // times the arithmetic, and these vectorise as well on long ones.
+template <class = void>
 inline void copy(Eigen::VectorXd& to, const Eigen::VectorXd& from) {
   std::copy_n(from.data(), from.size(), to.data());
 }
+template <class = void>
 inline void add_scaled(Eigen::VectorXd& to, double alpha, const Eigen::VectorXd& x) {
   double* __restrict t = to.data();
   const double* y = x.data();
@@ -229,7 +239,8 @@ struct LogWeights {
 };
 
 // Kinetic energy p' M^-1 p / 2 with a diagonal inverse mass matrix.
-class DiagonalMetric {
+template <class = void>
+class DiagonalMetricT {
  public:
   void set(const Eigen::VectorXd& inverse_mass) {
     if (!(inverse_mass.array() > 0).all() || !inverse_mass.allFinite())
@@ -278,10 +289,12 @@ class DiagonalMetric {
  private:
   Eigen::VectorXd inverse_mass_, mass_sqrt_;
 };
+using DiagonalMetric = DiagonalMetricT<>;
 
 // Dense blocks of coordinates, each with its own inverse mass matrix, the
 // other coordinates diagonal; dense_mass is one block of every coordinate.
-class BlockMetric {
+template <class = void>
+class BlockMetricT {
  public:
   void set(const InverseMassMatrix& inverse_mass) {
     const Eigen::Index d = inverse_mass.diagonal.size();
@@ -335,7 +348,7 @@ class BlockMetric {
     for (const Block& block : blocks_) {
       const Eigen::Index n = block.local_in.size();
       for (Eigen::Index k = 0; k < n; ++k) block.local_in[k] = p[block.indices[std::size_t(k)]];
-      block.cholesky.transpose().triangularView<Eigen::Upper>().solveInPlace(block.local_in);
+      block.cholesky.transpose().template triangularView<Eigen::Upper>().solveInPlace(block.local_in);
       for (Eigen::Index k = 0; k < n; ++k) p[block.indices[std::size_t(k)]] = block.local_in[k];
     }
   }
@@ -350,6 +363,7 @@ class BlockMetric {
   std::vector<Eigen::Index> diagonal_indices_;
   Eigen::VectorXd diagonal_;
 };
+using BlockMetric = BlockMetricT<>;
 
 // A point of the trajectory being integrated.
 struct PhasePoint {
@@ -365,6 +379,7 @@ struct Proposal {
   explicit Proposal(Eigen::Index d) : position(d), grad(d) {}
 };
 
+template <class = void>
 inline void swap(Proposal& a, Proposal& b) noexcept {
   a.position.swap(b.position);
   a.grad.swap(b.grad);
@@ -374,6 +389,7 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
 
 // A one-step subtree: its proposal is z, its both ends and its momentum sum
 // are z's momentum. One pass over the vectors instead of five copies.
+template <class = void>
 inline void copy_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg,
                       Eigen::VectorXd& rho) {
   const auto pass = [](Eigen::Index n, const double* __restrict q, const double* __restrict g,
@@ -393,6 +409,7 @@ inline void copy_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p
 }
 
 // The momentum and velocity at one end of a subtree.
+template <class = void>
 inline void copy_end(const PhasePoint& z, Eigen::VectorXd& p, Eigen::VectorXd& v) {
   const double *__restrict from_p = z.momentum.data(), *__restrict from_v = z.velocity.data();
   double *__restrict to_p = p.data(), *__restrict to_v = v.data();
@@ -403,6 +420,7 @@ inline void copy_end(const PhasePoint& z, Eigen::VectorXd& p, Eigen::VectorXd& v
 }
 
 // The trajectory's backward end starts where its forward end does.
+template <class = void>
 inline void copy_phase_point(const PhasePoint& from, PhasePoint& to) {
   const double *__restrict q = from.position.data(), *__restrict g = from.grad.data(),
                            *__restrict p = from.momentum.data(), *__restrict v = from.velocity.data();
@@ -429,6 +447,7 @@ struct HalfEnds {
 // forward at both ends of the merged trajectory, of first extended by
 // second's first state, and of second extended by first's last state. One
 // pass over the vectors, six dot products.
+template <class = void>
 inline bool merge_and_check_u_turn(const HalfEnds& first, const HalfEnds& second, Eigen::VectorXd& rho) {
   // Restrict-qualified parameters (which the compiler honours, unlike
   // restrict-qualified locals) spare the loop run-time checks of overlap.
@@ -457,11 +476,12 @@ inline bool merge_and_check_u_turn(const HalfEnds& first, const HalfEnds& second
 
 }  // namespace detail
 
-class HamiltonianChain {
+template <class = void>
+class HamiltonianChainT {
  public:
   // initial_u must have a finite potential and gradient; a potential that
   // throws there propagates the exception.
-  HamiltonianChain(PotentialFunction potential, Eigen::VectorXd initial_u, Key key, HamiltonianSettings settings,
+  HamiltonianChainT(PotentialFunction potential, Eigen::VectorXd initial_u, Key key, HamiltonianSettings settings,
                    int num_warmup)
       : potential_(std::move(potential)), settings_(std::move(settings)), num_warmup_(num_warmup), key_(key),
         dimension_(initial_u.size()), averaging_(settings_.dual_averaging, settings_.target_accept_prob),
@@ -486,7 +506,7 @@ class HamiltonianChain {
 
   // Continues from a state (NumPyro's post_warmup_state): no warm-up; the
   // step size and inverse mass matrix are the state's.
-  HamiltonianChain(const ChainState& state, PotentialFunction potential, HamiltonianSettings settings)
+  HamiltonianChainT(const ChainState& state, PotentialFunction potential, HamiltonianSettings settings)
       : potential_(std::move(potential)), settings_(std::move(settings)), num_warmup_(0), key_(state.key),
         dimension_(state.position.size()), averaging_(settings_.dual_averaging, settings_.target_accept_prob),
         variance_(dimension_), iterations_before_(state.iteration) {
@@ -943,5 +963,6 @@ class HamiltonianChain {
   Eigen::VectorXd p_fwd_bck_, v_fwd_bck_, p_bck_fwd_, v_bck_fwd_, rho_, rho_fwd_, rho_bck_;
   std::vector<Level> levels_;
 };
+using HamiltonianChain = HamiltonianChainT<>;
 
 }  // namespace tyche
