@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <latch>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -204,4 +205,19 @@ TEST_CASE("MCMC: parallel chains give the sequential chains' draws; a thread's e
   tyche::MCMC mcmc(tyche::NUTS(failing, {.init_strategy = tyche::init_to_value({{"mu", 0.5}})}),
                    {.num_warmup = 10, .num_samples = 10, .num_chains = 3, .progress_bar = false});
   CHECK_THROWS_WITH(mcmc.run(0), Catch::Contains("MCMC chain 0") && Catch::Contains("chain failed"));
+}
+
+// Predictive on threads: each draw runs the model on its own thread's
+// handler stack with its own key; the draws are those of the sequential run.
+TEST_CASE("Predictive: draws on threads equal the sequential draws") {
+  const auto model = [](const std::optional<tyche::Tensor>& y) {
+    const tyche::Tensor mu = tyche::sample("mu", tyche::dist::Normal(0.0, 1.0));
+    tyche::plate data("data", 4);
+    tyche::sample("y", tyche::dist::Normal(mu, 0.5), y);
+  };
+  const tyche::ValueMap samples = {{"mu", tyche::random::normal(tyche::PRNGKey(3), {64})}};
+  const auto draws = [&](bool parallel) {
+    return tyche::Predictive(model, samples, {.parallel = parallel})(5, std::nullopt).at("y").to_std_vector();
+  };
+  CHECK(draws(true) == draws(false));
 }
