@@ -19,6 +19,9 @@
 // Sample names the model does not have are ignored, as substitute ignores
 // them; where NumPyro warns (draw counts that differ between sites, a value
 // that does not fit its site), tyche throws, naming the site.
+//
+// The helpers are templates (the idiom of core/tensor.hpp), so that
+// including tyche compiles none of them.
 #pragma once
 
 #include "tyche/effects/handlers/seed.hpp"
@@ -34,6 +37,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -52,7 +56,8 @@ struct PredictiveOptions {
 namespace detail {
 
 // The draws' batch shape: the leading batch_ndims axes every sample shares.
-inline Shape predictive_batch_shape(const ValueMap& samples, int batch_ndims, const char* caller) {
+template <class T = ValueMap>
+Shape predictive_batch_shape(const std::type_identity_t<T>& samples, int batch_ndims, const char* caller) {
   if (batch_ndims < 1 || batch_ndims > 2)
     throw std::invalid_argument(std::string("tyche: ") + caller + ": batch_ndims must be 1 or 2, got " +
                                 std::to_string(batch_ndims));
@@ -76,7 +81,8 @@ inline Shape predictive_batch_shape(const ValueMap& samples, int batch_ndims, co
 }
 
 // Draw k of a site's samples (the batch axes flattened).
-inline Tensor sample_at(const Tensor& values, std::int64_t draws, std::int64_t k, int batch_ndims) {
+template <class T = Tensor>
+Tensor sample_at(const std::type_identity_t<T>& values, std::int64_t draws, std::int64_t k, int batch_ndims) {
   Shape shape;
   for (int a = batch_ndims; a < values.ndim(); ++a) shape.push_back(values.dim(a));
   const std::int64_t size = values.size() / draws;
@@ -113,9 +119,10 @@ void for_each_draw(std::int64_t count, bool parallel, const Body& body) {
 
 // Draws of sites gathered into arrays with the batch shape in front; every
 // draw of a site must have the same shape.
-class DrawCollector {
+template <class = void>
+class DrawCollectorT {
  public:
-  DrawCollector(Shape batch, std::int64_t count) : batch_(std::move(batch)), count_(count) {}
+  DrawCollectorT(Shape batch, std::int64_t count) : batch_(std::move(batch)), count_(count) {}
 
   // Draw 0 (which runs first, alone) declares the sites kept; later draws
   // store into them from any thread, each draw into its own slots.
@@ -155,6 +162,7 @@ class DrawCollector {
   std::int64_t count_;
   std::vector<Site> sites_;
 };
+using DrawCollector = DrawCollectorT<>;
 
 }  // namespace detail
 
