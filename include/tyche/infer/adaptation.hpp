@@ -143,7 +143,7 @@ class WelfordCovarianceT {
  public:
   explicit WelfordCovarianceT(Eigen::Index dimension)
       : mean_(Eigen::VectorXd::Zero(dimension)), sum_products_(Eigen::MatrixXd::Zero(dimension, dimension)),
-        delta_(dimension) {}
+        delta_(dimension), deviation_(dimension) {}
 
   void restart() {
     count_ = 0;
@@ -154,7 +154,8 @@ class WelfordCovarianceT {
     ++count_;
     delta_ = x - mean_;
     mean_ += delta_ / double(count_);
-    sum_products_.noalias() += (x - mean_) * delta_.transpose();
+    deviation_ = x - mean_;  // a member: Eigen would evaluate x - mean_ into a heap temporary for the product
+    sum_products_.noalias() += deviation_ * delta_.transpose();
   }
   long count() const { return count_; }
   // The sample covariance (divisor n - 1); needs two draws.
@@ -164,7 +165,7 @@ class WelfordCovarianceT {
   long count_ = 0;
   Eigen::VectorXd mean_;
   Eigen::MatrixXd sum_products_;
-  Eigen::VectorXd delta_;
+  Eigen::VectorXd delta_, deviation_;
 };
 using WelfordCovariance = WelfordCovarianceT<>;
 

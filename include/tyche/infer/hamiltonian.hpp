@@ -496,7 +496,10 @@ class HamiltonianChainT {
     set_metric();
     step_size_ = settings_.step_size;
     if (settings_.adapt_mass_matrix) windows_ = mass_matrix_windows(num_warmup_);
-    for (const auto& block : inverse_mass_.blocks) covariances_.emplace_back(Eigen::Index(block.size()));
+    for (const auto& block : inverse_mass_.blocks) {
+      covariances_.emplace_back(Eigen::Index(block.size()));
+      block_positions_.emplace_back(Eigen::Index(block.size()));
+    }
     if (num_warmup_ > 0 && settings_.adapt_step_size) {
       if (settings_.find_heuristic_step_size) step_size_ = heuristic_step_size(step_size_);
       // Stan's services set mu from the step size given, before the heuristic.
@@ -913,7 +916,7 @@ class HamiltonianChainT {
     variance_.add(current_.position);
     for (std::size_t b = 0; b < covariances_.size(); ++b) {
       const auto& indices = inverse_mass_.blocks[b];
-      Eigen::VectorXd x(Eigen::Index(indices.size()));
+      Eigen::VectorXd& x = block_positions_[b];
       for (std::size_t k = 0; k < indices.size(); ++k) x[Eigen::Index(k)] = current_.position[indices[k]];
       covariances_[b].add(x);
     }
@@ -953,6 +956,7 @@ class HamiltonianChainT {
   std::size_t next_window_ = 0;
   WelfordVariance variance_;
   std::vector<WelfordCovariance> covariances_;
+  std::vector<Eigen::VectorXd> block_positions_;  // each block's coordinates of the position, gathered
   std::int64_t iterations_before_ = 0;
   std::int64_t iteration_ = 0;
   double mean_accept_prob_ = 0.0;

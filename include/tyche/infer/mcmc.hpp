@@ -40,6 +40,7 @@
 #include "tyche/core/grad.hpp"
 #include "tyche/infer/nuts.hpp"
 #include "tyche/infer/summary.hpp"
+#include "tyche/infer/threads.hpp"
 
 #include <algorithm>
 #include <array>
@@ -51,6 +52,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -91,23 +93,33 @@ struct MCMCState {
 
 namespace detail {
 
-// The names of the extra fields, in TransitionInfo's order of reading.
-inline constexpr std::array<const char*, 9> kExtraFieldNames = {
-    "accept_prob", "diverging", "energy",          "mean_accept_prob", "num_steps",
-    "potential_energy", "step_size", "trajectory_length", "tree_depth"};
-
-template <class T = TransitionInfo>
-std::array<double, 9> extra_field_values(const std::type_identity_t<T>& info) {
-  return {info.accept_prob,      double(info.diverging), info.energy,
-          info.mean_accept_prob, double(info.num_steps), info.potential_energy,
-          info.step_size,        info.trajectory_length, double(info.tree_depth)};
+// The extra fields kept per draw: name and how it is read off a transition.
+struct ExtraField {
+  const char* name;
+  double (*read)(const TransitionInfo&);
+};
+inline constexpr std::array<ExtraField, 9> kExtraFields = {{
+    {"accept_prob", [](const TransitionInfo& t) { return t.accept_prob; }},
+    {"diverging", [](const TransitionInfo& t) { return double(t.diverging); }},
+    {"energy", [](const TransitionInfo& t) { return t.energy; }},
+    {"mean_accept_prob", [](const TransitionInfo& t) { return t.mean_accept_prob; }},
+    {"num_steps", [](const TransitionInfo& t) { return double(t.num_steps); }},
+    {"potential_energy", [](const TransitionInfo& t) { return t.potential_energy; }},
+    {"step_size", [](const TransitionInfo& t) { return t.step_size; }},
+    {"trajectory_length", [](const TransitionInfo& t) { return t.trajectory_length; }},
+    {"tree_depth", [](const TransitionInfo& t) { return double(t.tree_depth); }},
+}};
+constexpr std::size_t extra_field_index(std::string_view name) {
+  std::size_t f = 0;
+  while (f < kExtraFields.size() && kExtraFields[f].name != name) ++f;
+  return f;
 }
 
 // What a chain keeps: each output site's draws one after the other, and the
 // extra fields of each kept transition.
 struct ChainDraws {
   std::vector<std::vector<double>> sites;  // in the order of SamplePlan::sites
-  std::array<std::vector<double>, kExtraFieldNames.size()> extra;
+  std::array<std::vector<double>, kExtraFields.size()> extra;  // in kExtraFields' order
   std::int64_t count = 0;
   std::optional<ChainState> last_state;
 };
@@ -121,10 +133,9 @@ struct SamplePlan {
   struct Site {
     std::string name;
     Shape shape;
-    bool deterministic = false;
-    std::int64_t offset = 0, size = 0;  // a latent site's coordinates in u
-    Shape unconstrained_shape;
+    std::optional<LatentSite> latent;                // none: a deterministic site
     std::optional<constraints::Constraint> support;  // a latent site's
+    bool deterministic() const { return !latent; }
   };
   std::vector<Site> sites;
   bool run_model = false;
@@ -133,12 +144,11 @@ struct SamplePlan {
   SamplePlan(const Trace& initial, const Potential& potential) {
     const LatentLayout& layout = potential.layout();
     for (const LatentSite& site : layout.sites())
-      sites.push_back({site.name, site.shape, false, site.offset, site.size(), site.unconstrained_shape,
-                       initial[site.name].fn->support()});
+      sites.push_back({site.name, site.shape, site, initial[site.name].fn->support()});
     for (const Message& msg : initial)
-      if (msg.type == SiteType::deterministic) sites.push_back({msg.name, msg.value->shape(), true, 0, 0, {}, {}});
+      if (msg.type == SiteType::deterministic) sites.push_back({msg.name, msg.value->shape(), std::nullopt, std::nullopt});
     std::sort(sites.begin(), sites.end(), [](const Site& a, const Site& b) { return a.name < b.name; });
-    run_model = std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.deterministic; }) ||
+    run_model = std::any_of(sites.begin(), sites.end(), [](const Site& s) { return s.deterministic(); }) ||
                 supports_depend_on_parameters(potential);
   }
 
@@ -362,16 +372,17 @@ std::vector<std::vector<double>> constrained_draws(const Potential& potential, c
     for (std::size_t s = 0; s < sites.size(); ++s) {
       const SamplePlan::Site& site = plan.sites[s];
       std::vector<double> coordinates;
-      coordinates.reserve(std::size_t(count * site.size));
+      const LatentSite& latent = *site.latent;
+      coordinates.reserve(std::size_t(count * latent.size()));
       for (Eigen::Index k = 0; k < count; ++k)
-        coordinates.insert(coordinates.end(), positions.col(k).data() + site.offset,
-                           positions.col(k).data() + site.offset + site.size);
+        coordinates.insert(coordinates.end(), positions.col(k).data() + latent.offset,
+                           positions.col(k).data() + latent.offset + latent.size());
       if (site.support->kind() == constraints::Kind::real) {
         sites[s] = std::move(coordinates);
         continue;
       }
       Shape batch{count}, shape{count};
-      for (std::int64_t d : site.unconstrained_shape) batch.push_back(d);
+      for (std::int64_t d : latent.unconstrained_shape) batch.push_back(d);
       for (std::int64_t d : site.shape) shape.push_back(d);
       const Tensor values = broadcast_to(biject_to(*site.support)->forward(Tensor(coordinates, batch)), shape);
       sites[s].assign(values.data(), values.data() + values.size());
@@ -384,7 +395,7 @@ std::vector<std::vector<double>> constrained_draws(const Potential& potential, c
     const Trace at_u = potential.run(Tensor::view(u));
     for (std::size_t s = 0; s < sites.size(); ++s) {
       Tensor value = *at_u[plan.sites[s].name].value;
-      if (value.shape() != plan.sites[s].shape && !plan.sites[s].deterministic)
+      if (value.shape() != plan.sites[s].shape && !plan.sites[s].deterministic())
         value = broadcast_to(value, plan.sites[s].shape);  // as pack() reads a latent value
       if (value.shape() != plan.sites[s].shape)
         throw ShapeError("tyche: MCMC: deterministic site `" + plan.sites[s].name + "` has shape " + value.shape().str() +
@@ -455,11 +466,11 @@ class MCMC {
   // per kept draw, shaped (draw,) or (chain, draw).
   ValueMap get_extra_fields(bool group_by_chain = false) const {
     ValueMap fields;
-    for (std::size_t f = 0; f < detail::kExtraFieldNames.size(); ++f) {
+    for (std::size_t f = 0; f < detail::kExtraFields.size(); ++f) {
       std::vector<double> values;
       for (const detail::ChainDraws& chain : chains_)
         values.insert(values.end(), chain.extra[f].begin(), chain.extra[f].end());
-      fields.emplace(detail::kExtraFieldNames[f], Tensor(values, draws_shape({}, group_by_chain)));
+      fields.emplace(detail::kExtraFields[f].name, Tensor(values, draws_shape({}, group_by_chain)));
     }
     return fields;
   }
@@ -479,11 +490,11 @@ class MCMC {
     ValueMap samples = get_samples(/*group_by_chain=*/true);
     if (exclude_deterministic)
       for (const detail::SamplePlan::Site& site : plan_sites_)
-        if (site.deterministic) samples.erase(site.name);
+        if (site.deterministic()) samples.erase(site.name);
     tyche::print_summary(samples, prob, /*group_by_chain=*/true, out);
     double divergences = 0;
     for (const detail::ChainDraws& chain : chains_)
-      for (double d : chain.extra[1]) divergences += d;
+      for (double d : chain.extra[detail::extra_field_index("diverging")]) divergences += d;
     out << "Number of divergences: " << static_cast<long long>(divergences) << "\n";
   }
 
@@ -555,21 +566,9 @@ class MCMC {
     };
     {
       detail::ProgressDisplay<> display(progress, options_.progress_bar);
-      const int workers =
-          options_.chain_method == ChainMethod::sequential
-              ? 1
-              : std::min(num_chains, std::max(1, int(std::thread::hardware_concurrency())));
-      if (workers == 1) {
-        for (int c = 0; c < num_chains; ++c) run_one(c);
-      } else {
-        std::atomic<int> next{0};
-        std::vector<std::thread> threads;
-        for (int w = 0; w < workers; ++w)
-          threads.emplace_back([&] {
-            for (int c = next.fetch_add(1); c < num_chains; c = next.fetch_add(1)) run_one(c);
-          });
-        for (std::thread& t : threads) t.join();
-      }
+      detail::for_each_index(num_chains,
+                             detail::thread_count(num_chains, options_.chain_method == ChainMethod::parallel),
+                             [&](std::int64_t c) { run_one(int(c)); });
     }
     for (int c = 0; c < num_chains; ++c) detail::rethrow_naming_chain(errors[std::size_t(c)], c);
     plan_sites_ = plan.sites;
@@ -630,8 +629,8 @@ class MCMC {
       divergences += info.diverging;
       if (collection.keeps(i)) {
         positions.col(draws.count++) = chain.position();
-        const auto values = detail::extra_field_values(info);
-        for (std::size_t f = 0; f < values.size(); ++f) draws.extra[f].push_back(values[f]);
+        for (std::size_t f = 0; f < detail::kExtraFields.size(); ++f)
+          draws.extra[f].push_back(detail::kExtraFields[f].read(info));
       }
       progress.done.store(i + 1, std::memory_order_relaxed);
       progress.divergences.store(divergences, std::memory_order_relaxed);

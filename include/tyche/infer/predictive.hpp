@@ -28,6 +28,7 @@
 #include "tyche/effects/handlers/substitute.hpp"
 #include "tyche/effects/handlers/trace.hpp"
 #include "tyche/effects/site_errors.hpp"
+#include "tyche/infer/threads.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -35,7 +36,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -89,34 +89,6 @@ Tensor sample_at(const std::type_identity_t<T>& values, std::int64_t draws, std:
   return Tensor(std::vector<double>(values.data() + k * size, values.data() + (k + 1) * size), shape);
 }
 
-// Runs body(k) for k in [0, count), on threads when parallel; rethrows the
-// first draw's exception.
-template <class Body>
-void for_each_draw(std::int64_t count, bool parallel, const Body& body) {
-  const int workers =
-      parallel ? int(std::min<std::int64_t>(count, std::max(1u, std::thread::hardware_concurrency()))) : 1;
-  if (workers <= 1) {
-    for (std::int64_t k = 0; k < count; ++k) body(k);
-    return;
-  }
-  std::atomic<std::int64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
-  std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w)
-    threads.emplace_back([&, w] {
-      try {
-        for (std::int64_t k = next++; k < count && !failed.load(std::memory_order_relaxed); k = next++) body(k);
-      } catch (...) {
-        errors[std::size_t(w)] = std::current_exception();
-        failed = true;
-      }
-    });
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 // Draws of sites gathered into arrays with the batch shape in front; every
 // draw of a site must have the same shape.
 template <class = void>
@@ -125,12 +97,10 @@ class DrawCollectorT {
   DrawCollectorT(Shape batch, std::int64_t count) : batch_(std::move(batch)), count_(count) {}
 
   // Draw 0 (which runs first, alone) declares the sites kept; later draws
-  // store into them from any thread, each draw into its own slots.
+  // store into them from any thread, each draw into its own slots. A site
+  // not declared is not kept.
   void declare(const std::string& name, const Shape& shape) {
     sites_.push_back({name, shape, std::vector<double>(std::size_t(count_ * shape.numel()))});
-  }
-  bool declared(const std::string& name) const {
-    return std::any_of(sites_.begin(), sites_.end(), [&](const Site& s) { return s.name == name; });
   }
   void store(const std::string& name, const Tensor& value, std::int64_t k) {
     for (Site& site : sites_) {
@@ -208,11 +178,24 @@ class Predictive {
       const Trace sites = trace(seed(substitute(std::cref(model_), values), keys[std::size_t(k)])).get_trace(args...);
       if (k == 0) declare_sites(sites, collector);
       for (const Message& msg : sites)
-        if (collector.declared(msg.name)) collector.store(msg.name, *msg.value, k);
+        if (msg.value) collector.store(msg.name, *msg.value, k);
     };
     if (count == 0) return {};
     run_draw(0);
-    detail::for_each_draw(count - 1, options_.parallel, [&](std::int64_t k) { run_draw(k + 1); });
+    // Later draws on threads; the first failing draw (by index) is reported.
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
+    std::atomic<bool> failed{false};
+    detail::for_each_index(count - 1, detail::thread_count(count - 1, options_.parallel), [&](std::int64_t k) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      try {
+        run_draw(k + 1);
+      } catch (...) {
+        errors[std::size_t(k + 1)] = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    });
+    for (const std::exception_ptr& error : errors)
+      if (error) std::rethrow_exception(error);
     return std::move(collector).result();
   }
 
