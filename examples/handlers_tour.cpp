@@ -6,10 +6,14 @@
 // draws the numbers NumPyro draws with rng_seed=0: each section prints what
 // the tutorial's cells print, in the same words, and says which cells it
 // matches. Booleans print as Python's True and False, as in the tutorial.
-// The cells that run MCMC or Predictive ([22]-[33], [37]-[44]) wait for the
-// inference layer.
+// The MCMC runs of cells [22]-[33] (the e-mail campaign and eight schools)
+// are whole programs of their own: examples/email_campaign.cpp and
+// examples/eight_schools.cpp. The last section follows the posterior
+// predictive recipe of cells [37]-[43]; its MCMC numbers are tyche's own
+// (NumPyro's sampler draws other random numbers).
 //
 // Run: cmake --build build --target handlers_tour && ./build/examples/handlers_tour
+// ctest:
 #include <tyche/tyche.hpp>
 
 #include <cstdio>
@@ -166,6 +170,21 @@ int main() {
   const Trace masked_trace =
       tyche::trace(tyche::seed(tyche::mask(model_for_mask, Tensor{1.0, 0.0, 1.0}), 0)).get_trace();
   std::printf("obs fn type: %s\n", masked_trace["obs"].fn->name().c_str());
+  // get_mask() inside a model: no mask in effect without the handler, the
+  // mask itself under it; a model can skip work the mask would discard.
+  auto model_asking_mask = [] {
+    const std::optional<Tensor> in_effect = tyche::get_mask();
+    std::string shown = "None";
+    if (in_effect) {
+      shown = "[";
+      for (std::int64_t i = 0; i < in_effect->size(); ++i)
+        shown += std::string(i ? " " : "") + python_bool(in_effect->at({i}) != 0.0);
+      shown += "]";
+    }
+    std::printf("get_mask(): %s\n", shown.c_str());
+  };
+  tyche::seed(model_asking_mask, 0)();
+  tyche::seed(tyche::mask(model_asking_mask, Tensor{1.0, 0.0, 1.0}), 0)();
 
   section("do (cells [20], [21])", "matches the tutorial's values, sites and flags");
   auto causal_chain = [](double x0) {
@@ -216,5 +235,32 @@ int main() {
     seeded(x);
     std::printf("Context manager style: slope = %.1f\n", tr["slope"].value->item());
   }
+
+  section("posterior predictive with handlers (cells [37], [39], [40], [42], [43])",
+          "matches the tutorial's shapes; the MCMC summary, the draw and the log-likelihood sum are tyche's own");
+  const Trace prior_trace = tyche::trace(tyche::seed(linear_model, 1)).get_trace(x);
+  std::printf("Prior predictive sample shape: %s\n", prior_trace["obs"].value->shape().str().c_str());
+  tyche::MCMC mcmc_linear(tyche::NUTS(conditioned_linear_model),
+                          {.num_warmup = 1000, .num_samples = 1000, .num_chains = 4, .progress_bar = false});
+  mcmc_linear.run(/*seed=*/1, x);
+  mcmc_linear.print_summary();
+  const tyche::ValueMap posterior_samples_linear = mcmc_linear.get_samples();
+  // One posterior draw substituted into the model: one posterior predictive sample.
+  tyche::ValueMap one_sample;
+  for (const auto& [name, draws] : posterior_samples_linear) one_sample[name] = draws[0];
+  const Trace post_pred_trace = tyche::trace(tyche::seed(tyche::substitute(linear_model, one_sample), 2)).get_trace(x);
+  std::printf("Posterior predictive sample shape: %s\n", post_pred_trace["obs"].value->shape().str().c_str());
+  // The pointwise log-likelihood of that draw: the observed site's log density.
+  const Trace ll_trace =
+      tyche::trace(tyche::seed(tyche::substitute(conditioned_linear_model, one_sample), 3)).get_trace(x);
+  const Tensor ll = ll_trace["obs"].fn->log_prob(*ll_trace["obs"].value);
+  std::printf("Log-likelihood shape: %s, sum: %.2f\n", ll.shape().str().c_str(), tyche::sum(ll).item());
+  // Predictive does the same for every draw.
+  const tyche::ValueMap pred_samples = tyche::Predictive(linear_model, posterior_samples_linear)(/*seed=*/4, x);
+  const Tensor& predicted = pred_samples.at("obs");
+  const double last_x = x.at({49});
+  std::printf("Predictive: obs of shape %s (draws, points); mean at x = %.2f: %.3f (the fitted line gives %.3f)\n",
+              predicted.shape().str().c_str(), last_x, tyche::mean(tyche::slice(predicted, 1, 49, 50)).item(),
+              tyche::mean(posterior_samples_linear.at("intercept") + posterior_samples_linear.at("slope") * last_x).item());
   return 0;
 }
