@@ -2,10 +2,11 @@
 // independently: WAIC of a 4 x 3 matrix in closed form; the generalised
 // Pareto fit against a plain Zhang-Stephens written here from the GPD's log
 // density, and its recovery of k and sigma from a large sample; PSIS-LOO
-// against a plain PSIS written here; exact leave-one-out of a conjugate
-// normal model; ArviZ's printouts (the expected strings were produced by
-// ArviZ's format strings, BASE_FMT and POINTWISE_LOO_FMT of
-// arviz_stats/utils.py, run under Python); and bad input.
+// against a plain PSIS written here and against numbers printed by ArviZ's
+// own code; exact leave-one-out of a conjugate normal model; ArviZ's
+// printouts (the expected strings were produced by ArviZ's format strings,
+// BASE_FMT and POINTWISE_LOO_FMT of arviz_stats/utils.py, run under Python);
+// and bad input.
 #include <catch2/catch.hpp>
 
 #include <tyche/tyche.hpp>
@@ -303,6 +304,39 @@ TEST_CASE("psis-loo equals a plain implementation on fixed matrices", "[model_co
     // One chain: r_eff is 1, as ArviZ's.
     CHECK(tyche::loo(loglik).r_eff.data()[2] == 1.0);
   }
+}
+
+TEST_CASE("loo and waic reproduce ArviZ's numbers", "[model_comparison]") {
+  // The matrix of the test above, written out with 17 digits and given to ArviZ 0.23's own _psislw,
+  // _gpdfit, _gpinv and logsumexp (arviz/stats/stats.py, stats_utils.py, run under NumPy 1.24) with
+  // loo's and waic's arithmetic; the values it printed.
+  const Tensor loglik = normal_log_likelihood(1000, {0.0, 0.8, 2.0, 5.0}, 7);
+  struct Expected {
+    double reff, elpd, se, p;
+    double k[4], elpd_i[4];
+  };
+  const Expected expected[] = {
+      {1.0, -22.9864042021088, 12.8792708944731, 7.13001068420194,
+       {0.414882451842921, 0.247382730963831, 0.442187561371025, 1.00783263892849},
+       {-1.06379204122091, -1.48297426825902, -3.67195484682653, -16.7676830458023}},
+      {0.7, -23.0136414576865, 12.9056559595078, 7.15724793977963,
+       {0.389691867416682, 0.347395173047665, 0.554862327824054, 1.16601629779279},
+       {-1.06373122778869, -1.48206002111074, -3.67006926673618, -16.7977809420508}},
+  };
+  for (const Expected& e : expected) {
+    const tyche::LooResult loo = tyche::loo(loglik, {.reff = e.reff});
+    CHECK(loo.elpd_loo == Approx(e.elpd).epsilon(1e-12));
+    CHECK(loo.se == Approx(e.se).epsilon(1e-12));
+    CHECK(loo.p_loo == Approx(e.p).epsilon(1e-11));
+    for (int j = 0; j < 4; ++j) {
+      CHECK(loo.pareto_k.data()[j] == Approx(e.k[j]).epsilon(1e-12));
+      CHECK(loo.elpd_i.data()[j] == Approx(e.elpd_i[j]).epsilon(1e-12));
+    }
+  }
+  const tyche::WaicResult waic = tyche::waic(loglik);
+  CHECK(waic.elpd_waic == Approx(-23.3414662100879).epsilon(1e-12));
+  CHECK(waic.se == Approx(13.2086628601729).epsilon(1e-12));
+  CHECK(waic.p_waic == Approx(7.48507269218109).epsilon(1e-12));
 }
 
 TEST_CASE("psis-loo of a conjugate normal model agrees with exact leave-one-out", "[model_comparison]") {
