@@ -290,6 +290,12 @@ TEST_CASE("render_model: eight schools, centred and non-centred", "[inspect]") {
   CHECK(dot.cluster_attributes.at("cluster_J") == plate_label("J"));
   CHECK(dot.edges == Edges{{"mu", "theta"}, {"tau", "theta"}, {"theta", "obs"}});
 
+  // Observed by a condition handler around the model: the same graph.
+  const auto conditioned = tyche::condition(eight_schools, {{"obs", kY}});
+  const Dot by_condition = scan(tyche::render_model(conditioned, kSigma, std::nullopt));
+  CHECK(by_condition.nodes.at("obs").attributes == site_node("obs", /*observed=*/true));
+  CHECK(by_condition.edges == dot.edges);
+
   // A deterministic site is dashed, and stands between the sites it is
   // computed from and those computed from it: obs depends on theta only.
   const Dot noncentered = scan(tyche::render_model(eight_schools_noncentered, kSigma, std::optional(kY)));

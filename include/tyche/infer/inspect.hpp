@@ -55,6 +55,7 @@
 #include <cctype>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
