@@ -91,6 +91,20 @@ struct MCMCState {
   std::vector<ChainState> chains;
 };
 
+// What the last run or warmup did, for writers of its output
+// (infer/cmdstan_csv.hpp); each chain's adapted step size and inverse mass
+// matrix are in last_state().
+struct MCMCRunInfo {
+  std::uint64_t seed = 0;
+  std::int64_t num_warmup = 0;    // warm-up transitions per chain (0 when continuing from post_warmup_state)
+  std::int64_t num_samples = 0;   // sampling transitions per chain
+  int thinning = 1;
+  bool draws_are_warmup = false;  // warmup() with collect_warmup: the kept draws are warm-up ones
+  HamiltonianSettings settings;   // the chains' settings (dense blocks as coordinates)
+  std::vector<std::string> deterministic_sites;  // the sites of get_samples that are deterministic
+  std::vector<double> warmup_seconds, sampling_seconds;  // per chain: its transitions' wall time, initialisation excluded
+};
+
 namespace detail {
 
 // The extra fields kept per draw: name and how it is read off a transition.
@@ -122,6 +136,7 @@ struct ChainDraws {
   std::array<std::vector<double>, kExtraFields.size()> extra;  // in kExtraFields' order
   std::int64_t count = 0;
   std::optional<ChainState> last_state;
+  double warmup_seconds = 0.0, sampling_seconds = 0.0;
 };
 
 // The sites a draw is reported at: every latent site and, when the model has
@@ -501,6 +516,12 @@ class MCMC {
   const MCMCOptions& options() const { return options_; }
   const Kernel& kernel() const { return kernel_; }
 
+  // What the last run or warmup did: seed, transitions, settings, timings.
+  const MCMCRunInfo& last_run() const {
+    if (chains_.empty()) throw std::logic_error("tyche: MCMC::last_run: nothing has run yet");
+    return run_info_;
+  }
+
  private:
   // Splits a trailing Options off the model's arguments.
   template <class Options, class... Args>
@@ -573,6 +594,14 @@ class MCMC {
     for (int c = 0; c < num_chains; ++c) detail::rethrow_naming_chain(errors[std::size_t(c)], c);
     plan_sites_ = plan.sites;
     chains_ = std::move(draws);
+    run_info_ = {rng_seed, num_warmup, num_samples, int(collection.thinning), num_samples == 0 && collection.size() > 0,
+                 settings, {}, {}, {}};
+    for (const detail::SamplePlan::Site& site : plan_sites_)
+      if (site.deterministic()) run_info_.deterministic_sites.push_back(site.name);
+    for (const detail::ChainDraws& chain : chains_) {
+      run_info_.warmup_seconds.push_back(chain.warmup_seconds);
+      run_info_.sampling_seconds.push_back(chain.sampling_seconds);
+    }
   }
 
   // One chain: initial point, recording, transitions, kept draws.
@@ -622,7 +651,11 @@ class MCMC {
     for (auto& field : draws.extra) field.reserve(std::size_t(kept));
     progress.total.store(total, std::memory_order_relaxed);
     std::int64_t divergences = 0;
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    Clock::time_point warmup_end = start;
     for (std::int64_t i = 0; i < total; ++i) {
+      if (i == num_warmup) warmup_end = Clock::now();
       if (stop.load(std::memory_order_relaxed)) throw detail::ChainStopped{};
       progress.phase.store(i < num_warmup ? 1 : 2, std::memory_order_relaxed);
       const TransitionInfo& info = chain.transition();
@@ -637,6 +670,10 @@ class MCMC {
       progress.step_size.store(info.step_size, std::memory_order_relaxed);
       progress.mean_accept_prob.store(info.mean_accept_prob, std::memory_order_relaxed);
     }
+    const Clock::time_point end = Clock::now();
+    if (num_samples == 0) warmup_end = end;
+    draws.warmup_seconds = std::chrono::duration<double>(warmup_end - start).count();
+    draws.sampling_seconds = std::chrono::duration<double>(end - warmup_end).count();
     draws.last_state = chain.state();
     draws.sites = detail::constrained_draws(potential, plan, positions);
     return draws;
@@ -646,6 +683,7 @@ class MCMC {
   MCMCOptions options_;
   std::vector<detail::SamplePlan::Site> plan_sites_;
   std::vector<detail::ChainDraws> chains_;
+  MCMCRunInfo run_info_;
 };
 
 }  // namespace tyche
