@@ -43,7 +43,10 @@
 // by a constant); accept_stat__ is the extra field accept_prob (the
 // transition's mean acceptance statistic, as Stan's), stepsize__ step_size,
 // treedepth__ tree_depth, n_leapfrog__ num_steps, divergent__ diverging and
-// energy__ energy.
+// energy__ energy. HMC's files say `engine = static` (int_time the
+// trajectory length) and keep the same seven columns, tree depth 0, where
+// CmdStan's static HMC writes int_time__ instead; ArviZ reads them, but
+// cmdstanpy's reader wants NUTS's max_depth and reads NUTS files only.
 //
 // Thinning keeps the last draw of each group of `thinning` (NumPyro's rule;
 // Stan keeps the first), so num_samples is written as draws x thin, the
