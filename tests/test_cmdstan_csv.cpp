@@ -299,6 +299,22 @@ TEST_CASE("write_cmdstan_csv: collected warm-up draws are CmdStan's saved warm-u
   fs::remove_all(dir);
 }
 
+TEST_CASE("write_cmdstan_csv: HMC is CmdStan's static engine", "[cmdstan_csv]") {
+  const auto model = [] { tyche::sample("x", dist::Normal(1.0, 2.0)); };
+  tyche::MCMC mcmc(tyche::HMC(model, {.num_steps = 5}), {.num_warmup = 30, .num_samples = 10, .progress_bar = false});
+  mcmc.run(2);
+  const fs::path dir = fresh_directory("hmc");
+  const StanCSV csv = read_stan_csv(tyche::write_cmdstan_csv(dir, mcmc).at(0));
+  const std::map<std::string, std::string> config = config_values(csv);
+  CHECK(config.at("engine") == "static");
+  CHECK_FALSE(config.contains("max_depth"));
+  CHECK(std::stod(config.at("int_time")) == 5 * mcmc.last_state().chains[0].step_size);
+  CHECK(std::vector<std::string>(csv.header.begin(), csv.header.begin() + 7) == kSamplerColumns);
+  REQUIRE(csv.rows.size() == 10);
+  for (const std::vector<double>& row : csv.rows) CHECK(row[4] == 5);  // n_leapfrog__
+  fs::remove_all(dir);
+}
+
 TEST_CASE("write_cmdstan_csv: errors", "[cmdstan_csv]") {
   const auto colliding = [] {
     tyche::sample("a.b", dist::Normal(0.0, 1.0));
