@@ -469,6 +469,19 @@ TEST_CASE("waic and loo reject bad input with clear messages", "[model_compariso
   REQUIRE_THROWS_CONTAINING(tyche::fit_generalized_pareto(std::vector<double>{1.0, 2.0, 3.0, 5.0, 4.0}),
                             std::invalid_argument, "sorted", "element 4");
 
+  // A tail whose weights round to the threshold's (exceedances of 0) fails the fit: k-hat is +inf and the
+  // weights are left unsmoothed (ArviZ's psislw returns k 1/6 and NaN weights here). Of 100 log ratios the
+  // 20 largest are -1e-300 and the 21st largest, the threshold, is -3e-300: exp(tail) - exp(threshold) is
+  // 1 - 1 = 0 for the whole tail.
+  std::vector<double> flat_tail(79, -1.0);
+  flat_tail.push_back(-3e-300);
+  flat_tail.insert(flat_tail.end(), 20, -1e-300);
+  const tyche::PsisResult flat = tyche::psislw(Tensor(flat_tail, Shape{100, 1}));
+  CHECK(std::isinf(flat.pareto_k.item()));
+  const double normaliser = std::log(79.0 * std::exp(-1.0) + 21.0);
+  CHECK(flat.log_weights.data()[99] == Approx(-normaliser).epsilon(1e-14));
+  CHECK(flat.log_weights.data()[0] == Approx(-1.0 - normaliser).epsilon(1e-14));
+
   // Too few draws for a tail of 5 is not an error (as ArviZ): k-hat is +inf and flagged.
   const tyche::LooResult few = tyche::loo(good);
   CHECK(std::isinf(few.pareto_k.data()[0]));

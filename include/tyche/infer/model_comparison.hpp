@@ -44,8 +44,10 @@
 // is not assumed to be a Markov chain's).
 //
 // Where tyche differs from ArviZ: the log-likelihood must be finite (ArviZ
-// lets NaN through into NaN results); a failed GPD fit gives k-hat = +inf
-// (ArviZ's legacy psislw returns NaN there, which no threshold flags); only
+// lets NaN through into NaN results); a GPD fit that fails (a tail whose
+// weights round to the threshold's, a NaN or non-positive scale) gives k-hat
+// = +inf and leaves the weights unsmoothed, where ArviZ returns a NaN k-hat,
+// which no threshold flags, or NaN weights; only
 // the log scale is computed (arviz-stats dropped "deviance" and
 // "negative_log"); pointwise values are always returned (ArviZ's default
 // stats.ic_pointwise is True).
@@ -242,24 +244,13 @@ inline std::string elpd_table(const std::string& kind, double elpd, double se, d
   return text;
 }
 
-}  // namespace detail
 
-// The generalised Pareto fit of Zhang and Stephens (2009) as ArviZ's _gpdfit:
-// a grid of m = 30 + floor(sqrt(n)) values of b = -k / sigma, weighted by
-// their profile likelihood, b's posterior mean, then k = mean log(1 - b x),
-// sigma = -k / b and the shrinkage of k towards 0.5. `exceedances` are the
-// tail's excesses over the threshold: positive, sorted ascending, at least 5.
-template <class T = std::vector<double>>
-GeneralizedParetoFit fit_generalized_pareto(const std::type_identity_t<T>& exceedances) {
+// fit_generalized_pareto without its checks: PSIS calls it on exceedances
+// that may round to 0 (a value just above the threshold), which ArviZ fits
+// as they are.
+template <class = void>
+GeneralizedParetoFit zhang_stephens_fit(const std::vector<double>& exceedances) {
   const std::int64_t n = std::int64_t(exceedances.size());
-  if (n < 5)
-    throw std::invalid_argument("tyche: fit_generalized_pareto: needs at least 5 exceedances, got " +
-                                std::to_string(n));
-  for (std::int64_t i = 0; i < n; ++i)
-    if (!(exceedances[std::size_t(i)] > 0.0) || (i && exceedances[std::size_t(i)] < exceedances[std::size_t(i - 1)]))
-      throw std::invalid_argument("tyche: fit_generalized_pareto: exceedances must be positive and sorted "
-                                  "ascending; element " +
-                                  std::to_string(i) + " is " + std::to_string(exceedances[std::size_t(i)]));
   constexpr double prior_b_scale = 3.0, prior_k_weight = 10.0, prior_k = 0.5;
   const std::int64_t m = 30 + std::int64_t(std::sqrt(double(n)));
   const double first_quartile = exceedances[std::size_t(std::int64_t(double(n) / 4.0 + 0.5) - 1)];
@@ -298,6 +289,27 @@ GeneralizedParetoFit fit_generalized_pareto(const std::type_identity_t<T>& excee
   return {shrunk_k, sigma};
 }
 
+}  // namespace detail
+
+// The generalised Pareto fit of Zhang and Stephens (2009) as ArviZ's _gpdfit:
+// a grid of m = 30 + floor(sqrt(n)) values of b = -k / sigma, weighted by
+// their profile likelihood, b's posterior mean, then k = mean log(1 - b x),
+// sigma = -k / b and the shrinkage of k towards 0.5. `exceedances` are the
+// tail's excesses over the threshold: positive, sorted ascending, at least 5.
+template <class T = std::vector<double>>
+GeneralizedParetoFit fit_generalized_pareto(const std::type_identity_t<T>& exceedances) {
+  const std::int64_t n = std::int64_t(exceedances.size());
+  if (n < 5)
+    throw std::invalid_argument("tyche: fit_generalized_pareto: needs at least 5 exceedances, got " +
+                                std::to_string(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    if (!(exceedances[std::size_t(i)] > 0.0) || (i && exceedances[std::size_t(i)] < exceedances[std::size_t(i - 1)]))
+      throw std::invalid_argument("tyche: fit_generalized_pareto: exceedances must be positive and sorted "
+                                  "ascending; element " +
+                                  std::to_string(i) + " is " + std::to_string(exceedances[std::size_t(i)]));
+  return detail::zhang_stephens_fit(exceedances);
+}
+
 // The generalised Pareto quantile at p in (0, 1), as ArviZ's _gpinv:
 // sigma ((1 - p)^-k - 1) / k, or -sigma log(1 - p) when |k| < eps.
 template <class T = double>
@@ -320,11 +332,11 @@ double pareto_smooth(std::vector<double>& x, double r_eff) {
   const double largest = *std::max_element(x.begin(), x.end());
   for (double& v : x) v -= largest;
   const auto tail_length = std::int64_t(std::ceil(std::min(double(n) / 5.0, 3.0 * std::sqrt(double(n) / r_eff))));
-  std::vector<double> sorted(x);
-  std::sort(sorted.begin(), sorted.end());
-  const double cutoff =
-      std::max(sorted[std::size_t(std::max<std::int64_t>(n - tail_length - 1, 0))],
-               std::log(std::numeric_limits<double>::min()));
+  // The (M+1)-th largest by selection: only the tail needs sorting.
+  std::vector<double> ranked(x);
+  const auto cutoff_rank = ranked.begin() + std::max<std::int64_t>(n - tail_length - 1, 0);
+  std::nth_element(ranked.begin(), cutoff_rank, ranked.end());
+  const double cutoff = std::max(*cutoff_rank, std::log(std::numeric_limits<double>::min()));
   std::vector<std::int64_t> tail;
   for (std::int64_t s = 0; s < n; ++s)
     if (x[std::size_t(s)] > cutoff) tail.push_back(s);
@@ -335,7 +347,7 @@ double pareto_smooth(std::vector<double>& x, double r_eff) {
     const double exp_cutoff = std::exp(cutoff);
     std::vector<double> exceedances;
     for (std::int64_t s : tail) exceedances.push_back(std::exp(x[std::size_t(s)]) - exp_cutoff);
-    const GeneralizedParetoFit fit = fit_generalized_pareto(exceedances);
+    const GeneralizedParetoFit fit = zhang_stephens_fit(exceedances);
     k = fit.k;
     if (std::isfinite(k)) {
       const double m = double(tail.size());
