@@ -1,10 +1,11 @@
 // Bayesian linear regression, the model of seed 001 (NumPyro's handler
 // tutorial), taken through a whole analysis: the synthetic data, the model's
 // trace, the prior predictive, NUTS on 4 chains and its summary, the
-// posterior predictive, and the pointwise log-likelihood.
+// posterior predictive, the pointwise log-likelihood, WAIC and PSIS-LOO.
 //
-//   ./build/examples/linear_regression            # the analysis
-//   ./build/examples/linear_regression --check    # also test it against the exact posterior
+//   ./build/examples/linear_regression                    # the analysis
+//   ./build/examples/linear_regression --check            # also test it against the exact posterior
+//   ./build/examples/linear_regression --graph model.dot  # also the model's graph (and model.svg with Graphviz)
 //
 // The data: x = linspace(-2, 2, 50), y = 1 + 2 x + 0.5 eps, eps ~ Normal(0, 1)
 // drawn from the second half of split(PRNGKey(42)), as the tutorial draws
@@ -18,11 +19,17 @@
 // ctest: --check
 #include "example_options.hpp"
 
+#include <tyche/infer/inspect.hpp>
+#include <tyche/infer/model_comparison.hpp>
 #include <tyche/tyche.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <numbers>
 #include <optional>
 #include <string>
@@ -149,13 +156,40 @@ double normal_log_density(double value, double mean, double sd) {
   return -0.5 * z * z - std::log(sd) - 0.5 * std::log(2.0 * std::numbers::pi);
 }
 
+// The word as one argument of a POSIX shell command.
+std::string shell_quoted(const std::string& word) {
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// Writes the DOT text to `path` and, when Graphviz's dot is on the PATH, an
+// SVG drawing beside it (the same name ending in .svg). False, with the
+// reason on standard error, when the file cannot be written.
+bool write_graph(const std::string& path, const std::string& dot) {
+  std::ofstream file(path);
+  file << dot;
+  file.close();
+  if (!file) {
+    std::fprintf(stderr, "linear_regression: cannot write the model's graph to '%s'\n", path.c_str());
+    return false;
+  }
+  std::printf("wrote the model's graph (Graphviz DOT) to %s\n", path.c_str());
+  const std::string svg = std::filesystem::path(path).replace_extension(".svg").string();
+  if (svg == path || std::system("command -v dot > /dev/null 2>&1") != 0) return true;
+  if (std::system(("dot -Tsvg " + shell_quoted(path) + " -o " + shell_quoted(svg)).c_str()) == 0)
+    std::printf("and drew it with Graphviz to %s\n", svg.c_str());
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   tyche::examples::Options options("linear_regression",
                                    "Bayesian linear regression (seed 001's model): trace, prior predictive, NUTS, "
-                                   "posterior predictive and pointwise log-likelihood.",
+                                   "posterior predictive, pointwise log-likelihood, WAIC and PSIS-LOO.",
                                    {.seed = 0, .num_samples = 1000, .num_warmup = 1000, .chains = 4});
+  options.add("--graph", "FILE", "write the model's graph as Graphviz DOT to FILE (and FILE as .svg when dot is installed)");
   if (!options.parse(argc, argv)) return options.exit_code();
   // What --check compares, collected as the analysis goes.
   struct Comparison {
@@ -178,6 +212,11 @@ int main(int argc, char** argv) {
 
   std::printf("\n== The model's trace (seed 0)\n");
   std::fputs(tyche::format_trace(tyche::trace(tyche::seed(linear_model, 0)).get_trace(x)).c_str(), stdout);
+  const auto conditioned_model = tyche::condition(linear_model, {{"obs", y}});
+  if (options.has("--graph") &&
+      !write_graph(options.get("--graph"),
+                   tyche::render_model(conditioned_model, x, tyche::RenderOptions{.render_distributions = true})))
+    return 1;
 
   std::printf("\n== Prior predictive: Predictive(linear_model, {.num_samples = 500})\n");
   constexpr int kPriorDraws = 500;
@@ -206,7 +245,6 @@ int main(int argc, char** argv) {
 
   std::printf("\n== NUTS on condition(linear_model, {{\"obs\", y}}), %d chains x (%d warm-up + %d draws), seed %llu\n",
               options.chains, options.num_warmup, options.num_samples, static_cast<unsigned long long>(options.seed));
-  const auto conditioned_model = tyche::condition(linear_model, {{"obs", y}});
   tyche::MCMC mcmc(tyche::NUTS(conditioned_model),
                    {.num_warmup = options.num_warmup, .num_samples = options.num_samples, .num_chains = options.chains});
   mcmc.run(options.seed, x);
@@ -272,6 +310,37 @@ int main(int argc, char** argv) {
   std::printf("draw 0 against the normal density written out: largest difference %.3g\n", largest_error);
   comparisons.push_back({"log_likelihood at draw 0 minus the normal density by hand (largest)", largest_error, 0.0,
                          1e-12, "rounding"});
+
+  std::printf("\n== WAIC and PSIS-LOO of the pointwise log-likelihood (ArviZ's conventions)\n");
+  const tyche::WaicResult waic = tyche::waic(loglik);
+  std::cout << "tyche::waic(loglik):\n" << waic << "\n";
+  const tyche::LooResult loo = tyche::loo(loglik, {.num_chains = options.chains});
+  std::cout << "tyche::loo(loglik, {.num_chains = " << options.chains << "}):\n" << loo << "\n";
+  if (waic.warning) {
+    const double* p_i = waic.p_i.data();
+    const std::int64_t worst = std::max_element(p_i, p_i + waic.p_i.size()) - p_i;
+    const double* k = loo.pareto_k.data();
+    const auto high_k = std::count_if(k, k + loo.pareto_k.size(), [&](double v) { return v > loo.good_k; });
+    std::printf("WAIC's warning: some point's p_i, the variance of its log-likelihood over the draws, exceeds 0.4\n"
+                "(the largest, %.2f, at x = %.2f, y = %.2f). PSIS-LOO checks itself point by point instead: %lld of\n"
+                "its %lld k-hats exceed %.2f.\n",
+                p_i[worst], xs[std::size_t(worst)], ys[std::size_t(worst)], static_cast<long long>(high_k),
+                static_cast<long long>(loo.pareto_k.size()), loo.good_k);
+  }
+  // WAIC written out: per point, lppd_i = log mean_s exp(l_si) and
+  // p_i = Var_s(l_si) with ddof 0; elpd_waic = sum (lppd_i - p_i).
+  double elpd_waic = 0.0;
+  for (int i = 0; i < kPoints; ++i) {
+    std::vector<double> column(static_cast<std::size_t>(draws));
+    for (std::int64_t d = 0; d < draws; ++d) column[std::size_t(d)] = pointwise.data()[d * kPoints + i];
+    const double top = *std::max_element(column.begin(), column.end());
+    double sum_exp = 0.0, variance = 0.0;
+    const double mean = mean_of(column);
+    for (double l : column) sum_exp += std::exp(l - top), variance += (l - mean) * (l - mean);
+    elpd_waic += top + std::log(sum_exp / double(draws)) - variance / double(draws);
+  }
+  comparisons.push_back({"elpd_waic against the formula written out", waic.elpd_waic, elpd_waic,
+                         1e-9 * std::abs(elpd_waic), "rounding"});
 
   if (!options.check) return 0;
   std::printf("\n== Checks\n");
