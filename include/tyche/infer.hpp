@@ -1,6 +1,7 @@
 // Layer 4 of tyche: inference. The model's potential energy on the
 // unconstrained space, NUTS and HMC with Stan's warm-up, the MCMC driver,
-// NumPyro's diagnostics and summary table, Predictive and log_likelihood.
+// NumPyro's diagnostics and summary table, Predictive and log_likelihood,
+// WAIC and PSIS-LOO, and the model's graph as Graphviz DOT.
 //
 //   #include <tyche/infer.hpp>
 //   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 1000, .num_samples = 1000, .num_chains = 4});
@@ -12,7 +13,9 @@
 #include "tyche/infer/diagnostics.hpp"
 #include "tyche/infer/hamiltonian.hpp"
 #include "tyche/infer/initialization.hpp"
+#include "tyche/infer/inspect.hpp"
 #include "tyche/infer/mcmc.hpp"
+#include "tyche/infer/model_comparison.hpp"
 #include "tyche/infer/nuts.hpp"
 #include "tyche/infer/potential.hpp"
 #include "tyche/infer/predictive.hpp"
