@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "require_throws.hpp"
 
 namespace dist = tyche::dist;
@@ -96,8 +98,11 @@ std::vector<double> numbers_of_comment(const std::string& line) {
   return values;
 }
 
+// A directory of this process's own: ctest and the sanitizer builds may run
+// these tests at the same time.
 fs::path fresh_directory(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("tyche_test_cmdstan_csv_" + name);
+  const fs::path dir =
+      fs::temp_directory_path() / ("tyche_test_cmdstan_csv_" + std::to_string(::getpid()) + "_" + name);
   fs::remove_all(dir);
   return dir;
 }
