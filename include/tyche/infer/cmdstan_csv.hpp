@@ -5,7 +5,8 @@
 //   tyche::MCMC mcmc(tyche::NUTS(model), {.num_chains = 4});
 //   mcmc.run(/*seed=*/0, J, sigma, y);
 //   tyche::write_cmdstan_csv("fit", mcmc);   // fit/output_1.csv ... fit/output_4.csv
-//   // Python: arviz.from_cmdstan("fit/output_*.csv") or cmdstanpy.from_csv("fit")
+//   // Python: arviz.from_cmdstan("fit/output_*.csv"), or cmdstanpy.from_csv("fit")
+//   // (which takes a directory's files in listing order: pass a sorted list to keep chain order)
 //
 // A file holds, as CmdStan's does: the configuration comments (`# model =`,
 // `# method = sample`, num_samples, num_warmup, `save_warmup = 0`, thin,
