@@ -1,7 +1,7 @@
 // Layer 4 of tyche: inference. The model's potential energy on the
 // unconstrained space, NUTS and HMC with Stan's warm-up, the MCMC driver,
 // NumPyro's diagnostics and summary table, Predictive and log_likelihood,
-// WAIC and PSIS-LOO, and the model's graph as Graphviz DOT.
+// WAIC and PSIS-LOO, CmdStan-layout CSV output, and the model's graph as Graphviz DOT.
 //
 //   #include <tyche/infer.hpp>
 //   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 1000, .num_samples = 1000, .num_chains = 4});
@@ -10,6 +10,7 @@
 #pragma once
 
 #include "tyche/infer/adaptation.hpp"
+#include "tyche/infer/cmdstan_csv.hpp"
 #include "tyche/infer/diagnostics.hpp"
 #include "tyche/infer/hamiltonian.hpp"
 #include "tyche/infer/initialization.hpp"
