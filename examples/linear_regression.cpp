@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -182,9 +183,8 @@ bool write_graph(const std::string& path, const std::string& dot) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The program; an exception (a file that cannot be written, say) ends it in main.
+int run(int argc, char** argv) {
   tyche::examples::Options options("linear_regression",
                                    "Bayesian linear regression (seed 001's model): trace, prior predictive, NUTS, "
                                    "posterior predictive, pointwise log-likelihood, WAIC and PSIS-LOO.",
@@ -348,4 +348,15 @@ int main(int argc, char** argv) {
   for (const auto& [what, ok] : assertions) checks.that(what, ok);
   for (const Comparison& c : comparisons) checks.near(c.what, c.value, c.expected, c.tolerance, c.why);
   return checks.finish();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "linear_regression: %s\n", e.what());
+    return 1;
+  }
 }
