@@ -86,17 +86,19 @@ TEST_CASE("Adam: NumPyro's defaults and designated options", "[optim]") {
 
 TEST_CASE("Adam minimises a quadratic", "[optim]") {
   // f(x) = 1/2 (x - c)' A (x - c) with A diagonal and ill-conditioned; the
-  // gradient is A (x - c). Adam's steps shrink with its step size, so a
-  // decaying schedule brings it to the minimum.
+  // gradient is A (x - c). Plain gradient descent with step 0.1 diverges here
+  // (0.1 * 100 > 2); Adam's steps are invariant to each coordinate's scale.
+  // The gradient is exact (no noise), so Adam settles on the minimum to
+  // rounding error; 1e-9 leaves room for platform differences.
   const Eigen::Vector3d curvature{1.0, 10.0, 100.0};
   const Eigen::Vector3d centre{3.0, -1.0, 0.5};
-  const tyche::optim::Adam adam({.step_size = [](std::int64_t i) { return 0.1 / std::sqrt(1.0 + i / 10.0); }});
+  const tyche::optim::Adam adam({.step_size = 0.1});
   auto state = adam.init(Eigen::VectorXd::Zero(3));
-  for (int i = 0; i < 5000; ++i) {
+  for (int i = 0; i < 2000; ++i) {
     const Eigen::VectorXd grad = curvature.cwiseProduct(state.params - centre);
     adam.update(grad, state);
   }
-  for (int k = 0; k < 3; ++k) CHECK_THAT(state.params[k], WithinAbs(centre[k], 1e-4));
+  for (int k = 0; k < 3; ++k) CHECK_THAT(state.params[k], WithinAbs(centre[k], 1e-9));
 }
 
 TEST_CASE("Adam: bad options and gradients are errors naming what was wrong", "[optim]") {
