@@ -256,12 +256,12 @@ int run(int argc, char** argv) {
   std::printf("\n== Side by side (exact: mu and tau integrated numerically, see the top of eight_schools.cpp)\n");
   std::printf("%-12s %12s %11s %10s %8s %8s %8s %8s %9s\n", "", "divergences", "n_eff(tau)", "min n_eff",
               "mu mean", "mu sd", "tau mean", "tau sd", "time (s)");
-  for (const auto& [label, run] : {std::pair{"centred", &centred}, std::pair{"non-centred", &noncentred}}) {
-    const Tensor& mu = run->samples.at("mu");
-    const Tensor& tau = run->samples.at("tau");
-    std::printf("%-12s %12lld %11.0f %10.0f %8.2f %8.2f %8.2f %8.2f %9.2f\n", label, run->divergences,
-                tyche::effective_sample_size(tau).item(), min_n_eff(run->samples), mean_of(flat(mu)),
-                sd_of(flat(mu)), mean_of(flat(tau)), sd_of(flat(tau)), run->seconds);
+  for (const auto& [label, fit] : {std::pair{"centred", &centred}, std::pair{"non-centred", &noncentred}}) {
+    const Tensor& mu = fit->samples.at("mu");
+    const Tensor& tau = fit->samples.at("tau");
+    std::printf("%-12s %12lld %11.0f %10.0f %8.2f %8.2f %8.2f %8.2f %9.2f\n", label, fit->divergences,
+                tyche::effective_sample_size(tau).item(), min_n_eff(fit->samples), mean_of(flat(mu)),
+                sd_of(flat(mu)), mean_of(flat(tau)), sd_of(flat(tau)), fit->seconds);
   }
   std::printf("%-12s %12s %11s %10s %8.2f %8.2f %8.2f %8.2f\n", "exact", "", "", "", exact.mu_mean, exact.mu_sd,
               exact.tau_mean, exact.tau_sd);
