@@ -1,0 +1,354 @@
+// SVI: stochastic variational inference (NumPyro's numpyro.infer.SVI). An
+// optimiser moves the `param` sites of a guide (and of the model) to minimise
+// a loss, the negative ELBO.
+//
+//   auto model = [](const tyche::Tensor& y) {
+//     auto mu = tyche::sample("mu", tyche::dist::Normal(0.0, 1.0));
+//     tyche::plate data("data", y.size());
+//     tyche::sample("y", tyche::dist::Normal(mu, 1.0), y);
+//   };
+//   auto guide = [](const tyche::Tensor&) {
+//     auto loc = tyche::param("loc", 0.0);
+//     auto scale = tyche::param("scale", 1.0, tyche::constraints::positive);
+//     tyche::sample("mu", tyche::dist::Normal(loc, scale));
+//   };
+//   tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::Trace_ELBO{});
+//   auto result = svi.run(/*seed=*/0, /*num_steps=*/2000, y);   // params, state, losses
+//   result.params["loc"];                                        // constrained values by name
+//   // or step by step:
+//   auto state = svi.init(0, y);
+//   for (int i = 0; i < 100; ++i) std::tie(state, std::ignore) = svi.update(state, y);
+//   tyche::ValueMap params = svi.get_params(state);
+//
+// As NumPyro: `init` runs the guide under seed, then the model replayed
+// against the guide's trace, and collects every param site of both (the
+// guide's win when a name is in both); each param lives on the unconstrained
+// space through biject_to(its constraint), and the optimiser moves the flat
+// vector of those coordinates, the sites laid out in the order of their
+// names. `update` splits the state's key, differentiates the loss at the
+// constrained params by reverse AD (value_and_grad) and takes one optimiser
+// step. The model and the guide are called with the same arguments.
+//
+// A template over a defaulted parameter where needed (the idiom of
+// core/tensor.hpp): including tyche compiles none of this.
+#pragma once
+
+#include "tyche/core/grad.hpp"
+#include "tyche/distributions/biject_to.hpp"
+#include "tyche/infer/elbo.hpp"
+#include "tyche/infer/optim.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace tyche {
+
+// One param site's place in the flat unconstrained vector.
+struct ParamSite {
+  std::string name;
+  std::int64_t offset = 0;
+  Shape shape;                // of its (constrained) value
+  Shape unconstrained_shape;  // biject_to(constraint)->inverse_shape(shape)
+  constraints::Constraint constraint;
+  transforms::TransformPtr transform;  // biject_to(constraint)
+  std::int64_t size() const { return unconstrained_shape.numel(); }
+};
+
+// The param sites of a guide and a model, in the order of their names, and
+// their coordinates in the flat vector the optimiser moves.
+class ParamLayout {
+ public:
+  ParamLayout() = default;
+  // From the param sites' messages (a later message of the same name wins).
+  template <class M = Message>
+  explicit ParamLayout(const std::vector<std::type_identity_t<M>>& params) {
+    std::map<std::string, const Message*> by_name;
+    for (const Message& site : params) by_name[site.name] = &site;
+    for (const auto& [name, site] : by_name) {
+      const constraints::Constraint constraint = site->constraint.value_or(constraints::real);
+      if (constraint.is_discrete())
+        throw std::invalid_argument("tyche: SVI: " + detail::describe_site(*site) + " has the discrete constraint " +
+                                    constraint.str() + ": an optimiser moves params in a continuous space");
+      transforms::TransformPtr transform = biject_to(constraint);
+      const Shape shape = site->value->shape();
+      sites_.push_back({name, size_, shape, transform->inverse_shape(shape), constraint, std::move(transform)});
+      size_ += sites_.back().size();
+    }
+  }
+
+  const std::vector<ParamSite>& sites() const { return sites_; }
+  std::int64_t size() const { return size_; }
+  std::string names() const {
+    std::string out;
+    for (const ParamSite& site : sites_) out += (out.empty() ? "`" : ", `") + site.name + "`";
+    return out.empty() ? "none" : out;
+  }
+  const ParamSite* find(std::string_view name) const {
+    for (const ParamSite& site : sites_)
+      if (site.name == name) return &site;
+    return nullptr;
+  }
+
+  // The constrained value of every param at the coordinates u (a rank-1
+  // array of length size()); differentiable in u.
+  template <class T = Tensor>
+  ValueMap constrain(const std::type_identity_t<T>& u) const {
+    ValueMap values;
+    for (const ParamSite& site : sites_) {
+      const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
+      values.emplace(site.name, site.constraint.kind() == constraints::Kind::real ? coordinates
+                                                                                  : site.transform->forward(coordinates));
+    }
+    return values;
+  }
+
+  // The coordinates of constrained values, one for every param; a value
+  // outside its constraint is an error naming the param.
+  template <class T = Tensor>
+  Eigen::VectorXd unconstrain(const std::map<std::string, std::type_identity_t<T>, std::less<>>& values) const {
+    Eigen::VectorXd u(size_);
+    for (const ParamSite& site : sites_) {
+      const auto it = values.find(site.name);
+      if (it == values.end()) throw std::invalid_argument("tyche: SVI: no value for param `" + site.name + "`");
+      if (!(it->second.shape() == site.shape))
+        throw ShapeError("tyche: SVI: param `" + site.name + "` has shape " + site.shape.str() + ", got a value of shape " +
+                         it->second.shape().str());
+      const Tensor coordinates = site.transform->inverse(it->second);
+      const double* c = coordinates.data();
+      for (std::int64_t i = 0; i < site.size(); ++i) {
+        if (!std::isfinite(c[i]))
+          throw std::invalid_argument("tyche: SVI: the value of param `" + site.name + "` lies outside its constraint " +
+                                      site.constraint.str() + " (unconstrained coordinate " + std::to_string(i) +
+                                      " is " + std::to_string(c[i]) + ")");
+        u[Eigen::Index(site.offset + i)] = c[i];
+      }
+    }
+    return u;
+  }
+
+ private:
+  std::vector<ParamSite> sites_;
+  std::int64_t size_ = 0;
+};
+
+// Where an SVI run is: the optimiser's state (the unconstrained params in
+// it) and the key the next step splits.
+template <class OptimState>
+struct SVIState {
+  OptimState optim_state;
+  Key rng_key;
+};
+
+// What run returns (NumPyro's SVIRunResult).
+template <class State>
+struct SVIRunResult {
+  ValueMap params;  // constrained, by name
+  State state;
+  Tensor losses;    // (num_steps,): the loss before each step
+};
+
+// The last argument of init: `svi.init(0, y, tyche::SVIInitOptions{.init_params = {{"loc", 1.0}}})`.
+struct SVIInitOptions {
+  std::optional<ValueMap> init_params = std::nullopt;  // constrained initial values of param sites
+};
+
+// The last argument of run.
+struct SVIRunOptions {
+  std::optional<ValueMap> init_params = std::nullopt;  // as SVIInitOptions
+  bool progress_bar = true;    // a line on standard error, drawn only when it is a terminal
+  bool stable_update = false;  // skip steps whose loss or gradient is not finite (NumPyro's stable_update)
+};
+
+namespace detail {
+
+// Splits a trailing Options off the model's arguments: (tuple of copies of
+// the others, options).
+template <class Options, class... Args>
+constexpr bool ends_with_options() {
+  if constexpr (sizeof...(Args) == 0)
+    return false;
+  else
+    return std::is_same_v<std::decay_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>, Options>;
+}
+template <class Options, class... Args>
+auto split_trailing_options(Args&&... args) {
+  if constexpr (ends_with_options<Options, Args...>()) {
+    auto all = std::forward_as_tuple(std::forward<Args>(args)...);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return std::pair{std::tuple<std::decay_t<std::tuple_element_t<I, std::tuple<Args...>>>...>(std::get<I>(all)...),
+                       Options(std::get<sizeof...(Args) - 1>(all))};
+    }(std::make_index_sequence<sizeof...(Args) - 1>{});
+  } else {
+    return std::pair{std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...), Options{}};
+  }
+}
+
+// "step 120/2000  loss 13.2  950 it/s", rewritten in place on a terminal.
+template <class = void>
+class SVIProgress {
+ public:
+  SVIProgress(std::int64_t total, bool enabled) : total_(total), enabled_(enabled && isatty(STDERR_FILENO)) {}
+  void report(std::int64_t done, double loss) {
+    if (!enabled_) return;
+    const Clock::time_point now = Clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    std::fprintf(stderr, "\r\x1b[2KSVI step %lld/%lld  loss %.6g  %.0f it/s", static_cast<long long>(done),
+                 static_cast<long long>(total_), loss, seconds > 0 ? double(done) / seconds : 0.0);
+    if (done == total_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::int64_t total_;
+  bool enabled_;
+  Clock::time_point start_ = Clock::now(), last_ = {};
+};
+
+}  // namespace detail
+
+template <class Model, class Guide, optim::Optimizer Optim, class Loss = Trace_ELBO>
+class SVI {
+ public:
+  using State = SVIState<typename Optim::State>;
+
+  SVI(Model model, Guide guide, Optim optimizer, Loss loss = {})
+      : model_(std::move(model)), guide_(std::move(guide)), optimizer_(std::move(optimizer)), loss_(std::move(loss)) {}
+
+  // Collects the param sites of the guide and the model and starts the
+  // optimiser at their initial values (see the top). Optionally ends with
+  // SVIInitOptions{.init_params}.
+  template <class... Args>
+  State init(std::uint64_t rng_seed, Args&&... args) {
+    auto [model_args, options] = detail::split_trailing_options<SVIInitOptions>(std::forward<Args>(args)...);
+    return init_from(PRNGKey(rng_seed), model_args, options.init_params);
+  }
+
+  // One optimiser step: (the new state, the loss at the old params).
+  template <class... Args>
+  std::pair<State, double> update(const State& state, const Args&... args) const {
+    return step(state, std::forward_as_tuple(args...), false);
+  }
+  // As update, but a step whose loss or gradient is not finite leaves the
+  // params as they were (the key still moves on).
+  template <class... Args>
+  std::pair<State, double> stable_update(const State& state, const Args&... args) const {
+    return step(state, std::forward_as_tuple(args...), true);
+  }
+
+  // The loss at the state's params, with the key update would use.
+  template <class... Args>
+  double evaluate(const State& state, const Args&... args) const {
+    const auto [next_key, step_key] = split(state.rng_key);
+    (void)next_key;
+    return loss_.loss(step_key, get_params(state), model_, guide_, std::forward_as_tuple(args...)).item();
+  }
+
+  // The constrained value of every param, by name.
+  ValueMap get_params(const State& state) const {
+    return layout().constrain(Tensor(optimizer_.get_params(state.optim_state)));
+  }
+
+  // init, then num_steps updates; optionally ends with SVIRunOptions.
+  template <class... Args>
+  SVIRunResult<State> run(std::uint64_t rng_seed, std::int64_t num_steps, Args&&... args) {
+    if (num_steps < 1) throw std::invalid_argument("tyche: SVI::run: num_steps must be >= 1, got " + std::to_string(num_steps));
+    auto [model_args, options] = detail::split_trailing_options<SVIRunOptions>(std::forward<Args>(args)...);
+    State state = init_from(PRNGKey(rng_seed), model_args, options.init_params);
+    std::vector<double> losses;
+    losses.reserve(std::size_t(num_steps));
+    detail::SVIProgress<> progress(num_steps, options.progress_bar);
+    for (std::int64_t i = 0; i < num_steps; ++i) {
+      double loss = 0.0;
+      std::tie(state, loss) = step(state, model_args, options.stable_update);
+      losses.push_back(loss);
+      progress.report(i + 1, loss);
+    }
+    ValueMap params = get_params(state);
+    return {std::move(params), std::move(state), Tensor(losses)};
+  }
+
+  // The param sites found by init.
+  const ParamLayout& layout() const {
+    if (!layout_) throw std::logic_error("tyche: SVI: call init (or run) first: the param sites are not known yet");
+    return *layout_;
+  }
+  const Model& model() const { return model_; }
+  const Guide& guide() const { return guide_; }
+
+ private:
+  template <class ArgsTuple>
+  State init_from(Key key, const ArgsTuple& args, const std::optional<ValueMap>& init_params) {
+    const std::vector<Key> keys = split(key, 3);
+    const Key rng_key = keys[0], model_seed = keys[1], guide_seed = keys[2];
+    const Trace guide_trace =
+        std::apply([&](const auto&... a) { return trace(seed(std::cref(guide_), guide_seed)).get_trace(a...); }, args);
+    ValueMap initial;
+    for (const Message& site : guide_trace)
+      if (site.type == SiteType::param) initial.insert_or_assign(site.name, *site.value);
+    if (init_params)
+      for (const auto& [name, value] : *init_params) initial.insert_or_assign(name, value);
+    const Trace model_trace = std::apply(
+        [&](const auto&... a) {
+          return trace(substitute(replay(seed(std::cref(model_), model_seed), guide_trace), initial)).get_trace(a...);
+        },
+        args);
+    std::vector<Message> params;
+    for (const Trace* t : {&model_trace, &guide_trace})
+      for (const Message& site : *t)
+        if (site.type == SiteType::param) params.push_back(site);
+    ParamLayout layout(params);
+    if (layout.size() == 0)
+      throw std::invalid_argument("tyche: SVI: neither the guide nor the model has a param site: there is nothing "
+                                  "to optimise");
+    ValueMap values;
+    for (const Message& site : params) values.insert_or_assign(site.name, *site.value);
+    if (init_params)
+      for (const auto& [name, value] : *init_params) {
+        if (!layout.find(name))
+          throw std::invalid_argument("tyche: SVI: init_params gives `" + name +
+                                      "`, which is not a param site of the guide or the model (params: " +
+                                      layout.names() + ")");
+        values.insert_or_assign(name, value);
+      }
+    const Eigen::VectorXd u = layout.unconstrain(values);
+    layout_ = std::move(layout);
+    return {optimizer_.init(u), rng_key};
+  }
+
+  template <class ArgsTuple>
+  std::pair<State, double> step(const State& state, const ArgsTuple& args, bool stable) const {
+    const ParamLayout& params = layout();
+    const auto [next_key, step_key] = split(state.rng_key);
+    const auto loss_at = [&](const Tensor& u) { return loss_.loss(step_key, params.constrain(u), model_, guide_, args); };
+    Eigen::VectorXd gradient(params.size());
+    const double loss = value_and_grad(loss_at, optimizer_.get_params(state.optim_state), gradient);
+    State next = state;
+    next.rng_key = next_key;
+    if (!stable || (std::isfinite(loss) && gradient.allFinite())) optimizer_.update(gradient, next.optim_state);
+    return {std::move(next), loss};
+  }
+
+  Model model_;
+  Guide guide_;
+  Optim optimizer_;
+  Loss loss_;
+  std::optional<ParamLayout> layout_;
+};
+
+}  // namespace tyche

@@ -1,0 +1,309 @@
+// SVI, Trace_ELBO, AutoNormal and AutoDelta against closed forms:
+// - the conjugate Normal-Normal model, whose exact posterior N(m_n, s_n^2)
+//   is also the optimum of a Normal guide (AutoNormal's loc and scale);
+// - the ELBO of a Normal guide, whose expectation has a closed form, and the
+//   per-draw value log p(y, z) - log q(z) written out by hand;
+// - MAP estimates in closed form (AutoDelta: no Jacobian term);
+// - the param layout (names in order, unconstrained coordinates) and errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+#include <tuple>
+
+#include "require_throws.hpp"
+#include "tyche/distributions/discrete.hpp"
+#include "tyche/infer/autoguide.hpp"
+#include "tyche/infer/svi.hpp"
+
+namespace {
+
+namespace dist = tyche::dist;
+using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
+
+// mu ~ N(m0, s0), y_i ~ N(mu, sigma).
+constexpr double kM0 = 1.0, kS0 = 2.0, kSigma = 1.5;
+const tyche::Tensor kY{2.1, 3.4, 1.7, 4.0, 2.9};
+
+auto normal_model = [](const tyche::Tensor& y) {
+  auto mu = tyche::sample("mu", dist::Normal(kM0, kS0));
+  tyche::plate data("data", y.size());
+  tyche::sample("y", dist::Normal(mu, kSigma), y);
+};
+
+// The exact posterior of mu: precision 1/s0^2 + n/sigma^2.
+struct Posterior {
+  double mean, sd;
+};
+Posterior exact_posterior() {
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < kY.size(); ++i) sum += kY.data()[i];
+  const double precision = 1.0 / (kS0 * kS0) + double(kY.size()) / (kSigma * kSigma);
+  return {(kM0 / (kS0 * kS0) + sum / (kSigma * kSigma)) / precision, 1.0 / std::sqrt(precision)};
+}
+
+// A hand-written guide: loc on the real line, scale positive.
+auto normal_guide = [](const tyche::Tensor&) {
+  auto loc = tyche::param("loc", 0.5);
+  auto scale = tyche::param("scale", 0.8, tyche::constraints::positive);
+  tyche::sample("mu", dist::Normal(loc, scale));
+};
+
+double log_normal_pdf(double x, double m, double s) {
+  return -0.5 * std::log(2.0 * std::numbers::pi * s * s) - 0.5 * (x - m) * (x - m) / (s * s);
+}
+
+// The ELBO of q = N(m, s) for normal_model, in closed form:
+// E_q log p(y | mu) + E_q log p(mu) + H(q), with E_q (x - mu)^2 = (x - m)^2 + s^2.
+double closed_form_elbo(double m, double s) {
+  double elbo = 0.0;
+  for (std::int64_t i = 0; i < kY.size(); ++i) {
+    const double y = kY.data()[i];
+    elbo += -0.5 * std::log(2.0 * std::numbers::pi * kSigma * kSigma) - ((y - m) * (y - m) + s * s) / (2 * kSigma * kSigma);
+  }
+  elbo += -0.5 * std::log(2.0 * std::numbers::pi * kS0 * kS0) - ((m - kM0) * (m - kM0) + s * s) / (2 * kS0 * kS0);
+  elbo += 0.5 * std::log(2.0 * std::numbers::pi * std::numbers::e * s * s);
+  return elbo;
+}
+
+// A step size decaying from `start` to `start * end_fraction` over `steps`,
+// so that the last iterates sit close to the optimum instead of rattling
+// around it at Adam's constant step.
+tyche::optim::StepSize decaying(double start, double end_fraction, std::int64_t steps) {
+  return [=](std::int64_t i) { return start * std::pow(end_fraction, double(i) / double(steps)); };
+}
+
+}  // namespace
+
+TEST_CASE("Trace_ELBO: one particle is log p(y, z) - log q(z) at the guide's draw, written out by hand", "[svi]") {
+  const tyche::ValueMap params{{"loc", 2.0}, {"scale", 0.7}};
+  const tyche::Key key = tyche::PRNGKey(3);
+  const tyche::Tensor loss = tyche::Trace_ELBO{}.loss(key, params, normal_model, normal_guide, std::tuple{kY});
+  // The guide's draw: the guide's half of the key, as Trace_ELBO splits it (model key first, then guide key).
+  const auto [model_key, guide_key] = tyche::split(key);
+  (void)model_key;
+  const double z = tyche::trace(tyche::substitute(tyche::seed(normal_guide, guide_key), params))
+                       .get_trace(kY)["mu"]
+                       .value->item();
+  double log_joint = log_normal_pdf(z, kM0, kS0);
+  for (std::int64_t i = 0; i < kY.size(); ++i) log_joint += log_normal_pdf(kY.data()[i], z, kSigma);
+  CHECK_THAT(loss.item(), WithinRel(-(log_joint - log_normal_pdf(z, 2.0, 0.7)), 1e-12));
+}
+
+TEST_CASE("Trace_ELBO: num_particles averages the single-particle losses of split(key, n)", "[svi]") {
+  const tyche::ValueMap params{{"loc", 2.0}, {"scale", 0.7}};
+  const tyche::Key key = tyche::PRNGKey(11);
+  const double averaged = tyche::Trace_ELBO{.num_particles = 4}.loss(key, params, normal_model, normal_guide, std::tuple{kY}).item();
+  double sum = 0.0;
+  for (const tyche::Key& k : tyche::split(key, 4))
+    sum += tyche::Trace_ELBO{}.loss(k, params, normal_model, normal_guide, std::tuple{kY}).item();
+  CHECK_THAT(averaged, WithinRel(sum / 4.0, 1e-12));
+}
+
+TEST_CASE("Trace_ELBO: the mean single-particle loss matches the closed-form ELBO within Monte Carlo error", "[svi]") {
+  const double m = 2.3, s = 0.6;
+  const tyche::ValueMap params{{"loc", m}, {"scale", s}};
+  constexpr int kDraws = 4000;
+  double sum = 0.0, sum_squares = 0.0;
+  for (const tyche::Key& k : tyche::split(tyche::PRNGKey(5), kDraws)) {
+    const double loss = tyche::Trace_ELBO{}.loss(k, params, normal_model, normal_guide, std::tuple{kY}).item();
+    sum += loss;
+    sum_squares += loss * loss;
+  }
+  const double mean = sum / kDraws;
+  const double standard_error = std::sqrt((sum_squares / kDraws - mean * mean) / kDraws);
+  // Four standard errors of the mean of 4000 independent draws (fixed seed).
+  CHECK_THAT(mean, WithinAbs(-closed_form_elbo(m, s), 4.0 * standard_error));
+  CHECK(standard_error > 0.0);
+}
+
+TEST_CASE("SVI: a hand-written guide's params live on the unconstrained space through biject_to", "[svi]") {
+  tyche::SVI svi(normal_model, normal_guide, tyche::optim::Adam({.step_size = 0.1}), tyche::Trace_ELBO{});
+  auto state = svi.init(0, kY);
+  const tyche::ParamLayout& layout = svi.layout();
+  REQUIRE(layout.size() == 2);
+  CHECK(layout.sites()[0].name == "loc");  // by name
+  CHECK(layout.sites()[1].name == "scale");
+  CHECK_THAT(state.optim_state.params[0], WithinAbs(0.5, 1e-15));
+  CHECK_THAT(state.optim_state.params[1], WithinRel(std::log(0.8), 1e-14));  // exp maps onto positive
+  const tyche::ValueMap params = svi.get_params(state);
+  CHECK_THAT(params.at("scale").item(), WithinRel(0.8, 1e-14));
+
+  // One update: the loss it reports is the loss at the old params with the
+  // key it splits (what evaluate computes), and Adam's first step moves each
+  // coordinate by step_size against the sign of its gradient.
+  const double before = svi.evaluate(state, kY);
+  const auto [next, loss] = svi.update(state, kY);
+  CHECK_THAT(loss, WithinRel(before, 1e-13));
+  const Eigen::VectorXd moved = next.optim_state.params - state.optim_state.params;
+  CHECK_THAT(std::abs(moved[0]), WithinRel(0.1, 1e-6));
+  CHECK_THAT(std::abs(moved[1]), WithinRel(0.1, 1e-6));
+  CHECK(!(next.rng_key == state.rng_key));
+
+  // init_params replaces initial values (constrained), and must name a param.
+  auto given = svi.init(0, kY, tyche::SVIInitOptions{.init_params = tyche::ValueMap{{"scale", 2.0}}});
+  CHECK_THAT(given.optim_state.params[1], WithinRel(std::log(2.0), 1e-14));
+  REQUIRE_THROWS_CONTAINING(svi.init(0, kY, tyche::SVIInitOptions{.init_params = tyche::ValueMap{{"sigma", 2.0}}}),
+                            std::invalid_argument, "`sigma`", "`loc`, `scale`");
+  REQUIRE_THROWS_CONTAINING(svi.init(0, kY, tyche::SVIInitOptions{.init_params = tyche::ValueMap{{"scale", -1.0}}}),
+                            std::invalid_argument, "param `scale`", "outside its constraint");
+}
+
+TEST_CASE("SVI: a hand-written guide fits the exact Normal-Normal posterior", "[svi]") {
+  constexpr std::int64_t kSteps = 4000;
+  tyche::SVI svi(normal_model, normal_guide, tyche::optim::Adam({.step_size = decaying(0.05, 0.002, kSteps)}),
+                 tyche::Trace_ELBO{.num_particles = 4});
+  const auto result = svi.run(1, kSteps, kY, tyche::SVIRunOptions{.progress_bar = false});
+  const Posterior exact = exact_posterior();
+  // The last steps are 1e-4 long, but the iterate still carries the noise of
+  // the gradients (4 particles) averaged by Adam's moments: over seeds 0-7
+  // the errors of loc and scale stay below 0.013 (sd of the posterior 0.63);
+  // 0.03 leaves a margin of over 2x.
+  CHECK_THAT(result.params.at("loc").item(), WithinAbs(exact.mean, 0.03));
+  CHECK_THAT(result.params.at("scale").item(), WithinAbs(exact.sd, 0.03));
+  REQUIRE(result.losses.size() == kSteps);
+  // The loss falls: the mean of the last 500 below the first.
+  double tail = 0.0;
+  for (std::int64_t i = kSteps - 500; i < kSteps; ++i) tail += result.losses.data()[i];
+  CHECK(tail / 500 < result.losses.data()[0]);
+}
+
+TEST_CASE("AutoNormal fits the exact Normal-Normal posterior; median and quantiles", "[svi]") {
+  constexpr std::int64_t kSteps = 4000;
+  const auto guide = tyche::AutoNormal(normal_model);
+  tyche::SVI svi(normal_model, guide, tyche::optim::Adam({.step_size = decaying(0.05, 0.002, kSteps)}),
+                 tyche::Trace_ELBO{.num_particles = 4});
+  const auto result = svi.run(2, kSteps, kY, tyche::SVIRunOptions{.progress_bar = false});
+  REQUIRE(svi.layout().names() == "`mu_auto_loc`, `mu_auto_scale`");
+  const Posterior exact = exact_posterior();
+  // As in the hand-written guide's test.
+  CHECK_THAT(result.params.at("mu_auto_loc").item(), WithinAbs(exact.mean, 0.03));
+  CHECK_THAT(result.params.at("mu_auto_scale").item(), WithinAbs(exact.sd, 0.03));
+  // The copy handed to SVI shares the prototype with `guide`.
+  CHECK_THAT(guide.median(result.params).at("mu").item(), WithinRel(result.params.at("mu_auto_loc").item(), 1e-15));
+  const tyche::Tensor q = guide.quantiles(result.params, {0.05, 0.5, 0.975}).at("mu");
+  const double loc = result.params.at("mu_auto_loc").item(), scale = result.params.at("mu_auto_scale").item();
+  REQUIRE(q.shape() == tyche::Shape{3});
+  CHECK_THAT(q.data()[0], WithinRel(loc - 1.6448536269514722 * scale, 1e-12));
+  CHECK_THAT(q.data()[1], WithinRel(loc, 1e-12));
+  CHECK_THAT(q.data()[2], WithinRel(loc + 1.959963984540054 * scale, 1e-12));
+}
+
+TEST_CASE("AutoNormal on a positive site: a TransformedDistribution through exp, median exp(loc)", "[svi]") {
+  // tau ~ Gamma(a, b), y_i ~ N(0, 1/sqrt(tau)).
+  auto model = [](const tyche::Tensor& y) {
+    auto tau = tyche::sample("tau", dist::Gamma(3.0, 2.0));
+    tyche::plate data("data", y.size());
+    tyche::sample("y", dist::Normal(0.0, 1.0 / tyche::sqrt(tau)), y);
+  };
+  const auto guide = tyche::AutoNormal(model, {.init_loc_fn = tyche::init_to_value({{"tau", 2.0}}), .init_scale = 0.3});
+  tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
+  const auto state = svi.init(0, kY);
+  const tyche::ValueMap params = svi.get_params(state);
+  CHECK_THAT(params.at("tau_auto_loc").item(), WithinRel(std::log(2.0), 1e-14));
+  CHECK_THAT(params.at("tau_auto_scale").item(), WithinRel(0.3, 1e-14));
+  CHECK_THAT(guide.median(params).at("tau").item(), WithinRel(2.0, 1e-14));
+  // The guide's site: log q(tau) = log N(log tau; loc, scale) - log tau.
+  const tyche::Trace tr = tyche::trace(tyche::substitute(tyche::seed(guide, 4), params)).get_trace(kY);
+  const double tau = tr["tau"].value->item();
+  CHECK_THAT(tr["tau"].fn->log_prob(tau).item(),
+             WithinRel(log_normal_pdf(std::log(tau), std::log(2.0), 0.3) - std::log(tau), 1e-12));
+}
+
+TEST_CASE("AutoDelta finds the MAP in the constrained space (no Jacobian term)", "[svi]") {
+  // mu ~ N(m0, s0), y_i ~ N(mu, sigma); tau ~ Gamma(a, b), x_j ~ N(0, 1/sqrt(tau)).
+  // MAP: mu = the posterior mean; tau = (a - 1 + n/2) / (b + S/2), S = sum x_j^2
+  // (with the Jacobian of exp it would be (a + n/2) / (b + S/2)).
+  constexpr double a = 3.0, b = 2.0;
+  const tyche::Tensor x{0.3, -1.2, 0.8, 2.0};
+  auto model = [&](const tyche::Tensor& y) {
+    auto mu = tyche::sample("mu", dist::Normal(kM0, kS0));
+    auto tau = tyche::sample("tau", dist::Gamma(a, b));
+    {
+      tyche::plate data("data", y.size());
+      tyche::sample("y", dist::Normal(mu, kSigma), y);
+    }
+    tyche::plate other("other", x.size());
+    tyche::sample("x", dist::Normal(0.0, 1.0 / tyche::sqrt(tau)), x);
+  };
+  double s = 0.0;
+  for (std::int64_t j = 0; j < x.size(); ++j) s += x.data()[j] * x.data()[j];
+  const double tau_map = (a - 1.0 + double(x.size()) / 2.0) / (b + s / 2.0);
+
+  constexpr std::int64_t kSteps = 2000;
+  const auto guide = tyche::AutoDelta(model);
+  tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = decaying(0.05, 0.01, kSteps)}), tyche::Trace_ELBO{});
+  const auto result = svi.run(0, kSteps, kY, tyche::SVIRunOptions{.progress_bar = false});
+  REQUIRE(svi.layout().names() == "`mu_auto_loc`, `tau_auto_loc`");
+  // The gradient is exact (a point mass draws no noise): Adam's last steps,
+  // 5e-4 long, leave the params within a few of them of the optimum.
+  CHECK_THAT(result.params.at("mu_auto_loc").item(), WithinAbs(exact_posterior().mean, 2e-3));
+  CHECK_THAT(result.params.at("tau_auto_loc").item(), WithinAbs(tau_map, 2e-3));
+  CHECK_THAT(guide.median(result.params).at("tau").item(), WithinRel(result.params.at("tau_auto_loc").item(), 1e-15));
+  // tau's param lives in the positive reals: its coordinate is log tau.
+  CHECK_THAT(result.state.optim_state.params[1], WithinRel(std::log(result.params.at("tau_auto_loc").item()), 1e-12));
+}
+
+TEST_CASE("SVI collects the model's param sites too", "[svi]") {
+  // Empirical Bayes: the prior's loc is a param of the model, fitted with a point-mass guide.
+  auto model = [](const tyche::Tensor& y) {
+    auto prior_loc = tyche::param("prior_loc", 0.0);
+    auto mu = tyche::sample("mu", dist::Normal(prior_loc, kS0));
+    tyche::plate data("data", y.size());
+    tyche::sample("y", dist::Normal(mu, kSigma), y);
+  };
+  tyche::SVI svi(model, tyche::AutoDelta(model), tyche::optim::Adam({.step_size = 0.1}), tyche::Trace_ELBO{});
+  svi.init(0, kY);
+  CHECK(svi.layout().names() == "`mu_auto_loc`, `prior_loc`");
+}
+
+TEST_CASE("Trace_ELBO errors name the site", "[svi]") {
+  const tyche::ValueMap params{{"loc", 2.0}, {"scale", 0.7}};
+  auto extra_site_guide = [](const tyche::Tensor& y) {
+    normal_guide(y);
+    tyche::sample("nu", dist::Normal(0.0, 1.0));
+  };
+  REQUIRE_THROWS_CONTAINING(
+      tyche::Trace_ELBO{}.loss(tyche::PRNGKey(0), params, normal_model, extra_site_guide, std::tuple{kY}),
+      std::invalid_argument, "guide's site `nu`", "not a sample site of the model", "`mu`");
+
+  auto missing_site_guide = [](const tyche::Tensor&) { tyche::param("loc", 0.5); };
+  REQUIRE_THROWS_CONTAINING(
+      tyche::Trace_ELBO{}.loss(tyche::PRNGKey(0), params, normal_model, missing_site_guide, std::tuple{kY}),
+      std::invalid_argument, "model's latent site `mu`", "not in the guide");
+
+  auto gamma_model = [](const tyche::Tensor& y) {
+    auto tau = tyche::sample("tau", dist::Gamma(3.0, 2.0));
+    tyche::plate data("data", y.size());
+    tyche::sample("y", dist::Normal(0.0, 1.0 / tyche::sqrt(tau)), y);
+  };
+  auto gamma_guide = [](const tyche::Tensor&) {
+    auto shape = tyche::param("shape", 2.0, tyche::constraints::positive);
+    tyche::sample("tau", dist::Gamma(shape, 1.0));
+  };
+  tyche::SVI svi(gamma_model, gamma_guide, tyche::optim::Adam({.step_size = 0.1}), tyche::Trace_ELBO{});
+  const auto state = svi.init(0, kY);
+  REQUIRE_THROWS_CONTAINING(svi.update(state, kY), std::invalid_argument, "guide's site `tau`", "Gamma",
+                            "no reparameterised sampler");
+
+  REQUIRE_THROWS_CONTAINING((tyche::Trace_ELBO{.num_particles = 0}.loss(tyche::PRNGKey(0), params, normal_model,
+                                                                         normal_guide, std::tuple{kY})),
+                            std::invalid_argument, "num_particles");
+}
+
+TEST_CASE("SVI and autoguide errors", "[svi]") {
+  auto no_params = [](const tyche::Tensor&) { tyche::sample("mu", dist::Normal(0.0, 1.0)); };
+  tyche::SVI svi(normal_model, no_params, tyche::optim::Adam(), tyche::Trace_ELBO{});
+  REQUIRE_THROWS_CONTAINING(svi.init(0, kY), std::invalid_argument, "neither the guide nor the model has a param site");
+  REQUIRE_THROWS_CONTAINING(svi.layout(), std::logic_error, "init");
+
+  auto discrete = [](const tyche::Tensor&) { tyche::sample("k", dist::Bernoulli({.probs = 0.3})); };
+  tyche::SVI with_discrete(discrete, tyche::AutoNormal(discrete), tyche::optim::Adam(), tyche::Trace_ELBO{});
+  REQUIRE_THROWS_CONTAINING(with_discrete.init(0, kY), std::invalid_argument, "site `k`", "discrete");
+
+  const auto unfitted = tyche::AutoNormal(normal_model);
+  REQUIRE_THROWS_CONTAINING(unfitted.median({}), std::logic_error, "has not run yet");
+  REQUIRE_THROWS_AS(tyche::AutoNormal(normal_model, {.init_scale = 0.0}), std::invalid_argument);
+}
