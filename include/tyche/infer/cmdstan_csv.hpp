@@ -140,7 +140,10 @@ CmdStanColumns cmdstan_columns(const std::string& site, const std::string& varia
     std::string name = variable;
     std::int64_t offset = 0;
     for (int a = 0; a < shape.rank(); ++a) {
-      name += "." + std::to_string(index[std::size_t(a)] + 1);
+      // Two appends, not "." + to_string(...): GCC 12 warns falsely on the
+      // temporary's concatenation (-Wstringop-overflow).
+      name += '.';
+      name += std::to_string(index[std::size_t(a)] + 1);
       offset = offset * shape[a] + index[std::size_t(a)];
     }
     columns.names.push_back(std::move(name));

@@ -160,7 +160,8 @@ void print_summary(const std::type_identity_t<T>& samples, double prob = 0.9, bo
         std::int64_t rest = e, stride = shape.numel();
         for (int a = 0; a < shape.rank(); ++a) {
           stride /= shape[a];
-          row_name += (a ? "," : "") + std::to_string(rest / stride);
+          if (a) row_name += ',';  // appended apart: GCC 12 warns falsely on "," + to_string(...)
+          row_name += std::to_string(rest / stride);
           rest %= stride;
         }
         row_name += "]";
