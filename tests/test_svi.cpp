@@ -189,6 +189,19 @@ TEST_CASE("AutoNormal fits the exact Normal-Normal posterior; median and quantil
   CHECK_THAT(q.data()[0], WithinRel(loc - 1.6448536269514722 * scale, 1e-12));
   CHECK_THAT(q.data()[1], WithinRel(loc, 1e-12));
   CHECK_THAT(q.data()[2], WithinRel(loc + 1.959963984540054 * scale, 1e-12));
+
+  // 4000 posterior draws: their mean within 4 standard errors (scale / sqrt(4000))
+  // of loc, their sd within 4 standard errors (about scale / sqrt(2 * 4000)) of scale.
+  const tyche::Tensor draws = guide.sample_posterior(tyche::PRNGKey(9), result.params, 4000).at("mu");
+  REQUIRE(draws.shape() == tyche::Shape{4000});
+  double sum = 0.0, sum_squares = 0.0;
+  for (std::int64_t i = 0; i < draws.size(); ++i) {
+    sum += draws.data()[i];
+    sum_squares += draws.data()[i] * draws.data()[i];
+  }
+  const double mean = sum / 4000.0, sd = std::sqrt(sum_squares / 4000.0 - mean * mean);
+  CHECK_THAT(mean, WithinAbs(loc, 4.0 * scale / std::sqrt(4000.0)));
+  CHECK_THAT(sd, WithinAbs(scale, 4.0 * scale / std::sqrt(8000.0)));
 }
 
 TEST_CASE("AutoNormal on a positive site: a TransformedDistribution through exp, median exp(loc)", "[svi]") {
@@ -242,6 +255,9 @@ TEST_CASE("AutoDelta finds the MAP in the constrained space (no Jacobian term)",
   CHECK_THAT(result.params.at("mu_auto_loc").item(), WithinAbs(exact_posterior().mean, 2e-3));
   CHECK_THAT(result.params.at("tau_auto_loc").item(), WithinAbs(tau_map, 2e-3));
   CHECK_THAT(guide.median(result.params).at("tau").item(), WithinRel(result.params.at("tau_auto_loc").item(), 1e-15));
+  const tyche::Tensor repeated = guide.sample_posterior(tyche::PRNGKey(0), result.params, 3).at("tau");
+  REQUIRE(repeated.shape() == tyche::Shape{3});
+  CHECK(repeated.data()[2] == result.params.at("tau_auto_loc").item());
   // tau's param lives in the positive reals: its coordinate is log tau.
   CHECK_THAT(result.state.optim_state.params[1], WithinRel(std::log(result.params.at("tau_auto_loc").item()), 1e-12));
 }

@@ -8,6 +8,7 @@
 //   result.params["mu_auto_loc"];                          // the unconstrained loc of site mu
 //   tyche::ValueMap medians = guide.median(result.params); // constrained, by site
 //   tyche::ValueMap bands = guide.quantiles(result.params, {0.05, 0.5, 0.95});
+//   tyche::ValueMap draws = guide.sample_posterior(tyche::PRNGKey(1), result.params, 1000);
 //
 //   auto map = tyche::AutoDelta(model);                    // params `<site>_auto_loc`, constrained
 //
@@ -214,6 +215,25 @@ class AutoNormal {
     return out;
   }
 
+  // num_samples draws of each latent site from the fitted guide, constrained:
+  // shape (num_samples, site shape). Drawn as NumPyro's sample_posterior,
+  // under seed(key) one site after the other; mapped through
+  // biject_to(support) without running the model (so no deterministic sites).
+  template <class T = ValueMap>
+  ValueMap sample_posterior(Key key, const std::type_identity_t<T>& params, std::int64_t num_samples) const {
+    if (num_samples < 1)
+      throw std::invalid_argument("tyche: AutoNormal::sample_posterior: num_samples must be >= 1, got " +
+                                  std::to_string(num_samples));
+    ValueMap draws;
+    tyche::seed seeded(key);
+    for (const detail::AutoSite& site : sites()) {
+      const dist::Normal normal(detail::param_value(params, loc_name(site)), detail::param_value(params, scale_name(site)));
+      const Tensor z = sample(site.name, normal, std::nullopt, {.sample_shape = {num_samples}});
+      draws.emplace(site.name, biject_to(site.support)->forward(z));
+    }
+    return draws;
+  }
+
   const Model& model() const { return model_; }
 
  private:
@@ -259,6 +279,21 @@ class AutoDelta {
     for (const detail::AutoSite& site : prototype_->sites)
       medians.emplace(site.name, detail::param_value(params, loc_name(site)));
     return medians;
+  }
+
+  // The point estimates repeated num_samples times: shape (num_samples, site shape).
+  template <class T = ValueMap>
+  ValueMap sample_posterior(Key, const std::type_identity_t<T>& params, std::int64_t num_samples) const {
+    if (num_samples < 1)
+      throw std::invalid_argument("tyche: AutoDelta::sample_posterior: num_samples must be >= 1, got " +
+                                  std::to_string(num_samples));
+    ValueMap draws;
+    for (auto& [name, value] : median(params)) {
+      Shape shape{num_samples};
+      for (std::int64_t d : value.shape()) shape.push_back(d);
+      draws.emplace(name, broadcast_to(value, shape));
+    }
+    return draws;
   }
 
   const Model& model() const { return model_; }
