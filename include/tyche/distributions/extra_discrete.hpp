@@ -1,0 +1,184 @@
+// More count distributions, with NumPyro's names and parameterisations:
+// BetaBinomial (a binomial whose probability is Beta distributed),
+// GammaPoisson (a Poisson whose rate is Gamma distributed) and
+// ZeroInflatedPoisson (extra zeros with probability gate).
+//
+//   namespace dist = tyche::dist;
+//   dist::BetaBinomial b(2.0, 3.0, 10.0);          // concentration1, concentration0, total_count
+//   dist::GammaPoisson g(tyche::Tensor{0.5, 4.0}, 2.0);   // concentration, rate; batch (2,)
+//   dist::ZeroInflatedPoisson z(0.3, 4.5);         // gate, rate
+//   tyche::Tensor k = g.sample(tyche::PRNGKey(0), {100});  // shape (100, 2)
+//   tyche::Tensor lp = g.log_prob(k);
+//
+// As discrete.hpp: values are doubles holding integers, log_prob is
+// -infinity outside the support (with zero, not NaN, gradients there) and
+// differentiable in every continuous parameter.
+#pragma once
+
+#include "tyche/core/xlogy.hpp"
+#include "tyche/distributions/continuous.hpp"
+#include "tyche/distributions/discrete.hpp"
+#include "tyche/distributions/distribution.hpp"
+#include "tyche/distributions/random.hpp"
+
+#include <string>
+#include <type_traits>
+
+namespace tyche::dist {
+namespace detail {
+
+// density(value) on the support, -infinity off it, where the density sees 0
+// (a point of every support here) instead of the value, so that no lgamma of
+// a negative integer puts NaN into the parameters' gradients.
+template <class Density>
+Tensor on_count_support(const Tensor& value, const constraints::Constraint& support, Density density) {
+  const Tensor inside = support.check(value);
+  return where(inside, density(where(inside, value, 0.0)), -kInfinity);
+}
+
+}  // namespace detail
+
+// BetaBinomial(concentration1, concentration0, total_count = 1): the number of
+// successes in total_count trials whose success probability is
+// Beta(concentration1, concentration0), integrated out:
+// P(k) = C(n, k) B(k + a, n - k + b) / B(a, b). Draws the probability, then
+// the binomial, on the two keys of split(key), as NumPyro.
+template <class = void>
+class BetaBinomialT : public Distribution {
+ public:
+  DistributionPtr share() const override { return std::make_shared<BetaBinomialT>(*this); }
+  BetaBinomialT(Tensor concentration1, Tensor concentration0, Tensor total_count = 1.0)
+      : Distribution(
+            detail::broadcast_parameters("BetaBinomial", {&concentration1, &concentration0, &total_count}), {}),
+        concentration1_(std::move(concentration1)),
+        concentration0_(std::move(concentration0)),
+        total_count_(std::move(total_count)) {
+    detail::require_positive("BetaBinomial", "concentration1", concentration1_);
+    detail::require_positive("BetaBinomial", "concentration0", concentration0_);
+    detail::require_nonnegative_integer("BetaBinomial", "total_count", total_count_);
+  }
+  const Tensor& concentration1() const { return concentration1_; }
+  const Tensor& concentration0() const { return concentration0_; }
+  const Tensor& total_count() const { return total_count_; }
+
+  std::string name() const override { return "BetaBinomial"; }
+  constraints::Constraint support() const override { return constraints::integer_interval(0.0, total_count_); }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    const auto [key_beta, key_binomial] = split(key);
+    const Shape s = shape(sample_shape);
+    const Tensor probs = random::beta(key_beta, concentration1_, concentration0_, s);
+    return random::binomial(key_binomial, total_count_, probs, s);
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor &a = concentration1_, &b = concentration0_, &n = total_count_;
+    return detail::on_count_support(value, support(), [&](const Tensor& k) {
+      return lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0) + detail::log_beta(k + a, n - k + b) -
+             detail::log_beta(a, b);
+    });
+  }
+  // n p and n p (1 - p) (a + b + n) / (a + b + 1), p = a / (a + b).
+  Tensor mean() const override {
+    return detail::broadcast_to_shape(total_count_ * concentration1_ / (concentration1_ + concentration0_),
+                                      batch_shape());
+  }
+  Tensor variance() const override {
+    const Tensor total = concentration1_ + concentration0_;
+    const Tensor p = concentration1_ / total;
+    return detail::broadcast_to_shape(
+        total_count_ * p * (1.0 - p) * (total + total_count_) / (total + 1.0), batch_shape());
+  }
+
+ private:
+  Tensor concentration1_, concentration0_, total_count_;
+};
+using BetaBinomial = BetaBinomialT<>;
+
+// GammaPoisson(concentration, rate = 1): Poisson counts whose rate is
+// Gamma(concentration, rate), integrated out: the negative binomial
+// P(k) = Gamma(c + k) / (Gamma(c) k!) (rate / (1 + rate))^c (1 / (1 + rate))^k.
+// NegativeBinomial2(mean, concentration) is GammaPoisson(concentration,
+// concentration / mean). Draws the rate, then the count, on the two keys of
+// split(key), as NumPyro.
+template <class = void>
+class GammaPoissonT : public Distribution {
+ public:
+  DistributionPtr share() const override { return std::make_shared<GammaPoissonT>(*this); }
+  explicit GammaPoissonT(Tensor concentration, Tensor rate = 1.0)
+      : Distribution(detail::broadcast_parameters("GammaPoisson", {&concentration, &rate}), {}),
+        concentration_(std::move(concentration)),
+        rate_(std::move(rate)) {
+    detail::require_positive("GammaPoisson", "concentration", concentration_);
+    detail::require_positive("GammaPoisson", "rate", rate_);
+  }
+  const Tensor& concentration() const { return concentration_; }
+  const Tensor& rate() const { return rate_; }
+
+  std::string name() const override { return "GammaPoisson"; }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    const auto [key_gamma, key_poisson] = split(key);
+    const Shape s = shape(sample_shape);
+    return random::poisson(key_poisson, random::gamma(key_gamma, concentration_, s) / rate_, s);
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    const Tensor& c = concentration_;
+    return detail::on_count_support(value, support(), [&](const Tensor& k) {
+      return lgamma(c + k) - lgamma(c) - lgamma(k + 1.0) + c * log(rate_) - (c + k) * log1p(rate_);
+    });
+  }
+  Tensor mean() const override { return detail::broadcast_to_shape(concentration_ / rate_, batch_shape()); }
+  Tensor variance() const override {
+    return detail::broadcast_to_shape(concentration_ / square(rate_) * (1.0 + rate_), batch_shape());
+  }
+
+ private:
+  Tensor concentration_, rate_;
+};
+using GammaPoisson = GammaPoissonT<>;
+
+// ZeroInflatedPoisson(gate, rate = 1): 0 with probability gate, else a
+// Poisson(rate) count: P(0) = gate + (1 - gate) e^-rate and
+// P(k) = (1 - gate) Poisson(k; rate) for k > 0. Draws the Bernoulli gate and
+// the Poisson count on the two keys of split(key), as NumPyro's
+// ZeroInflatedProbs.
+template <class = void>
+class ZeroInflatedPoissonT : public Distribution {
+ public:
+  DistributionPtr share() const override { return std::make_shared<ZeroInflatedPoissonT>(*this); }
+  explicit ZeroInflatedPoissonT(Tensor gate, Tensor rate = 1.0)
+      : Distribution(detail::broadcast_parameters("ZeroInflatedPoisson", {&gate, &rate}), {}),
+        gate_(std::move(gate)),
+        rate_(std::move(rate)) {
+    detail::require_probability("ZeroInflatedPoisson", "gate", gate_);
+    detail::require_positive("ZeroInflatedPoisson", "rate", rate_);
+  }
+  const Tensor& gate() const { return gate_; }
+  const Tensor& rate() const { return rate_; }
+
+  std::string name() const override { return "ZeroInflatedPoisson"; }
+  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    const auto [key_gate, key_poisson] = split(key);
+    const Shape s = shape(sample_shape);
+    return where(random::bernoulli(key_gate, gate_, s), 0.0, random::poisson(key_poisson, rate_, s));
+  }
+  // NumPyro's form: log(1 - gate) + the Poisson log mass, and at 0
+  // log(gate + e^that).
+  Tensor log_prob(const Tensor& value) const override {
+    return detail::on_count_support(value, support(), [&](const Tensor& k) {
+      const Tensor counted = log1p(-gate_) + (xlogy(k, rate_) - lgamma(k + 1.0) - rate_);
+      return where(k == 0.0, log(gate_ + exp(counted)), counted);
+    });
+  }
+  // (1 - gate) rate and (1 - gate) rate (1 + gate rate).
+  Tensor mean() const override { return detail::broadcast_to_shape((1.0 - gate_) * rate_, batch_shape()); }
+  Tensor variance() const override {
+    return detail::broadcast_to_shape((1.0 - gate_) * rate_ * (1.0 + gate_ * rate_), batch_shape());
+  }
+
+ private:
+  Tensor gate_, rate_;
+};
+using ZeroInflatedPoisson = ZeroInflatedPoissonT<>;
+
+}  // namespace tyche::dist
