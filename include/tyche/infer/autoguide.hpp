@@ -100,10 +100,20 @@ struct AutoPrototype {
 template <class Model, class... Args>
 void setup_prototype(AutoPrototype& prototype, const Model& model, const InitStrategy& init, const Args&... args) {
   const Key key = prng_key().value_or(kDefaultKey);
+  // Each initial value goes to the unconstrained space and back, as NumPyro's
+  // initialize_model takes it: an elementwise median of simplex draws, say,
+  // is no simplex, its image through stick-breaking is.
+  const InitStrategy init_on_support = [&init](const Message& site) -> std::optional<Tensor> {
+    std::optional<Tensor> value = init(site);
+    if (!value) return value;
+    const transforms::TransformPtr transform = biject_to(site.fn->support());
+    return transform->forward(transform->inverse(*value));
+  };
   Trace recorded;
   {
     tyche::block hide_from_outer_handlers;
-    recorded = tyche::trace(tyche::substitute(tyche::seed(std::cref(model), key), init)).get_trace(args...);
+    recorded =
+        tyche::trace(tyche::substitute(tyche::seed(std::cref(model), key), init_on_support)).get_trace(args...);
   }
   const LatentLayout checked(recorded);  // refuses what cannot live in the unconstrained space
   (void)checked;
