@@ -1,5 +1,5 @@
-// Weibull, Pareto, VonMises, SkewNormal, BetaBinomial, GammaPoisson and
-// ZeroInflatedPoisson: log densities against Boost.Math and closed forms,
+// Weibull, Pareto, VonMises, SkewNormal, BetaBinomial, GammaPoisson and the
+// zero-inflated distributions: log densities against Boost.Math and closed forms,
 // gradients against finite differences, draws against their moments, CDFs and
 // mass functions, shapes, supports, argument checks, and NUTS on models that
 // use them.
@@ -209,6 +209,31 @@ TEST_CASE("ZeroInflatedPoisson log_prob mixes a point mass at 0 with Boost.Math'
       }
 }
 
+TEST_CASE("ZeroInflatedNegativeBinomial2 and ZeroInflatedProbs mix a point mass at 0 with their base") {
+  // Boost's negative binomial with r = concentration, p = concentration / (concentration + mean).
+  for (double gate : {0.0, 0.4})
+    for (double mean : {0.4, 3.0, 80.0})
+      for (double c : {0.3, 25.0})
+        for (double k : {0.0, 1.0, 5.0, 70.0}) {
+          INFO("gate = " << gate << ", mean = " << mean << ", concentration = " << c << ", k = " << k);
+          const double nb = bm::pdf(bm::negative_binomial(c, c / (c + mean)), k);
+          const double expected = std::log((k == 0.0 ? gate : 0.0) + (1.0 - gate) * nb);
+          CHECK(close(dist::ZeroInflatedNegativeBinomial2(mean, c, gate).log_prob(k).item(), expected, 1e-11));
+        }
+  // Over a binomial: P(0) = 0.2 + 0.8 * 0.6^5 and P(3) = 0.8 * C(5, 3) 0.4^3 0.6^2.
+  const dist::ZeroInflatedProbs z(dist::Binomial({.total_count = 5, .probs = 0.4}).share(), 0.2);
+  CHECK(z.log_prob(0.0).item() == Approx(std::log(0.2 + 0.8 * std::pow(0.6, 5))).epsilon(1e-13));
+  CHECK(z.log_prob(3.0).item() == Approx(std::log(0.8 * 10 * std::pow(0.4, 3) * 0.36)).epsilon(1e-13));
+  CHECK(z.log_prob(6.0).item() == -kInf);
+  CHECK(z.name() == "ZeroInflatedProbs");
+  CHECK(z.support().str() == "IntegerInterval(lower_bound=0, upper_bound=5)");
+  // The batch shape broadcasts the gate's with the base's; draws follow it.
+  const dist::ZeroInflatedProbs wide(dist::Poisson(Tensor{1.0, 2.0, 3.0}).share(), Tensor{{0.1}, {0.9}});
+  CHECK(wide.batch_shape() == Shape{2, 3});
+  CHECK(wide.sample(tyche::PRNGKey(0), {4}).shape() == Shape{4, 2, 3});
+  CHECK(wide.mean().at({1, 2}) == Approx(0.1 * 3.0));
+}
+
 // ---- gradients -----------------------------------------------------------------
 
 TEST_CASE("continuous log_prob gradients in the value and every parameter match finite differences") {
@@ -263,6 +288,11 @@ TEST_CASE("discrete log_prob gradients in the parameters match finite difference
   check_gradient("ZeroInflatedPoisson",
                  [&](const Inputs& in) { return dist::ZeroInflatedPoisson(in[0], in[1]).log_prob(counts); },
                  {{Shape{4}, kUnitInterval}, {Shape{4}, kPositive}});
+  check_gradient("ZeroInflatedNegativeBinomial2",
+                 [&](const Inputs& in) {
+                   return dist::ZeroInflatedNegativeBinomial2(in[0], in[1], in[2]).log_prob(counts);
+                 },
+                 {{Shape{4}, kPositive}, {Shape{}, kPositive}, {Shape{4}, kUnitInterval}});
   check_gradient("BetaBinomial moments",
                  [](const Inputs& in) {
                    const dist::BetaBinomial d(in[0], in[1], 12.0);
@@ -314,6 +344,8 @@ TEST_CASE("log_prob outside the support is -inf with zero, not NaN, gradients") 
     check("GammaPoisson", [&](const Tensor& p) { return dist::GammaPoisson(p[1], p[2]).log_prob(value); }, q);
     check("ZeroInflatedPoisson",
           [&](const Tensor& p) { return dist::ZeroInflatedPoisson(p[1] / 4.0, p[2]).log_prob(value); }, q);
+    check("ZeroInflatedNegativeBinomial2",
+          [&](const Tensor& p) { return dist::ZeroInflatedNegativeBinomial2(p[1], p[2], p[1] / 4.0).log_prob(value); }, q);
   }
 }
 
@@ -396,6 +428,7 @@ TEST_CASE("sample means and variances match mean() and variance() within Monte C
   check_moments(dist::BetaBinomial(Tensor{0.5, 3.0}, Tensor{0.7, 2.0}, Tensor{10.0, 40.0}), 4);
   check_moments(dist::GammaPoisson(Tensor{0.4, 6.0}, Tensor{0.1, 2.0}), 5);
   check_moments(dist::ZeroInflatedPoisson(Tensor{0.3, 0.05}, Tensor{4.0, 25.0}), 6);
+  check_moments(dist::ZeroInflatedNegativeBinomial2(Tensor{4.0, 25.0}, Tensor{2.0, 8.0}, Tensor{0.3, 0.05}), 7);
 }
 
 TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 1 - variance()") {
@@ -479,6 +512,11 @@ TEST_CASE("count draws have the frequencies of the mass function") {
       return (k == 0 ? 0.25 : 0.0) + 0.75 * bm::pdf(bm::poisson(3.0), double(k));
     }, 20);
   }
+  SECTION("ZeroInflatedNegativeBinomial2") {
+    const Tensor x = dist::ZeroInflatedNegativeBinomial2(3.0, 1.5, 0.4).sample(tyche::PRNGKey(24), n);
+    const bm::negative_binomial nb(1.5, 1.5 / 4.5);
+    check_frequencies(x, [&](std::int64_t k) { return (k == 0 ? 0.4 : 0.0) + 0.6 * bm::pdf(nb, double(k)); }, 60);
+  }
 }
 
 TEST_CASE("undefined and infinite moments follow NumPyro's conventions") {
@@ -510,7 +548,8 @@ TEST_CASE("shapes: parameters broadcast to the batch shape; draws are sample + b
         dist::VonMises(Tensor{{1.0}, {2.0}}, Tensor{1.0, 2.0, 3.0}).share(),
         dist::SkewNormal(Tensor{{1.0}, {2.0}}, 1.0, Tensor{1.0, 2.0, 3.0}).share(),
         dist::GammaPoisson(Tensor{{1.0}, {2.0}}, Tensor{1.0, 2.0, 3.0}).share(),
-        dist::ZeroInflatedPoisson(Tensor{{0.1}, {0.2}}, Tensor{1.0, 2.0, 3.0}).share()}) {
+        dist::ZeroInflatedPoisson(Tensor{{0.1}, {0.2}}, Tensor{1.0, 2.0, 3.0}).share(),
+        dist::ZeroInflatedNegativeBinomial2(Tensor{{1.0}, {2.0}}, 2.0, Tensor{0.1, 0.2, 0.3}).share()}) {
     INFO(d->name());
     CHECK(d->batch_shape() == Shape{2, 3});
     CHECK(d->sample(tyche::PRNGKey(1), {5}).shape() == Shape{5, 2, 3});
@@ -533,6 +572,7 @@ TEST_CASE("supports are NumPyro's constraints, and biject_to reaches the continu
   CHECK(dist::BetaBinomial(1.0, 1.0).is_discrete());
   CHECK(dist::GammaPoisson(1.0).is_discrete());
   CHECK(dist::ZeroInflatedPoisson(0.5).is_discrete());
+  CHECK(dist::ZeroInflatedNegativeBinomial2(1.0, 2.0, 0.5).support().str() == "NonnegativeInteger()");
   CHECK(!dist::VonMises(0.0, 1.0).is_discrete());
   const Tensor unconstrained{-30.0, 0.0, 30.0};
   for (const DistributionPtr& d : {dist::Pareto(2.0, 3.0).share(), dist::VonMises(0.0, 1.0).share(),
@@ -565,6 +605,16 @@ TEST_CASE("invalid parameters throw std::invalid_argument naming distribution, p
   CHECK_THROWS_WITH(dist::GammaPoisson(1.0, 0.0), Contains("GammaPoisson: rate must be positive, got 0"));
   CHECK_THROWS_WITH(dist::ZeroInflatedPoisson(1.5, 1.0), Contains("ZeroInflatedPoisson: gate must be in [0, 1], got 1.5"));
   CHECK_THROWS_WITH(dist::ZeroInflatedPoisson(0.5, -1.0), Contains("ZeroInflatedPoisson: rate must be positive, got -1"));
+  CHECK_THROWS_WITH(dist::ZeroInflatedNegativeBinomial2(-1.0, 1.0, 0.5),
+                    Contains("ZeroInflatedNegativeBinomial2: mean must be positive, got -1"));
+  CHECK_THROWS_WITH(dist::ZeroInflatedNegativeBinomial2(1.0, 0.0, 0.5),
+                    Contains("ZeroInflatedNegativeBinomial2: concentration must be positive, got 0"));
+  CHECK_THROWS_WITH(dist::ZeroInflatedNegativeBinomial2(1.0, 1.0, -0.5),
+                    Contains("ZeroInflatedNegativeBinomial2: gate must be in [0, 1], got -0.5"));
+  CHECK_THROWS_WITH(dist::ZeroInflatedProbs(dist::Normal().share(), 0.5),
+                    Contains("ZeroInflatedProbs: the base distribution must be discrete and univariate, got Normal"));
+  CHECK_THROWS_AS(dist::ZeroInflatedProbs(dist::Poisson(Tensor{1.0, 2.0}).share(), Tensor{0.1, 0.2, 0.3}),
+                  tyche::ShapeError);
   CHECK_THROWS_AS(dist::Pareto(0.0, 1.0), std::invalid_argument);
 }
 

@@ -1,12 +1,14 @@
 // More count distributions, with NumPyro's names and parameterisations:
 // BetaBinomial (a binomial whose probability is Beta distributed),
 // GammaPoisson (a Poisson whose rate is Gamma distributed) and
-// ZeroInflatedPoisson (extra zeros with probability gate).
+// ZeroInflatedProbs (extra zeros with probability gate, over any count
+// distribution) with ZeroInflatedPoisson and ZeroInflatedNegativeBinomial2.
 //
 //   namespace dist = tyche::dist;
 //   dist::BetaBinomial b(2.0, 3.0, 10.0);          // concentration1, concentration0, total_count
 //   dist::GammaPoisson g(tyche::Tensor{0.5, 4.0}, 2.0);   // concentration, rate; batch (2,)
 //   dist::ZeroInflatedPoisson z(0.3, 4.5);         // gate, rate
+//   dist::ZeroInflatedNegativeBinomial2 y(4.5, 2.0, 0.3);  // mean, concentration, gate
 //   tyche::Tensor k = g.sample(tyche::PRNGKey(0), {100});  // shape (100, 2)
 //   tyche::Tensor lp = g.log_prob(k);
 //
@@ -15,12 +17,13 @@
 // differentiable in every continuous parameter.
 #pragma once
 
-#include "tyche/core/xlogy.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/discrete.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/random.hpp"
 
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -136,49 +139,102 @@ class GammaPoissonT : public Distribution {
 };
 using GammaPoisson = GammaPoissonT<>;
 
-// ZeroInflatedPoisson(gate, rate = 1): 0 with probability gate, else a
-// Poisson(rate) count: P(0) = gate + (1 - gate) e^-rate and
-// P(k) = (1 - gate) Poisson(k; rate) for k > 0. Draws the Bernoulli gate and
-// the Poisson count on the two keys of split(key), as NumPyro's
-// ZeroInflatedProbs.
+// ZeroInflatedProbs(base, gate): 0 with probability gate, else a draw of the
+// discrete distribution `base`: P(0) = gate + (1 - gate) base(0) and
+// P(k) = (1 - gate) base(k) for k != 0. The batch shape broadcasts gate's
+// with the base's. Draws the Bernoulli gate and the base on the two keys of
+// split(key), as NumPyro. ZeroInflatedPoisson and ZeroInflatedNegativeBinomial2
+// are the usual two.
+//
+//   dist::ZeroInflatedProbs z(dist::Binomial({.total_count = 5, .probs = 0.4}).share(), 0.2);
 template <class = void>
-class ZeroInflatedPoissonT : public Distribution {
+class ZeroInflatedProbsT : public Distribution {
  public:
-  DistributionPtr share() const override { return std::make_shared<ZeroInflatedPoissonT>(*this); }
-  explicit ZeroInflatedPoissonT(Tensor gate, Tensor rate = 1.0)
-      : Distribution(detail::broadcast_parameters("ZeroInflatedPoisson", {&gate, &rate}), {}),
-        gate_(std::move(gate)),
-        rate_(std::move(rate)) {
-    detail::require_probability("ZeroInflatedPoisson", "gate", gate_);
-    detail::require_positive("ZeroInflatedPoisson", "rate", rate_);
-  }
+  DistributionPtr share() const override { return std::make_shared<ZeroInflatedProbsT>(*this); }
+  ZeroInflatedProbsT(const DistributionPtr& base, Tensor gate) : ZeroInflatedProbsT("ZeroInflatedProbs", base, std::move(gate)) {}
+  const Distribution& base() const { return *base_; }
   const Tensor& gate() const { return gate_; }
-  const Tensor& rate() const { return rate_; }
 
-  std::string name() const override { return "ZeroInflatedPoisson"; }
-  constraints::Constraint support() const override { return constraints::nonnegative_integer; }
+  std::string name() const override { return name_; }
+  constraints::Constraint support() const override { return base_->support(); }
   Tensor draw(Key key, const Shape& sample_shape) const override {
-    const auto [key_gate, key_poisson] = split(key);
-    const Shape s = shape(sample_shape);
-    return where(random::bernoulli(key_gate, gate_, s), 0.0, random::poisson(key_poisson, rate_, s));
+    const auto [key_gate, key_base] = split(key);
+    return where(random::bernoulli(key_gate, gate_, shape(sample_shape)), 0.0, base_->sample(key_base, sample_shape));
   }
-  // NumPyro's form: log(1 - gate) + the Poisson log mass, and at 0
-  // log(gate + e^that).
+  // NumPyro's form: log(1 - gate) + the base's log mass, and at 0 log(gate +
+  // e^that). The branch for 0 is computed at 0 itself, so that a value where
+  // the base's log mass is -infinity sends no NaN into the gradients; outside
+  // the support the log mass is -infinity and flat.
   Tensor log_prob(const Tensor& value) const override {
-    return detail::on_count_support(value, support(), [&](const Tensor& k) {
-      const Tensor counted = log1p(-gate_) + (xlogy(k, rate_) - lgamma(k + 1.0) - rate_);
-      return where(k == 0.0, log(gate_ + exp(counted)), counted);
-    });
+    const Tensor log_kept = log1p(-gate_);
+    const Tensor at_zero = log(gate_ + exp(log_kept + base_->log_prob(Tensor(0.0))));
+    return detail::discrete_log_prob(where(value == 0.0, at_zero, log_kept + base_->log_prob(value)), value,
+                                     support());
   }
-  // (1 - gate) rate and (1 - gate) rate (1 + gate rate).
-  Tensor mean() const override { return detail::broadcast_to_shape((1.0 - gate_) * rate_, batch_shape()); }
+  Tensor mean() const override { return detail::broadcast_to_shape((1.0 - gate_) * base_->mean(), batch_shape()); }
+  // (1 - gate) (m^2 + v) - mean^2, m and v the base's mean and variance.
   Tensor variance() const override {
-    return detail::broadcast_to_shape((1.0 - gate_) * rate_ * (1.0 + gate_ * rate_), batch_shape());
+    const Tensor m = base_->mean();
+    const Tensor kept = 1.0 - gate_;
+    return detail::broadcast_to_shape(kept * (square(m) + base_->variance()) - square(kept * m), batch_shape());
+  }
+
+ protected:
+  ZeroInflatedProbsT(std::string name, const DistributionPtr& base, Tensor gate)
+      : Distribution(broadcast_shapes(base->batch_shape(), gate.shape(), name.c_str()), {}),
+        name_(std::move(name)),
+        gate_(std::move(gate)) {
+    if (!base->is_discrete() || base->event_dim() != 0)
+      throw std::invalid_argument("tyche: " + name_ + ": the base distribution must be discrete and univariate, got " +
+                                  base->str() + " with support " + base->support().str());
+    detail::require_probability(name_.c_str(), "gate", gate_);
+    base_ = base->batch_shape() == batch_shape() ? base : std::make_shared<ExpandedDistribution>(base, batch_shape());
   }
 
  private:
-  Tensor gate_, rate_;
+  std::string name_;
+  DistributionPtr base_;
+  Tensor gate_;
+};
+using ZeroInflatedProbs = ZeroInflatedProbsT<>;
+
+// ZeroInflatedPoisson(gate, rate = 1): ZeroInflatedProbs(Poisson(rate), gate).
+template <class = void>
+class ZeroInflatedPoissonT : public ZeroInflatedProbs {
+ public:
+  DistributionPtr share() const override { return std::make_shared<ZeroInflatedPoissonT>(*this); }
+  explicit ZeroInflatedPoissonT(Tensor gate, Tensor rate = 1.0)
+      : ZeroInflatedProbs("ZeroInflatedPoisson", poisson(rate), std::move(gate)), rate_(std::move(rate)) {}
+  const Tensor& rate() const { return rate_; }
+
+ private:
+  // Checked here, so that the message names ZeroInflatedPoisson.
+  static DistributionPtr poisson(const Tensor& rate) {
+    detail::require_positive("ZeroInflatedPoisson", "rate", rate);
+    return std::make_shared<Poisson>(rate);
+  }
+  Tensor rate_;
 };
 using ZeroInflatedPoisson = ZeroInflatedPoissonT<>;
+
+// ZeroInflatedNegativeBinomial2(mean, concentration, gate):
+// ZeroInflatedProbs(NegativeBinomial2(mean, concentration), gate). NumPyro
+// takes the gate as a keyword, by probability or by logits; here it is the
+// probability, third.
+template <class = void>
+class ZeroInflatedNegativeBinomial2T : public ZeroInflatedProbs {
+ public:
+  DistributionPtr share() const override { return std::make_shared<ZeroInflatedNegativeBinomial2T>(*this); }
+  ZeroInflatedNegativeBinomial2T(Tensor mean, Tensor concentration, Tensor gate)
+      : ZeroInflatedProbs("ZeroInflatedNegativeBinomial2", negative_binomial(mean, concentration), std::move(gate)) {}
+
+ private:
+  static DistributionPtr negative_binomial(const Tensor& mean, const Tensor& concentration) {
+    detail::require_positive("ZeroInflatedNegativeBinomial2", "mean", mean);
+    detail::require_positive("ZeroInflatedNegativeBinomial2", "concentration", concentration);
+    return std::make_shared<NegativeBinomial2>(mean, concentration);
+  }
+};
+using ZeroInflatedNegativeBinomial2 = ZeroInflatedNegativeBinomial2T<>;
 
 }  // namespace tyche::dist
