@@ -431,6 +431,22 @@ TEST_CASE("sample means and variances match mean() and variance() within Monte C
   check_moments(dist::ZeroInflatedNegativeBinomial2(Tensor{4.0, 25.0}, Tensor{2.0, 8.0}, Tensor{0.3, 0.05}), 7);
 }
 
+TEST_CASE("Weibull and Pareto draws transform JAX's exponential on the same key, as NumPyro's") {
+  // jax.random.weibull_min: scale E^(1 / concentration); NumPyro's Pareto:
+  // scale exp(E / alpha); E = -log1p(-u), the exponential that random.hpp
+  // reproduces from JAX's bits.
+  const tyche::Key key = tyche::PRNGKey(3);
+  const Tensor e = tyche::random::exponential(key, {6, 2});
+  const Tensor weibull = dist::Weibull(Tensor{1.5, 0.5}, Tensor{2.0, 0.7}).sample(key, {6});
+  const Tensor pareto = dist::Pareto(Tensor{1.5, 0.5}, Tensor{2.0, 0.7}).sample(key, {6});
+  for (std::int64_t i = 0; i < 6; ++i) {
+    CHECK(weibull.at({i, 0}) == Approx(1.5 * std::pow(e.at({i, 0}), 1.0 / 2.0)).epsilon(1e-15));
+    CHECK(weibull.at({i, 1}) == Approx(0.5 * std::pow(e.at({i, 1}), 1.0 / 0.7)).epsilon(1e-15));
+    CHECK(pareto.at({i, 0}) == Approx(1.5 * std::exp(e.at({i, 0}) / 2.0)).epsilon(1e-15));
+    CHECK(pareto.at({i, 1}) == Approx(0.5 * std::exp(e.at({i, 1}) / 0.7)).epsilon(1e-15));
+  }
+}
+
 TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 1 - variance()") {
   // E[cos(x - loc)] = I1(k) / I0(k) and E[sin(x - loc)] = 0; each sample mean
   // is within 5 standard errors (sd of cos or sin <= 1, estimated from the sample).

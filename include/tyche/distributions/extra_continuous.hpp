@@ -12,7 +12,10 @@
 // As the distributions of continuous.hpp: log_prob is differentiable in the
 // value and every parameter and is -infinity, never NaN, outside the support;
 // Weibull, Pareto and SkewNormal draws are reparameterised (array operations
-// on the parameters), VonMises draws in its loc.
+// on the parameters), VonMises draws in its loc. Weibull and Pareto draw
+// from JAX's exponential on the key, so they give NumPyro's draws (up to
+// float32 rounding); VonMises's rejection sampler draws from per-element
+// streams (random.hpp), so its draws follow NumPyro's law, not its numbers.
 #pragma once
 
 #include "tyche/core/elementwise.hpp"
