@@ -135,8 +135,10 @@ void print_summary(const std::type_identity_t<T>& samples, double prob = 0.9, bo
   std::size_t width = 10;
   for (const auto& [name, value] : samples) {
     std::string row_name = name + "[";
-    for (int a = group_by_chain ? 2 : 1; a < value.ndim(); ++a)
-      row_name += (a > (group_by_chain ? 2 : 1) ? "," : "") + std::to_string(value.dim(a) - 1);
+    for (int a = group_by_chain ? 2 : 1; a < value.ndim(); ++a) {
+      if (a > (group_by_chain ? 2 : 1)) row_name += ',';
+      row_name += std::to_string(value.dim(a) - 1);
+    }
     width = std::max(width, row_name.size() + 1);
   }
   const auto name_column = [&](const std::string& name) {
