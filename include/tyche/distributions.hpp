@@ -10,6 +10,8 @@
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
 #include "tyche/distributions/discrete.hpp"
+#include "tyche/distributions/extra_continuous.hpp"
+#include "tyche/distributions/extra_discrete.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/key.hpp"
 #include "tyche/distributions/multivariate.hpp"
