@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
@@ -342,6 +343,53 @@ TEST_CASE("SVI: stable_update skips a step whose loss is not finite", "[svi]") {
   CHECK(stable_loss == 0.0);
   CHECK(plain_loss == 0.0);
   CHECK(stable.optim_state.params[0] == plain.optim_state.params[0]);
+}
+
+TEST_CASE("Seed 003's Gaussian mixture MAP, with the assignments summed out by hand", "[svi]") {
+  // The seed's model with each point's assignment marginalised with logsumexp
+  // (what TraceEnum_ELBO does for it): log p(x_i) = logsumexp_k(log w_k + log N(x_i | loc_k, scale)).
+  auto mixture = [](const tyche::Tensor& data) {
+    auto weights = tyche::sample("weights", dist::Dirichlet(tyche::Tensor{0.5, 0.5}));
+    auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+    tyche::Tensor locs;
+    {
+      tyche::plate components("components", 2);
+      locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+    }
+    tyche::plate points("data", data.size());
+    const tyche::Tensor terms = tyche::log(weights) + dist::Normal(locs, scale).log_prob(data.reshape({data.size(), 1}));
+    tyche::factor("obs", tyche::logsumexp(terms, -1));
+  };
+  const tyche::Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
+  const auto guide = tyche::AutoDelta(tyche::block(mixture, {.expose = {"weights", "locs", "scale"}}));
+  tyche::SVI svi(mixture, guide, tyche::optim::Adam({.step_size = 0.1, .b1 = 0.8, .b2 = 0.99}), tyche::Trace_ELBO{});
+  // The seed's initialisation: uniform weights, scale sqrt(var(data) / 2) with
+  // the unbiased variance (33.7), locs two distinct data points; the best initial
+  // loss over all such pairs (the seed draws 100 pairs at random).
+  std::optional<tyche::ValueMap> best;
+  double best_loss = INFINITY;
+  for (std::int64_t i = 0; i < data.size(); ++i)
+    for (std::int64_t j = 0; j < data.size(); ++j) {
+      if (i == j) continue;
+      tyche::ValueMap init{{"weights_auto_loc", tyche::Tensor{0.5, 0.5}},
+                           {"scale_auto_loc", std::sqrt(33.7 / 2.0)},
+                           {"locs_auto_loc", tyche::Tensor{data.data()[i], data.data()[j]}}};
+      const double loss = svi.evaluate(svi.init(0, data, tyche::SVIInitOptions{.init_params = init}), data);
+      if (loss < best_loss) best_loss = loss, best = init;
+    }
+  const auto result = svi.run(0, 200, data, tyche::SVIRunOptions{.init_params = best, .progress_bar = false});
+  const tyche::ValueMap map = guide.median(result.params);
+  const tyche::Tensor &weights = map.at("weights"), &locs = map.at("locs");
+  const bool swapped = locs.data()[0] > locs.data()[1];  // components sorted by loc
+  // The seed printed weights [0.375, 0.625], locs [0.49887, 10.98446], scale
+  // 0.65143 (float32, 200 steps from its initialisation); the issue asks for
+  // 0.02. The loss is exact (point masses, no latent site left), so the fit
+  // sits at the same optimum: 2e-3.
+  CHECK_THAT(weights.data()[swapped ? 1 : 0], WithinAbs(0.375, 2e-3));
+  CHECK_THAT(weights.data()[swapped ? 0 : 1], WithinAbs(0.625, 2e-3));
+  CHECK_THAT(locs.data()[swapped ? 1 : 0], WithinAbs(0.49887, 2e-3));
+  CHECK_THAT(locs.data()[swapped ? 0 : 1], WithinAbs(10.98446, 2e-3));
+  CHECK_THAT(map.at("scale").item(), WithinAbs(0.65143, 2e-3));
 }
 
 TEST_CASE("SVI collects the model's param sites too", "[svi]") {
