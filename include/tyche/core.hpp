@@ -6,6 +6,7 @@
 //   auto [value, gradient] = tyche::value_and_grad(f, Eigen::VectorXd::Ones(3));
 #pragma once
 
+#include "tyche/core/array_functions.hpp"
 #include "tyche/core/cumsum.hpp"
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/fma.hpp"
@@ -13,6 +14,7 @@
 #include "tyche/core/grad.hpp"
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/linalg.hpp"
+#include "tyche/core/provenance.hpp"
 #include "tyche/core/fused_densities.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/core/shape.hpp"
