@@ -19,6 +19,7 @@
 //
 // ctest: --check
 #include "example_options.hpp"
+#include "example_support.hpp"
 
 #include <tyche/infer/cmdstan_csv.hpp>
 #include <tyche/infer/inspect.hpp>
@@ -43,6 +44,8 @@ using tyche::Tensor;
 
 namespace {
 
+using namespace tyche::examples;
+
 // Each school's estimated coaching effect and its standard error.
 const std::vector<double> kEffects = {28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
 const std::vector<double> kStandardErrors = {15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
@@ -55,47 +58,6 @@ auto eight_schools = [](int J, const Tensor& sigma, const std::optional<Tensor>&
   auto theta = tyche::sample("theta", dist::Normal(mu, tau));
   tyche::sample("obs", dist::Normal(theta, sigma), y);
 };
-
-// An estimate of a posterior quantity with its Monte Carlo standard error.
-struct Estimate {
-  double value = 0.0;
-  double mcse = 0.0;
-};
-
-double mean_of(const std::vector<double>& x) {
-  double sum = 0.0;
-  for (double v : x) sum += v;
-  return sum / double(x.size());
-}
-
-double sd_of(const std::vector<double>& x) {
-  const double m = mean_of(x);
-  double sum = 0.0;
-  for (double v : x) sum += (v - m) * (v - m);
-  return std::sqrt(sum / double(x.size() - 1));
-}
-
-// A site's draws as one list, the chains one after the other.
-std::vector<double> flat(const Tensor& draws) { return std::vector<double>(draws.data(), draws.data() + draws.size()); }
-
-// The posterior mean; MCSE = sd / sqrt(n_eff).
-Estimate posterior_mean(const Tensor& draws) {
-  const std::vector<double> x = flat(draws);
-  const double n_eff = tyche::effective_sample_size(draws).item();
-  return {mean_of(x), sd_of(x) / std::sqrt(n_eff)};
-}
-
-// The posterior sd. Its MCSE by the delta method: the variance is the mean of
-// d = (x - mean)^2, whose MCSE is sd(d) / sqrt(n_eff of d), and
-// d sd = d var / (2 sd).
-Estimate posterior_sd(const Tensor& draws) {
-  const std::vector<double> x = flat(draws);
-  const double m = mean_of(x), sd = sd_of(x);
-  std::vector<double> squares(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) squares[i] = (x[i] - m) * (x[i] - m);
-  const double n_eff = tyche::effective_sample_size(Tensor(squares, draws.shape())).item();
-  return {sd, sd_of(squares) / std::sqrt(n_eff) / (2.0 * sd)};
-}
 
 // The exact posterior moments of mu and tau.
 struct ExactPosterior {
@@ -190,32 +152,6 @@ double min_n_eff(const tyche::ValueMap& samples) {
   return smallest;
 }
 
-// The word as one argument of a POSIX shell command.
-std::string shell_quoted(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// Writes the DOT text to `path` and, when Graphviz's dot is on the PATH, an
-// SVG drawing beside it (the same name ending in .svg). False, with the
-// reason on standard error, when the file cannot be written.
-bool write_graph(const std::filesystem::path& path, const std::string& dot) {
-  std::ofstream file(path);
-  file << dot;
-  file.close();
-  if (!file) {
-    std::fprintf(stderr, "eight_schools: cannot write the model's graph to '%s'\n", path.c_str());
-    return false;
-  }
-  std::printf("wrote the model's graph (Graphviz DOT) to %s\n", path.c_str());
-  const std::filesystem::path svg = std::filesystem::path(path).replace_extension(".svg");
-  if (svg == path || std::system("command -v dot > /dev/null 2>&1") != 0) return true;
-  if (std::system(("dot -Tsvg " + shell_quoted(path.string()) + " -o " + shell_quoted(svg.string())).c_str()) == 0)
-    std::printf("and drew it with Graphviz to %s\n", svg.c_str());
-  return true;
-}
-
 // The program; an exception (a file that cannot be written, say) ends it in main.
 int run(int argc, char** argv) {
   tyche::examples::Options options(
@@ -237,8 +173,8 @@ int run(int argc, char** argv) {
     noncentred_path.replace_filename(centred_path.stem().string() + "_noncentered" + centred_path.extension().string());
     const int J = int(kEffects.size());
     const tyche::RenderOptions legend{.render_distributions = true};
-    if (!write_graph(centred_path, tyche::render_model(eight_schools, J, sigma, std::optional(y), legend)) ||
-        !write_graph(noncentred_path, tyche::render_model(noncentred_model, J, sigma, std::optional(y), legend)))
+    if (!write_graph(centred_path, tyche::render_model(eight_schools, J, sigma, std::optional(y), legend), "eight_schools") ||
+        !write_graph(noncentred_path, tyche::render_model(noncentred_model, J, sigma, std::optional(y), legend), "eight_schools"))
       return 1;
   }
   std::printf("Eight schools: y = 28 8 -3 7 -1 1 18 12, sigma = 15 10 16 11 9 11 10 18\n");

@@ -18,6 +18,7 @@
 //
 // ctest: --check
 #include "example_options.hpp"
+#include "example_support.hpp"
 
 #include <tyche/infer/inspect.hpp>
 #include <tyche/infer/model_comparison.hpp>
@@ -42,6 +43,8 @@ using tyche::Tensor;
 
 namespace {
 
+using namespace tyche::examples;
+
 constexpr double kTrueIntercept = 1.0, kTrueSlope = 2.0, kTrueSigma = 0.5;
 constexpr double kInterceptPriorSd = 10.0, kSlopePriorSd = 5.0;  // the model's priors, used by the exact posterior
 constexpr int kPoints = 50;
@@ -55,43 +58,6 @@ auto linear_model = [](const Tensor& x) {
   tyche::plate data("data", x.size());
   tyche::sample("obs", dist::Normal(mu, sigma));
 };
-
-struct Estimate {
-  double value = 0.0;
-  double mcse = 0.0;
-};
-
-std::vector<double> flat(const Tensor& t) { return std::vector<double>(t.data(), t.data() + t.size()); }
-
-double mean_of(const std::vector<double>& x) {
-  double sum = 0.0;
-  for (double v : x) sum += v;
-  return sum / double(x.size());
-}
-
-double sd_of(const std::vector<double>& x) {
-  const double m = mean_of(x);
-  double sum = 0.0;
-  for (double v : x) sum += (v - m) * (v - m);
-  return std::sqrt(sum / double(x.size() - 1));
-}
-
-// Posterior mean and sd of draws shaped (chain, draw), with Monte Carlo
-// standard errors from tyche's n_eff: sd / sqrt(n_eff) for the mean; for the
-// sd, the MCSE of the mean of d = (x - mean)^2 (the variance) carried over
-// by the delta method, d sd = d var / (2 sd).
-Estimate posterior_mean(const Tensor& draws) {
-  const std::vector<double> x = flat(draws);
-  return {mean_of(x), sd_of(x) / std::sqrt(tyche::effective_sample_size(draws).item())};
-}
-Estimate posterior_sd(const Tensor& draws) {
-  const std::vector<double> x = flat(draws);
-  const double m = mean_of(x), sd = sd_of(x);
-  std::vector<double> squares(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) squares[i] = (x[i] - m) * (x[i] - m);
-  const double n_eff = tyche::effective_sample_size(Tensor(squares, draws.shape())).item();
-  return {sd, sd_of(squares) / std::sqrt(n_eff) / (2.0 * sd)};
-}
 
 // The q-quantile of a list (linear interpolation between order statistics,
 // NumPy's default).
@@ -157,32 +123,6 @@ double normal_log_density(double value, double mean, double sd) {
   return -0.5 * z * z - std::log(sd) - 0.5 * std::log(2.0 * std::numbers::pi);
 }
 
-// The word as one argument of a POSIX shell command.
-std::string shell_quoted(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// Writes the DOT text to `path` and, when Graphviz's dot is on the PATH, an
-// SVG drawing beside it (the same name ending in .svg). False, with the
-// reason on standard error, when the file cannot be written.
-bool write_graph(const std::string& path, const std::string& dot) {
-  std::ofstream file(path);
-  file << dot;
-  file.close();
-  if (!file) {
-    std::fprintf(stderr, "linear_regression: cannot write the model's graph to '%s'\n", path.c_str());
-    return false;
-  }
-  std::printf("wrote the model's graph (Graphviz DOT) to %s\n", path.c_str());
-  const std::string svg = std::filesystem::path(path).replace_extension(".svg").string();
-  if (svg == path || std::system("command -v dot > /dev/null 2>&1") != 0) return true;
-  if (std::system(("dot -Tsvg " + shell_quoted(path) + " -o " + shell_quoted(svg)).c_str()) == 0)
-    std::printf("and drew it with Graphviz to %s\n", svg.c_str());
-  return true;
-}
-
 // The program; an exception (a file that cannot be written, say) ends it in main.
 int run(int argc, char** argv) {
   tyche::examples::Options options("linear_regression",
@@ -215,7 +155,8 @@ int run(int argc, char** argv) {
   const auto conditioned_model = tyche::condition(linear_model, {{"obs", y}});
   if (options.has("--graph") &&
       !write_graph(options.get("--graph"),
-                   tyche::render_model(conditioned_model, x, tyche::RenderOptions{.render_distributions = true})))
+                   tyche::render_model(conditioned_model, x, tyche::RenderOptions{.render_distributions = true}),
+                   "linear_regression"))
     return 1;
 
   std::printf("\n== Prior predictive: Predictive(linear_model, {.num_samples = 500})\n");
