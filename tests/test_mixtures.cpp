@@ -277,6 +277,10 @@ TEST_CASE("mixture draws have the closed-form mixture mean and variance") {
   const dist::MixtureGeneral general(dist::Categorical({.logits = Tensor{0.0, std::log(3.0)}}).share(),
                                      {dist::Normal(-2.0, 1.0).share(), dist::Gamma(4.0, 0.5).share()},
                                      tyche::constraints::real);
+  // Below 0 only the normal contributes: the gamma's log density is -inf there.
+  CHECK(close(general.log_prob(-1.0).item(), std::log(0.25 * normal_pdf(-1.0, -2.0, 1.0))));
+  CHECK(close(general.log_prob(3.0).item(),
+              std::log(0.25 * normal_pdf(3.0, -2.0, 1.0) + 0.75 * bm::pdf(bm::gamma_distribution<>(4.0, 2.0), 3.0))));
   check_moments(general, 2, {mixture_mean({0.25, 0.75}, {-2.0, 8.0})},
                 {mixture_variance({0.25, 0.75}, {-2.0, 8.0}, {1.0, 16.0})});
 
