@@ -14,6 +14,7 @@
 #include "tyche/distributions/extra_discrete.hpp"
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/key.hpp"
+#include "tyche/distributions/mixtures.hpp"
 #include "tyche/distributions/multivariate.hpp"
 #include "tyche/distributions/random.hpp"
 #include "tyche/distributions/transformed.hpp"
