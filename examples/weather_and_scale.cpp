@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
   hmc.run(options.seed, kGuess);
   hmc.print_summary();
   report_weight("HMC", hmc.get_samples(/*group_by_chain=*/true), hmc.get_extra_fields(), check);
+  std::puts("(the lecture's Pyro run ended at step size 1.11, acceptance rate 0.974)");
 
   std::puts("");
   tyche::MCMC nuts(tyche::NUTS(conditioned_scale), mcmc_options);
