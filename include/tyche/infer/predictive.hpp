@@ -5,6 +5,8 @@
 //   tyche::ValueMap draws = predictive(/*seed=*/1, x, std::nullopt);   // y left out: redrawn per draw
 //   tyche::ValueMap prior = tyche::Predictive(model, {.num_samples = 500})(/*seed=*/2, x, std::nullopt);
 //   tyche::ValueMap loglik = tyche::log_likelihood(model, mcmc.get_samples(), x, y);   // "y": (draws, N)
+//   tyche::ValueMap fitted = tyche::Predictive(model, guide, {.params = svi_result.params, .num_samples = 1000})(
+//       /*seed=*/3, x, std::nullopt);                                      // draws from a guide (after SVI)
 //
 // Per draw i, the model runs under seed with the i-th key split from the
 // seed's and under substitute with draw i's values. What comes back, as
@@ -19,6 +21,23 @@
 // Sample names the model does not have are ignored, as substitute ignores
 // them; where NumPyro warns (draw counts that differ between sites, a value
 // that does not fit its site), tyche throws, naming the site.
+//
+// With a guide (NumPyro's Predictive(model, guide=guide, params=params,
+// num_samples=n)), each of the num_samples draws first runs the guide under
+// substitute with `params` and under seed, and every site of the guide's
+// trace (its sample sites, its params, its deterministic sites) is that
+// draw's sample; then the model runs as above with them. So by default the
+// guide's latent sites do not come back (the model's sites the guide does
+// not draw do, with the deterministic ones); return_sites names them to get
+// them. The key is split into the model's key and the guide's key (in that
+// order, as NumPyro and Trace_ELBO), each split into one key per draw.
+// `params` are substituted into the model too, as NumPyro; names that
+// neither has are ignored, as substitute ignores them (NumPyro does the
+// same). The guide is a constructor argument, not an option: a designated
+// initialiser cannot hold a callable of any type without fixing the types of
+// the model's arguments, which only the call knows. batch_ndims is then 0 and
+// the draws have one leading axis of num_samples (NumPyro's batch_ndims = 1
+// with a guide batches over stacked params; tyche does not have it).
 //
 // The helpers are templates (the idiom of core/tensor.hpp), so that
 // including tyche compiles none of them.
@@ -44,12 +63,17 @@
 namespace tyche {
 
 struct PredictiveOptions {
+  // Values of param sites, substituted into the model and the guide (an SVI
+  // run's result.params); names neither has are ignored.
+  ValueMap params = {};
   // Draws for a prior predictive (no samples); with samples, their count.
   std::optional<std::int64_t> num_samples = std::nullopt;
   // The sites to return; none: NumPyro's default (see the top); empty: all.
   std::optional<std::vector<std::string>> return_sites = std::nullopt;
   bool exclude_deterministic = true;
-  int batch_ndims = 1;    // leading axes of the samples that index draws: 1, or 2 for (chain, draw)
+  // Leading axes of the samples that index draws: 1 (the default), or 2 for
+  // (chain, draw); with a guide 0 (the default there), as NumPyro.
+  std::optional<int> batch_ndims = std::nullopt;
   bool parallel = false;  // draws on threads; the results do not depend on it
 };
 
@@ -134,15 +158,22 @@ class DrawCollectorT {
 };
 using DrawCollector = DrawCollectorT<>;
 
+// The guide of a Predictive built without one.
+struct NoGuide {};
+
 }  // namespace detail
 
-template <class Model>
+template <class Model, class Guide = detail::NoGuide>
 class Predictive {
+  static constexpr bool has_guide = !std::is_same_v<Guide, detail::NoGuide>;
+
  public:
   // Posterior predictive: one model run per draw of the samples.
   Predictive(Model model, ValueMap posterior_samples, PredictiveOptions options = {})
+    requires(!has_guide)
       : model_(std::move(model)), samples_(std::move(posterior_samples)), options_(std::move(options)) {
-    batch_ = detail::predictive_batch_shape(samples_, options_.batch_ndims, "Predictive");
+    batch_ndims_ = options_.batch_ndims.value_or(1);
+    batch_ = detail::predictive_batch_shape(samples_, batch_ndims_, "Predictive");
     if (samples_.empty()) {
       batch_ = prior_batch();
     } else if (options_.num_samples && *options_.num_samples != batch_.numel()) {
@@ -153,7 +184,24 @@ class Predictive {
   }
   // Prior predictive: num_samples runs of the model.
   Predictive(Model model, PredictiveOptions options)
-      : model_(std::move(model)), options_(std::move(options)), batch_(prior_batch()) {}
+    requires(!has_guide)
+      : model_(std::move(model)), options_(std::move(options)), batch_(prior_batch()) {
+    batch_ndims_ = options_.batch_ndims.value_or(1);
+    detail::predictive_batch_shape(samples_, batch_ndims_, "Predictive");  // checks batch_ndims
+  }
+  // From a guide: num_samples runs of the guide, each followed by one of the
+  // model with the guide's draw (see the top).
+  Predictive(Model model, Guide guide, PredictiveOptions options)
+    requires has_guide
+      : model_(std::move(model)), guide_(std::move(guide)), options_(std::move(options)) {
+    if (!options_.num_samples) throw std::invalid_argument("tyche: Predictive: a guide needs num_samples");
+    batch_ = prior_batch();
+    batch_ndims_ = options_.batch_ndims.value_or(0);
+    if (batch_ndims_ != 0)
+      throw std::invalid_argument("tyche: Predictive: batch_ndims with a guide must be 0, got " +
+                                  std::to_string(batch_ndims_) +
+                                  " (NumPyro's batch_ndims = 1 with a guide batches over stacked params; tyche does not)");
+  }
 
   // The draws (see the top) for model(args...).
   template <class... Args>
@@ -163,20 +211,34 @@ class Predictive {
   template <class... Args>
   ValueMap operator()(Key key, const Args&... args) const {
     const std::int64_t count = batch_.numel();
-    const std::vector<Key> keys = split(key, int(count));
+    std::vector<Key> keys, guide_keys;
+    if constexpr (has_guide) {
+      const auto [model_key, guide_key] = split(key);
+      keys = split(model_key, int(count));
+      guide_keys = split(guide_key, int(count));
+    } else {
+      keys = split(key, int(count));
+    }
     detail::DrawCollector collector(batch_, count);
     const auto run_draw = [&](std::int64_t k) {
       ValueMap draw;
-      for (const auto& [name, values] : samples_)
-        draw.emplace(name, detail::sample_at(values, count, k, options_.batch_ndims));
+      if constexpr (has_guide) {
+        const Trace guide_sites =
+            trace(seed(substitute(std::cref(guide_), options_.params), guide_keys[std::size_t(k)])).get_trace(args...);
+        for (const Message& msg : guide_sites)
+          if (msg.type != SiteType::plate && msg.value) draw.insert_or_assign(msg.name, *msg.value);
+      } else {
+        for (const auto& [name, values] : samples_)
+          draw.emplace(name, detail::sample_at(values, count, k, batch_ndims_));
+      }
       const SiteValueFn values = [&](const Message& msg) -> std::optional<Tensor> {
-        if (msg.type == SiteType::deterministic && options_.exclude_deterministic) return std::nullopt;
-        const auto it = draw.find(msg.name);
-        if (it == draw.end()) return std::nullopt;
-        return it->second;
+        if (!(msg.type == SiteType::deterministic && options_.exclude_deterministic))
+          if (const auto it = draw.find(msg.name); it != draw.end()) return it->second;
+        if (const auto it = options_.params.find(msg.name); it != options_.params.end()) return it->second;
+        return std::nullopt;
       };
       const Trace sites = trace(seed(substitute(std::cref(model_), values), keys[std::size_t(k)])).get_trace(args...);
-      if (k == 0) declare_sites(sites, collector);
+      if (k == 0) declare_sites(sites, draw, collector);
       for (const Message& msg : sites)
         if (msg.value) collector.store(msg.name, *msg.value, k);
     };
@@ -209,7 +271,8 @@ class Predictive {
     return Shape{*options_.num_samples};
   }
 
-  void declare_sites(const Trace& sites, detail::DrawCollector& collector) const {
+  // `drawn`: draw 0's samples (the guide's sites with a guide).
+  void declare_sites(const Trace& sites, const ValueMap& drawn, detail::DrawCollector& collector) const {
     if (options_.return_sites && !options_.return_sites->empty()) {
       for (const std::string& name : *options_.return_sites) {
         if (!sites.contains(name))
@@ -222,14 +285,16 @@ class Predictive {
     for (const Message& msg : sites) {
       if (msg.type == SiteType::plate || !msg.value) continue;
       const bool returned = options_.return_sites || msg.type == SiteType::deterministic ||
-                            (msg.type == SiteType::sample && !samples_.contains(msg.name));
+                            (msg.type == SiteType::sample && !drawn.contains(msg.name));
       if (returned) collector.declare(msg.name, msg.value->shape());
     }
   }
 
   Model model_;
+  [[no_unique_address]] Guide guide_;
   ValueMap samples_;
   PredictiveOptions options_;
+  int batch_ndims_ = 0;
   Shape batch_;
 };
 
@@ -237,6 +302,8 @@ template <class Model>
 Predictive(Model, ValueMap, PredictiveOptions = {}) -> Predictive<Model>;
 template <class Model>
 Predictive(Model, PredictiveOptions) -> Predictive<Model>;
+template <class Model, class Guide>
+Predictive(Model, Guide, PredictiveOptions) -> Predictive<Model, Guide>;
 
 // The pointwise log density of each observed sample site at each draw:
 // name -> (draw, ...batch shape of the site's distribution and value), as
