@@ -41,6 +41,7 @@
 #include "tyche/infer/nuts.hpp"
 #include "tyche/infer/summary.hpp"
 #include "tyche/infer/threads.hpp"
+#include "tyche/infer/trailing_options.hpp"
 
 #include <algorithm>
 #include <array>
@@ -445,7 +446,7 @@ class MCMC {
   // Warm-up, then sampling, on model(args...); a RunOptions may follow args.
   template <class... Args>
   void run(std::uint64_t seed, Args&&... args) {
-    auto [model_args, options] = split_options<RunOptions>(std::forward<Args>(args)...);
+    auto [model_args, options] = detail::split_trailing_options<RunOptions>(std::forward<Args>(args)...);
     const std::int64_t warmup = post_warmup_state ? 0 : options_.num_warmup;
     run_chains(seed, model_args, options.init_params, warmup, options_.num_samples,
                {warmup, warmup + options_.num_samples, options_.thinning});
@@ -455,7 +456,7 @@ class MCMC {
   // collect_warmup the warm-up draws are the samples.
   template <class... Args>
   void warmup(std::uint64_t seed, Args&&... args) {
-    auto [model_args, options] = split_options<WarmupOptions>(std::forward<Args>(args)...);
+    auto [model_args, options] = detail::split_trailing_options<WarmupOptions>(std::forward<Args>(args)...);
     post_warmup_state.reset();
     const detail::Collection collection{0, options.collect_warmup ? options_.num_warmup : 0, options_.thinning};
     run_chains(seed, model_args, options.init_params, options_.num_warmup, 0, collection);
@@ -523,27 +524,6 @@ class MCMC {
   }
 
  private:
-  // Splits a trailing Options off the model's arguments.
-  template <class Options, class... Args>
-  static constexpr bool ends_with() {
-    if constexpr (sizeof...(Args) == 0)
-      return false;
-    else
-      return std::is_same_v<std::decay_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>, Options>;
-  }
-  template <class Options, class... Args>
-  static auto split_options(Args&&... args) {
-    if constexpr (ends_with<Options, Args...>()) {
-      auto all = std::forward_as_tuple(std::forward<Args>(args)...);
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return std::pair{std::tuple<std::decay_t<std::tuple_element_t<I, std::tuple<Args...>>>...>(std::get<I>(all)...),
-                         Options(std::get<sizeof...(Args) - 1>(all))};
-      }(std::make_index_sequence<sizeof...(Args) - 1>{});
-    } else {
-      return std::pair{std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...), Options{}};
-    }
-  }
-
   Shape draws_shape(const Shape& site, bool group_by_chain) const {
     const std::int64_t per_chain = chains_.empty() ? 0 : chains_.front().count;
     Shape shape = group_by_chain ? Shape{std::int64_t(chains_.size()), per_chain}

@@ -37,6 +37,7 @@
 #include "tyche/distributions/biject_to.hpp"
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/optim.hpp"
+#include "tyche/infer/trailing_options.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -174,28 +175,6 @@ struct SVIRunOptions {
 };
 
 namespace detail {
-
-// Splits a trailing Options off the model's arguments: (tuple of copies of
-// the others, options).
-template <class Options, class... Args>
-constexpr bool ends_with_options() {
-  if constexpr (sizeof...(Args) == 0)
-    return false;
-  else
-    return std::is_same_v<std::decay_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>, Options>;
-}
-template <class Options, class... Args>
-auto split_trailing_options(Args&&... args) {
-  if constexpr (ends_with_options<Options, Args...>()) {
-    auto all = std::forward_as_tuple(std::forward<Args>(args)...);
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return std::pair{std::tuple<std::decay_t<std::tuple_element_t<I, std::tuple<Args...>>>...>(std::get<I>(all)...),
-                       Options(std::get<sizeof...(Args) - 1>(all))};
-    }(std::make_index_sequence<sizeof...(Args) - 1>{});
-  } else {
-    return std::pair{std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...), Options{}};
-  }
-}
 
 // "step 120/2000  loss 13.2  950 it/s", rewritten in place on a terminal.
 template <class = void>
