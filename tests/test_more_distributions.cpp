@@ -307,7 +307,7 @@ TEST_CASE("discrete log_prob gradients in the parameters match finite difference
                  {{Shape{2}, kUnitInterval}, {Shape{2}, kPositive}});
 }
 
-TEST_CASE("reparameterised draws pass gradients to their parameters") {
+TEST_CASE("more distributions: reparameterised draws pass gradients to their parameters") {
   const tyche::Key key = tyche::PRNGKey(7);
   check_gradient("Weibull.sample", [&](const Inputs& in) { return dist::Weibull(in[0], in[1]).sample(key, {4}); },
                  {{{3}, kPositive}, {{3}, kPositive}});
@@ -421,7 +421,7 @@ void check_frequencies(const Tensor& draws, const std::function<double(std::int6
 
 }  // namespace
 
-TEST_CASE("sample means and variances match mean() and variance() within Monte Carlo error") {
+TEST_CASE("more distributions: sample means and variances match mean() and variance() within Monte Carlo error") {
   check_moments(dist::Weibull(Tensor{1.5, 0.4}, Tensor{0.8, 3.0}), 1);
   check_moments(dist::Pareto(Tensor{1.0, 2.5}, Tensor{6.0, 9.0}), 2);  // alpha > 4: finite fourth moment
   check_moments(dist::SkewNormal(Tensor{0.5, -2.0}, Tensor{1.0, 3.0}, Tensor{-4.0, 1.5}), 3);
@@ -481,7 +481,7 @@ TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 
   CHECK(dist::VonMises(4.0, 1.0).mean().item() == Approx(4.0 - 2.0 * kPi));
 }
 
-TEST_CASE("draws follow Boost.Math's CDFs by a Kolmogorov-Smirnov test") {
+TEST_CASE("more distributions: draws follow Boost.Math's CDFs by a Kolmogorov-Smirnov test") {
   // 10000 draws: a correct sampler exceeds 1.95 / sqrt(n) with probability
   // 0.001, and the keys are fixed (as test_continuous.cpp). VonMises is
   // tested against its CDF integrated numerically.
@@ -602,7 +602,7 @@ TEST_CASE("supports are NumPyro's constraints, and biject_to reaches the continu
   CHECK(close(moved->log_prob(0.5).item(), dist::SkewNormal(0.0, 1.0, 3.0).log_prob(0.5).item()));
 }
 
-TEST_CASE("invalid parameters throw std::invalid_argument naming distribution, parameter and value") {
+TEST_CASE("more distributions: invalid parameters throw std::invalid_argument naming distribution, parameter and value") {
   using Catch::Contains;
   CHECK_THROWS_WITH(dist::Weibull(-1.0, 1.0), Contains("Weibull: scale must be positive, got -1"));
   CHECK_THROWS_WITH(dist::Weibull(1.0, Tensor{1.0, 0.0}),
