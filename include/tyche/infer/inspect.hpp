@@ -50,6 +50,7 @@
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/effects/handlers/seed.hpp"
 #include "tyche/effects/handlers/trace.hpp"
+#include "tyche/infer/trailing_options.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -394,30 +395,13 @@ std::string render_graph(const std::type_identity_t<T>& relations, const RenderO
   return dot + "}\n";
 }
 
-namespace detail {
-
-template <class... Args>
-constexpr bool ends_with_render_options() {
-  if constexpr (sizeof...(Args) == 0) return false;
-  else return std::is_same_v<std::remove_cvref_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>,
-                             RenderOptions>;
-}
-
-}  // namespace detail
-
 // The model's graph as Graphviz DOT: render_model(model, model args...), with
 // RenderOptions as an optional last argument (see the top).
 template <class Model, class... Args>
 std::string render_model(Model&& model, Args&&... args) {
-  if constexpr (detail::ends_with_render_options<Args...>()) {
-    auto all = std::forward_as_tuple(std::forward<Args>(args)...);
-    const RenderOptions options = std::get<sizeof...(Args) - 1>(all);
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return render_graph(get_model_relations(std::forward<Model>(model), std::get<I>(std::move(all))...), options);
-    }(std::make_index_sequence<sizeof...(Args) - 1>());
-  } else {
-    return render_graph(get_model_relations(std::forward<Model>(model), std::forward<Args>(args)...));
-  }
+  const auto split = detail::split_trailing_options<RenderOptions>(std::forward<Args>(args)...);
+  return std::apply([&](const auto&... a) { return render_graph(get_model_relations(model, a...), split.second); },
+                    split.first);
 }
 
 }  // namespace tyche
