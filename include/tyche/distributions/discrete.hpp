@@ -17,6 +17,8 @@
 //
 // Values are doubles holding integers (categories count from 0). A value
 // outside the support (2.5, -1, a category >= K) has log_prob -infinity.
+// Bernoulli, Categorical and Binomial list their support with
+// enumerate_support(expand) (see distribution.hpp), as enumeration needs.
 #pragma once
 
 #include "tyche/core/fused_densities.hpp"
@@ -87,6 +89,10 @@ class BernoulliT : public Distribution {
 
   std::string name() const override { return by_logits_ ? "BernoulliLogits" : "BernoulliProbs"; }
   constraints::Constraint support() const override { return constraints::boolean; }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), Tensor(0.0), Tensor(1.0), batch_shape(), expand);
+  }
   Tensor draw(Key key, const Shape& sample_shape) const override {
     return random::bernoulli(key, probs(), shape(sample_shape));
   }
@@ -150,6 +156,10 @@ class CategoricalT : public Distribution {
   std::string name() const override { return by_logits_ ? "CategoricalLogits" : "CategoricalProbs"; }
   constraints::Constraint support() const override {
     return constraints::integer_interval(0.0, double(num_categories() - 1));
+  }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), Tensor(0.0), Tensor(double(num_categories() - 1)), batch_shape(), expand);
   }
   Tensor draw(Key key, const Shape& sample_shape) const override {
     return random::categorical(key, logits(), shape(sample_shape));
@@ -222,6 +232,10 @@ class BinomialT : public Distribution {
 
   std::string name() const override { return by_logits_ ? "BinomialLogits" : "BinomialProbs"; }
   constraints::Constraint support() const override { return constraints::integer_interval(0.0, total_count_); }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), Tensor(0.0), total_count_, batch_shape(), expand);
+  }
   Tensor draw(Key key, const Shape& sample_shape) const override {
     return random::binomial(key, total_count_, probs(), shape(sample_shape));
   }

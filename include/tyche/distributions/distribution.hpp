@@ -80,6 +80,18 @@ class Distribution {
 
   bool is_discrete() const { return support().is_discrete(); }
 
+  // Whether enumerate_support can list the support: a finite discrete one
+  // (Bernoulli, Categorical, Binomial, DiscreteUniform, BetaBinomial, and
+  // expand or mask of one), as NumPyro's has_enumerate_support.
+  virtual bool has_enumerate_support() const;
+  // Every value of the support along a new leading axis, as NumPyro's
+  // enumerate_support: shape (n,) + batch_shape with expand, (n,) and a 1 per
+  // batch axis without. The support must be the same for the whole batch
+  // (a Binomial's total_count equal everywhere), as in NumPyro.
+  //
+  //   dist::Bernoulli({.probs = tyche::Tensor{0.1, 0.2, 0.3}}).enumerate_support(false);   // (2, 1): 0, 1
+  virtual Tensor enumerate_support(bool expand = true) const;
+
   // The same distribution broadcast to a larger batch shape; new batch
   // elements are independent draws.
   ExpandedDistribution expand(const Shape& batch_shape) const;
@@ -159,6 +171,31 @@ inline void require_probability(const char* distribution, const char* parameter,
   require(distribution, parameter, value, "in [0, 1]", [](double v) { return v >= 0.0 && v <= 1.0; });
 }
 
+// The integers low .. high along a new leading axis, followed by a 1 per
+// batch axis, or broadcast to (n,) + batch_shape with expand: the
+// enumerate_support of a distribution whose support is integer_interval(low,
+// high), which must be the same interval for every batch element.
+template <class T = Tensor>
+Tensor enumerate_integers(const std::string& distribution, const std::type_identity_t<T>& low, const Tensor& high,
+                          const Shape& batch_shape, bool expand) {
+  const auto homogeneous = [&](const Tensor& bound, const char* what) {
+    const double* b = bound.data();
+    if (!std::all_of(b, b + bound.size(), [&](double v) { return v == b[0]; }))
+      throw std::invalid_argument("tyche: " + distribution + ".enumerate_support: the " + what +
+                                  " differs across the batch (shape " + bound.shape().str() +
+                                  "); enumeration needs one support for the whole batch, as in NumPyro");
+    return b[0];
+  };
+  const double lo = homogeneous(low, "support's lower bound"), hi = homogeneous(high, "support's upper bound");
+  Shape shape{std::int64_t(hi - lo) + 1};
+  for (int i = 0; i < batch_shape.rank(); ++i) shape.push_back(1);
+  Tensor values = (Tensor::arange(shape[0]) + lo).reshape(shape);
+  if (!expand) return values;
+  Shape full{shape[0]};
+  for (std::int64_t d : batch_shape) full.push_back(d);
+  return broadcast_to(values, full);
+}
+
 // log_prob with -infinity wherever the value lies outside the support.
 template <class T = Tensor>
 Tensor outside_support_to_minus_infinity(const std::type_identity_t<T>& log_prob, const std::type_identity_t<T>& value,
@@ -188,3 +225,32 @@ Tensor broadcast_to_shape(const std::type_identity_t<T>& x, const Shape& shape) 
 }  // namespace tyche::dist
 
 #include "tyche/distributions/wrappers.hpp"
+
+namespace tyche::dist {
+
+// Defined here, where the wrappers are complete: expand and mask list the
+// support of the distribution they wrap, laid out for their own batch shape.
+inline bool Distribution::has_enumerate_support() const {
+  if (const auto* d = dynamic_cast<const ExpandedDistribution*>(this)) return d->base().has_enumerate_support();
+  if (const auto* d = dynamic_cast<const MaskedDistribution*>(this)) return d->base().has_enumerate_support();
+  return false;
+}
+
+inline Tensor Distribution::enumerate_support(bool expand) const {
+  const Distribution* base = nullptr;
+  if (const auto* d = dynamic_cast<const ExpandedDistribution*>(this)) base = &d->base();
+  if (const auto* d = dynamic_cast<const MaskedDistribution*>(this)) base = &d->base();
+  if (!base || !base->has_enumerate_support())
+    throw std::invalid_argument("tyche: " + name() + " has no enumerate_support: its support " + support().str() +
+                                " is not a finite set tyche can list (Bernoulli, Categorical, Binomial, "
+                                "DiscreteUniform and BetaBinomial can)");
+  const Tensor values = base->enumerate_support(false);
+  Shape shape{values.dim(0)};
+  for (int i = 0; i < batch_shape().rank(); ++i) shape.push_back(1);
+  if (!expand) return values.reshape(shape);
+  Shape full{values.dim(0)};
+  for (std::int64_t d : batch_shape()) full.push_back(d);
+  return broadcast_to(values.reshape(shape), full);
+}
+
+}  // namespace tyche::dist

@@ -1,11 +1,13 @@
 // More count distributions, with NumPyro's names and parameterisations:
 // BetaBinomial (a binomial whose probability is Beta distributed),
+// DiscreteUniform (equally likely integers low .. high),
 // GammaPoisson (a Poisson whose rate is Gamma distributed) and
 // ZeroInflatedProbs (extra zeros with probability gate, over any count
 // distribution) with ZeroInflatedPoisson and ZeroInflatedNegativeBinomial2.
 //
 //   namespace dist = tyche::dist;
 //   dist::BetaBinomial b(2.0, 3.0, 10.0);          // concentration1, concentration0, total_count
+//   dist::DiscreteUniform u(1.0, 6.0);             // low, high: a die
 //   dist::GammaPoisson g(tyche::Tensor{0.5, 4.0}, 2.0);   // concentration, rate; batch (2,)
 //   dist::ZeroInflatedPoisson z(0.3, 4.5);         // gate, rate
 //   dist::ZeroInflatedNegativeBinomial2 y(4.5, 2.0, 0.3);  // mean, concentration, gate
@@ -22,10 +24,13 @@
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/random.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace tyche::dist {
 namespace detail {
@@ -66,6 +71,10 @@ class BetaBinomialT : public Distribution {
 
   std::string name() const override { return "BetaBinomial"; }
   constraints::Constraint support() const override { return constraints::integer_interval(0.0, total_count_); }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), Tensor(0.0), total_count_, batch_shape(), expand);
+  }
   Tensor draw(Key key, const Shape& sample_shape) const override {
     const auto [key_beta, key_binomial] = split(key);
     const Shape s = shape(sample_shape);
@@ -95,6 +104,57 @@ class BetaBinomialT : public Distribution {
   Tensor concentration1_, concentration0_, total_count_;
 };
 using BetaBinomial = BetaBinomialT<>;
+
+// DiscreteUniform(low = 0, high = 1): the integers low .. high, equally
+// likely (NumPyro's): log_prob -log(high - low + 1) on them, -infinity off.
+// Draws floor(low + U (high - low + 1)) with U uniform on [0, 1).
+//
+//   dist::DiscreteUniform die(1.0, 6.0);
+//   die.enumerate_support();                       // 1, 2, 3, 4, 5, 6
+template <class = void>
+class DiscreteUniformT : public Distribution {
+ public:
+  DistributionPtr share() const override { return std::make_shared<DiscreteUniformT>(*this); }
+  explicit DiscreteUniformT(Tensor low = 0.0, Tensor high = 1.0)
+      : Distribution(detail::broadcast_parameters("DiscreteUniform", {&low, &high}), {}),
+        low_(std::move(low)),
+        high_(std::move(high)) {
+    const auto integer = [](double v) { return std::isfinite(v) && std::floor(v) == v; };
+    detail::require("DiscreteUniform", "low", low_, "a finite integer", integer);
+    detail::require("DiscreteUniform", "high", high_, "a finite integer", integer);
+    detail::require("DiscreteUniform", "high - low", high_ - low_, ">= 0", [](double v) { return v >= 0.0; });
+  }
+  const Tensor& low() const { return low_; }
+  const Tensor& high() const { return high_; }
+
+  std::string name() const override { return "DiscreteUniform"; }
+  constraints::Constraint support() const override { return constraints::integer_interval(low_, high_); }
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), low_, high_, batch_shape(), expand);
+  }
+  Tensor draw(Key key, const Shape& sample_shape) const override {
+    const Shape s = shape(sample_shape);
+    const Tensor u = random::uniform(key, s), low = broadcast_to(low_, s), high = broadcast_to(high_, s);
+    std::vector<double> draws(static_cast<std::size_t>(u.size()));
+    // min() guards against low + U (high - low + 1) rounding up to high + 1.
+    for (std::size_t i = 0; i < draws.size(); ++i)
+      draws[i] = std::min(std::floor(low.data()[i] + u.data()[i] * (high.data()[i] - low.data()[i] + 1.0)),
+                          high.data()[i]);
+    return Tensor(draws, s);
+  }
+  Tensor log_prob(const Tensor& value) const override {
+    return detail::on_count_support(value, support(), [&](const Tensor&) { return -log(high_ - low_ + 1.0); });
+  }
+  Tensor mean() const override { return detail::broadcast_to_shape(0.5 * (low_ + high_), batch_shape()); }
+  Tensor variance() const override {
+    return detail::broadcast_to_shape((square(high_ - low_ + 1.0) - 1.0) / 12.0, batch_shape());
+  }
+
+ private:
+  Tensor low_, high_;
+};
+using DiscreteUniform = DiscreteUniformT<>;
 
 // GammaPoisson(concentration, rate = 1): Poisson counts whose rate is
 // Gamma(concentration, rate), integrated out: the negative binomial
