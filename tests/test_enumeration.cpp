@@ -1,0 +1,324 @@
+// Enumeration of discrete latent sites (issue 15), against brute force:
+// - enumerate_support of every enumerable distribution, listed by hand;
+// - the enumerate handler's dims (-max_plate_nesting - 1, then leftwards)
+//   and value shapes, as NumPyro allocates them;
+// - enum_log_density (variable elimination) against the log of the sum of
+//   exp(log joint) over every assignment, the log joint from tyche's plain
+//   log_density with the discrete sites given: a mixture with a plate of
+//   local assignments, a global site above a plate of local ones, an HMM of
+//   length 3 (chained sites), and two nested plates with an enumerated site
+//   in each;
+// - TraceEnum_ELBO on seed 003's Gaussian mixture: the initial loss and the
+//   MAP of the seed (as tests/test_svi.cpp does with the sum written by hand).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "require_throws.hpp"
+#include "tyche/distributions/discrete.hpp"
+#include "tyche/distributions/extra_discrete.hpp"
+#include "tyche/distributions/multivariate.hpp"
+#include "tyche/effects/handlers/block.hpp"
+#include "tyche/effects/handlers/enum.hpp"
+#include "tyche/infer/autoguide.hpp"
+#include "tyche/infer/svi.hpp"
+#include "tyche/infer/trace_enum_elbo.hpp"
+
+namespace {
+
+namespace dist = tyche::dist;
+using Catch::Matchers::WithinAbs;
+using Catch::Matchers::WithinRel;
+using tyche::Tensor;
+
+std::vector<double> enumeration_values(const Tensor& t) { return {t.data(), t.data() + t.size()}; }
+
+// One discrete site of a brute-force sum: its name, the shape of its value
+// and its number of values 0 .. count-1.
+struct EnumerationSite {
+  std::string name;
+  tyche::Shape shape;
+  int count;
+};
+
+// log sum over every assignment of the sites of exp(log joint), the log
+// joint from log_density with all sites given: the reference for
+// enum_log_density.
+template <class Model, class... Args>
+double enumeration_brute_force(const Model& model, const tyche::ValueMap& fixed,
+                               const std::vector<EnumerationSite>& sites, const Args&... args) {
+  std::vector<std::pair<std::size_t, std::int64_t>> owner;
+  for (std::size_t s = 0; s < sites.size(); ++s)
+    for (std::int64_t i = 0; i < sites[s].shape.numel(); ++i) owner.emplace_back(s, i);
+  std::vector<int> digits(owner.size(), 0);
+  double max_term = -INFINITY;
+  std::vector<double> terms;
+  while (true) {
+    tyche::ValueMap values = fixed;
+    for (std::size_t s = 0; s < sites.size(); ++s) {
+      std::vector<double> v;
+      for (std::size_t c = 0; c < owner.size(); ++c)
+        if (owner[c].first == s) v.push_back(digits[c]);
+      values.insert_or_assign(sites[s].name, Tensor(v, sites[s].shape));
+    }
+    terms.push_back(tyche::log_density(model, std::tuple<const Args&...>(args...), values).log_joint.item());
+    max_term = std::max(max_term, terms.back());
+    std::size_t c = 0;
+    while (c < owner.size() && ++digits[c] == sites[owner[c].first].count) digits[c++] = 0;
+    if (c == owner.size()) break;
+  }
+  double total = 0.0;
+  for (double t : terms) total += std::exp(t - max_term);
+  return max_term + std::log(total);
+}
+
+// enum_log_density of the model with `fixed` substituted and every discrete
+// site enumerated.
+template <class Model, class... Args>
+double enumeration_summed(const Model& model, const tyche::ValueMap& fixed, int max_plate_nesting,
+                          const Args&... args) {
+  const auto enumerated =
+      tyche::enumerate(tyche::config_enumerate(tyche::substitute(std::cref(model), fixed)), -max_plate_nesting - 1);
+  return tyche::enum_log_density(tyche::trace(enumerated).get_trace(args...), max_plate_nesting).item();
+}
+
+// Seed 003's mixture with its assignments as a latent site.
+auto enumeration_mixture = [](const Tensor& data) {
+  auto weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
+  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+  Tensor locs;
+  {
+    tyche::plate components("components", 2);
+    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+  }
+  tyche::plate points("data", data.size());
+  auto assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
+  tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
+};
+
+}  // namespace
+
+TEST_CASE("enumerate_support lists the support of each enumerable distribution", "[enumeration]") {
+  using V = std::vector<double>;
+  const dist::Bernoulli coin({.probs = Tensor{0.1, 0.5, 0.9}});
+  CHECK(coin.has_enumerate_support());
+  CHECK(coin.enumerate_support(false).shape() == tyche::Shape{2, 1});
+  CHECK(enumeration_values(coin.enumerate_support(false)) == V{0, 1});
+  CHECK(coin.enumerate_support().shape() == tyche::Shape{2, 3});
+  CHECK(enumeration_values(coin.enumerate_support()) == V{0, 0, 0, 1, 1, 1});
+  const dist::Categorical die({.logits = Tensor::zeros({2, 4})});
+  CHECK(die.enumerate_support(false).shape() == tyche::Shape{4, 1});
+  CHECK(enumeration_values(die.enumerate_support(false)) == V{0, 1, 2, 3});
+  CHECK(die.enumerate_support().shape() == tyche::Shape{4, 2});
+  CHECK(enumeration_values(dist::Binomial({.total_count = 3.0, .probs = 0.2}).enumerate_support()) == V{0, 1, 2, 3});
+  CHECK(enumeration_values(dist::BetaBinomial(2.0, 3.0, 2.0).enumerate_support()) == V{0, 1, 2});
+  CHECK(enumeration_values(dist::DiscreteUniform(-1.0, 2.0).enumerate_support()) == V{-1, 0, 1, 2});
+  // expand and mask lay the base's values out for their own batch shape.
+  const auto expanded = dist::Bernoulli({.probs = 0.3}).expand({2, 3});
+  CHECK(expanded.has_enumerate_support());
+  CHECK(expanded.enumerate_support(false).shape() == tyche::Shape{2, 1, 1});
+  CHECK(expanded.enumerate_support().shape() == tyche::Shape{2, 2, 3});
+  CHECK(dist::Bernoulli({.probs = 0.3}).mask(Tensor{1.0, 0.0}).enumerate_support(false).shape() == tyche::Shape{2, 1});
+  // Not enumerable: infinite supports; a support that differs across the batch.
+  CHECK(!dist::Poisson(2.0).has_enumerate_support());
+  CHECK(!dist::Normal(0.0, 1.0).expand({2}).has_enumerate_support());
+  REQUIRE_THROWS_CONTAINING(dist::Poisson(2.0).enumerate_support(), std::invalid_argument, "Poisson",
+                            "no enumerate_support");
+  REQUIRE_THROWS_CONTAINING(dist::Binomial({.total_count = Tensor{2.0, 3.0}, .probs = 0.5}).enumerate_support(),
+                            std::invalid_argument, "Binomial", "differs across the batch");
+}
+
+TEST_CASE("DiscreteUniform: mass, moments and draws", "[enumeration]") {
+  const dist::DiscreteUniform die(1.0, 6.0);
+  CHECK(enumeration_values(die.log_prob(Tensor{0.0, 1.0, 3.0, 6.0, 2.5, 7.0})) ==
+        std::vector<double>{-INFINITY, -std::log(6.0), -std::log(6.0), -std::log(6.0), -INFINITY, -INFINITY});
+  CHECK(die.mean().item() == 3.5);
+  CHECK_THAT(die.variance().item(), WithinRel(35.0 / 12.0, 1e-14));
+  // 6000 draws: each face's count is Binomial(6000, 1/6), sd 28.9; 5 sd.
+  const Tensor draws = die.sample(tyche::PRNGKey(3), {6000});
+  for (int face = 1; face <= 6; ++face) {
+    int count = 0;
+    for (double v : enumeration_values(draws)) count += v == face;
+    CHECK(std::abs(count - 1000) < 145);
+  }
+  REQUIRE_THROWS_CONTAINING(dist::DiscreteUniform(2.0, 1.0), std::invalid_argument, "DiscreteUniform", "high - low");
+}
+
+TEST_CASE("enumerate puts each marked site on its own dim left of the plates", "[enumeration]") {
+  auto model = [] {
+    auto a = tyche::sample("a", dist::Bernoulli({.probs = 0.4}));
+    tyche::plate points("points", 3);
+    auto b = tyche::sample("b", dist::Categorical({.probs = Tensor{0.2, 0.3, 0.5}}));
+    auto c = tyche::sample("c", dist::Poisson(2.0));  // not enumerable: drawn
+    tyche::sample("x", dist::Normal(a + b, 1.0), Tensor{0.1, 0.2, 0.3});
+  };
+  const tyche::Trace tr = tyche::trace(tyche::enumerate(tyche::seed(tyche::config_enumerate(model), 0), -2)).get_trace();
+  CHECK(tr["a"].value->shape() == tyche::Shape{2, 1});
+  CHECK(tyche::detail::enumerate_dim(tr["a"]) == -2);
+  CHECK(tr["b"].value->shape() == tyche::Shape{3, 1, 1});
+  CHECK(tyche::detail::enumerate_dim(tr["b"]) == -3);
+  CHECK(tr["c"].value->shape() == tyche::Shape{3});
+  CHECK(!tyche::detail::enumerate_dim(tr["c"]));
+  CHECK(!tr["x"].infer.contains("enumerate"));  // observed: not marked
+  // log_prob of x depends on both enumerated dims and the plate.
+  CHECK(tr["x"].fn->log_prob(*tr["x"].value).shape() == tyche::Shape{3, 2, 3});
+  CHECK(tyche::max_plate_nesting(tr) == 1);
+
+  // A site marked by hand; the handler as a guard; errors.
+  {
+    tyche::enumerate guard(-1);
+    tyche::trace recorder;
+    tyche::sample("k", dist::Binomial({.total_count = 4.0, .probs = 0.5}), std::nullopt,
+                  {.infer = {{"enumerate", std::string("parallel")}}});
+    CHECK(enumeration_values(*recorder["k"].value) == std::vector<double>{0, 1, 2, 3, 4});
+  }
+  auto poisson = [] {
+    tyche::sample("n", dist::Poisson(2.0), std::nullopt, {.infer = {{"enumerate", std::string("parallel")}}});
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::enumerate(tyche::seed(poisson, 0), -1)(), std::invalid_argument, "site `n`",
+                            "Poisson", "cannot list its support");
+  auto too_deep = [] {
+    tyche::plate outer("outer", 2);
+    tyche::plate inner("inner", 3);
+    tyche::sample("z", dist::Bernoulli({.probs = 0.5}), std::nullopt, {.infer = {{"enumerate", std::string("parallel")}}});
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::enumerate(too_deep, -2)(), tyche::ShapeError, "site `z`", "max_plate_nesting");
+  REQUIRE_THROWS_AS(tyche::enumerate(too_deep, 0), std::invalid_argument);
+}
+
+TEST_CASE("enum_log_density equals brute force on a mixture with local assignments", "[enumeration]") {
+  const Tensor data{0.0, 1.0, 10.0};
+  const tyche::ValueMap fixed{{"weights", Tensor{0.3, 0.7}}, {"scale", 1.5}, {"locs", Tensor{0.5, 9.0}}};
+  const double brute = enumeration_brute_force(enumeration_mixture, fixed, {{"assignment", {3}, 2}}, data);
+  CHECK_THAT(enumeration_summed(enumeration_mixture, fixed, 1, data), WithinRel(brute, 1e-12));
+  // A larger max_plate_nesting moves the enumerated dim left, not the result.
+  CHECK_THAT(enumeration_summed(enumeration_mixture, fixed, 3, data), WithinRel(brute, 1e-12));
+}
+
+TEST_CASE("enum_log_density equals brute force on a global site above local ones", "[enumeration]") {
+  // shift ~ Bernoulli(0.3); per point: kind ~ Categorical(rows[shift]), x ~ Normal(centres[kind] + 2 shift, 1).
+  auto model = [](const Tensor& x) {
+    const Tensor rows{{0.2, 0.5, 0.3}, {0.6, 0.1, 0.3}};
+    auto shift = tyche::sample("shift", dist::Bernoulli({.probs = 0.3}));
+    tyche::plate points("points", x.size());
+    auto kind = tyche::sample("kind", dist::Categorical({.probs = tyche::take(rows, shift)}));
+    tyche::sample("x", dist::Normal(tyche::take(Tensor{-1.0, 0.5, 3.0}, kind) + 2.0 * shift, 1.0), x);
+  };
+  const Tensor x{-0.5, 2.5, 4.0};
+  const double brute = enumeration_brute_force(model, {}, {{"shift", {}, 2}, {"kind", {3}, 3}}, x);
+  CHECK_THAT(enumeration_summed(model, {}, 1, x), WithinRel(brute, 1e-12));
+}
+
+TEST_CASE("enum_log_density equals brute force on an HMM of length 3", "[enumeration]") {
+  auto model = [](const Tensor& x) {
+    const Tensor transition{{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}};
+    const Tensor means{-2.0, 0.0, 3.0};
+    Tensor state = tyche::sample("z0", dist::Categorical({.probs = Tensor{0.5, 0.3, 0.2}}));
+    tyche::sample("x0", dist::Normal(tyche::take(means, state), 1.0), tyche::take(x, {0}).reshape({}));
+    for (int t = 1; t < 3; ++t) {
+      state = tyche::sample("z" + std::to_string(t), dist::Categorical({.probs = tyche::take(transition, state)}));
+      tyche::sample("x" + std::to_string(t), dist::Normal(tyche::take(means, state), 1.0),
+                    tyche::take(x, {t}).reshape({}));
+    }
+  };
+  const Tensor x{-1.5, 0.4, 2.2};
+  const double brute = enumeration_brute_force(model, {}, {{"z0", {}, 3}, {"z1", {}, 3}, {"z2", {}, 3}}, x);
+  CHECK_THAT(enumeration_summed(model, {}, 0, x), WithinRel(brute, 1e-12));
+  // The trace: z2's log_prob spans z1's dim and its own.
+  const auto enumerated = tyche::enumerate(tyche::config_enumerate(std::cref(model)), -1);
+  const tyche::Trace tr = tyche::trace(enumerated).get_trace(x);
+  CHECK(tr["z2"].fn->log_prob(*tr["z2"].value).shape() == tyche::Shape{3, 3, 1});
+}
+
+TEST_CASE("enum_log_density equals brute force with two nested plates and two enumerated sites", "[enumeration]") {
+  // groups (2) > a_g ~ Bernoulli(0.35); members (3) inside: b_gm ~ Bernoulli(p[a_g]), x_gm ~ Normal(b_gm + a_g, 0.8).
+  auto model = [](const Tensor& x) {
+    tyche::plate groups("groups", 2, std::nullopt, -2);
+    auto a = tyche::sample("a", dist::Bernoulli({.probs = 0.35}));
+    tyche::plate members("members", 3, std::nullopt, -1);
+    auto b = tyche::sample("b", dist::Bernoulli({.probs = tyche::take(Tensor{0.2, 0.9}, a)}));
+    tyche::sample("x", dist::Normal(b + a, 0.8), x);
+  };
+  // The brute-force model has a of shape (2, 1) (the groups' dim -2).
+  const Tensor x{{0.1, 1.2, 0.9}, {2.1, 1.8, -0.3}};
+  const double brute = enumeration_brute_force(model, {}, {{"a", {2, 1}, 2}, {"b", {2, 3}, 2}}, x);
+  CHECK_THAT(enumeration_summed(model, {}, 2, x), WithinRel(brute, 1e-12));
+}
+
+TEST_CASE("enum_log_density: a subsampling plate scales its sum", "[enumeration]") {
+  // With 2 of 4 points, each point's summed-out term counts twice.
+  auto model = [](const Tensor& x) {
+    tyche::plate points("points", 4, 2);
+    const Tensor idx = points.indices();
+    auto z = tyche::sample("z", dist::Bernoulli({.probs = 0.4}));
+    tyche::sample("x", dist::Normal(3.0 * z, 1.0), tyche::take(x, idx));
+  };
+  const Tensor x{0.5, 2.0, 3.5, -1.0};
+  const auto run = tyche::trace(tyche::enumerate(tyche::seed(tyche::config_enumerate(model), 1), -2));
+  const tyche::Trace tr = run.get_trace(x);
+  double expected = 0.0;
+  for (double i : enumeration_values(tr["points"].value.value())) {
+    const double xi = x.data()[std::size_t(i)];
+    expected += 2.0 * std::log(0.6 * std::exp(dist::Normal(0.0, 1.0).log_prob(Tensor(xi)).item()) +
+                               0.4 * std::exp(dist::Normal(3.0, 1.0).log_prob(Tensor(xi)).item()));
+  }
+  CHECK_THAT(tyche::enum_log_density(tr, 1).item(), WithinRel(expected, 1e-12));
+}
+
+TEST_CASE("TraceEnum_ELBO reproduces seed 003's mixture MAP", "[enumeration][svi]") {
+  const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
+  const auto model = tyche::config_enumerate(enumeration_mixture);
+  const auto guide = tyche::AutoDelta(tyche::block(enumeration_mixture, {.expose = {"weights", "locs", "scale"}}));
+  tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.1, .b1 = 0.8, .b2 = 0.99}),
+                 tyche::TraceEnum_ELBO{.max_plate_nesting = 1});
+  // The seed's initialisation, the best initial loss over all pairs of
+  // distinct data points as locs (as tests/test_svi.cpp).
+  std::optional<tyche::ValueMap> best;
+  double best_loss = INFINITY;
+  for (std::int64_t i = 0; i < data.size(); ++i)
+    for (std::int64_t j = 0; j < data.size(); ++j) {
+      if (i == j) continue;
+      tyche::ValueMap init{{"weights_auto_loc", Tensor{0.5, 0.5}},
+                           {"scale_auto_loc", std::sqrt(33.7 / 2.0)},
+                           {"locs_auto_loc", Tensor{data.data()[i], data.data()[j]}}};
+      const double loss = svi.evaluate(svi.init(0, data, tyche::SVIInitOptions{.init_params = init}), data);
+      if (loss < best_loss) best_loss = loss, best = init;
+    }
+  // The seed printed 25.665584564208984 (float32).
+  CHECK_THAT(best_loss, WithinAbs(25.665584564208984, 1e-4));
+  const auto result = svi.run(0, 200, data, tyche::SVIRunOptions{.init_params = best, .progress_bar = false});
+  const tyche::ValueMap map = guide.median(result.params);
+  const Tensor &weights = map.at("weights"), &locs = map.at("locs");
+  const bool swapped = locs.data()[0] > locs.data()[1];
+  // The seed's printed MAP (float32, 200 steps); the loss is exact, so 2e-3 as in test_svi.cpp.
+  CHECK_THAT(weights.data()[swapped ? 1 : 0], WithinAbs(0.375, 2e-3));
+  CHECK_THAT(weights.data()[swapped ? 0 : 1], WithinAbs(0.625, 2e-3));
+  CHECK_THAT(locs.data()[swapped ? 1 : 0], WithinAbs(0.49887, 2e-3));
+  CHECK_THAT(locs.data()[swapped ? 0 : 1], WithinAbs(10.98446, 2e-3));
+  CHECK_THAT(map.at("scale").item(), WithinAbs(0.65143, 2e-3));
+  // Guessing max_plate_nesting gives the same loss.
+  const auto state = svi.init(0, data, tyche::SVIInitOptions{.init_params = best});
+  const double guessed = tyche::TraceEnum_ELBO{}
+                             .loss(tyche::PRNGKey(0), svi.get_params(state), model, guide, std::tuple{data})
+                             .item();
+  CHECK_THAT(guessed, WithinAbs(best_loss, 1e-12));
+}
+
+TEST_CASE("TraceEnum_ELBO errors name the site", "[enumeration][svi]") {
+  const Tensor data{0.0, 1.0};
+  const auto guide = tyche::AutoDelta(tyche::block(enumeration_mixture, {.expose = {"weights", "locs", "scale"}}));
+  tyche::SVI unmarked(enumeration_mixture, guide, tyche::optim::Adam(), tyche::TraceEnum_ELBO{.max_plate_nesting = 1});
+  const auto state = unmarked.init(0, data);
+  REQUIRE_THROWS_CONTAINING(unmarked.update(state, data), std::invalid_argument, "site `assignment`",
+                            "neither in the guide nor enumerated", "config_enumerate");
+  REQUIRE_THROWS_CONTAINING((tyche::TraceEnum_ELBO{.num_particles = 0}.loss(tyche::PRNGKey(0), {}, enumeration_mixture,
+                                                                           guide, std::tuple{data})),
+                            std::invalid_argument, "num_particles");
+}
