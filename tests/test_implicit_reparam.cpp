@@ -1,6 +1,6 @@
-// Implicit reparameterisation (issue 15): draws of Gamma, Beta, Dirichlet and
-// StudentT pass gradients to their concentrations / df, as JAX's samplers do
-// for NumPyro. A draw is held at its CDF level, so the reference for one draw
+// Implicit reparameterisation (issue 15): draws of Gamma, Beta, Dirichlet,
+// StudentT (and InverseGamma, LKJCholesky built on them) pass gradients to
+// their concentrations / df, as JAX's samplers do for NumPyro. A draw is held at its CDF level, so the reference for one draw
 // is the derivative of the quantile function at that level (Boost.Math's
 // gamma_p_inv, by Richardson-extrapolated central differences); the reference
 // for the estimator is the closed-form derivative of an expectation.
@@ -12,6 +12,7 @@
 
 #include "tyche/core/compiled.hpp"
 #include "tyche/core/grad.hpp"
+#include "tyche/core/indexing.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/multivariate.hpp"
@@ -235,6 +236,22 @@ TEST_CASE("implicit reparam: Monte Carlo gradients of expectations match their c
     check_mean("StudentT, d/ddf E[t^2]", g, -2.0 * scale * scale / ((df - 2.0) * (df - 2.0)));
   }
   {
+    // LKJCholesky(3, eta): L_10^2 = y_1 and L_22^2 = 1 - y_2 with y_r ~ Beta(r / 2, eta + (2 - r) / 2), so
+    // d E[L_10^2] / d eta = -a_1 / (a_1 + b_1)^2 and d E[L_22^2] / d eta = a_2 / (a_2 + b_2)^2.
+    const double eta = 1.5, a1 = 0.5, b1 = eta + 0.5, a2 = 1.0, b2 = eta;
+    const Eigen::VectorXd q = Eigen::VectorXd::Constant(n, eta);
+    const auto entry_squared = [&](int entry) {
+      return tyche::grad(
+          [&](const Tensor& c) {
+            const Tensor l = dist::LKJCholesky(3, c).sample(key).reshape({n, 9});
+            return tyche::sum(tyche::square(tyche::slice(l, -1, entry, entry + 1)));
+          },
+          q);
+    };
+    check_mean("LKJCholesky, d/deta E[L_10^2]", entry_squared(3), -a1 / ((a1 + b1) * (a1 + b1)));
+    check_mean("LKJCholesky, d/deta E[L_22^2]", entry_squared(8), a2 / ((a2 + b2) * (a2 + b2)));
+  }
+  {
     // InverseGamma(alpha, rate 3), a reciprocal Gamma draw: d E[x] / d alpha = -3 / (alpha - 1)^2.
     const double alpha = 6.0;
     const Eigen::VectorXd q = Eigen::VectorXd::Constant(n, alpha);
@@ -246,18 +263,20 @@ TEST_CASE("implicit reparam: Monte Carlo gradients of expectations match their c
 
 TEST_CASE("implicit reparam: a compiled replay draws again at the new concentrations and equals value_and_grad") {
   const tyche::Key key = tyche::PRNGKey(14);
-  // A scalar function of Gamma, Beta, Dirichlet, StudentT and InverseGamma
-  // draws whose parameters are all in q (positive through exp).
+  // A scalar function of Gamma, Beta, Dirichlet, StudentT, InverseGamma and
+  // LKJCholesky draws whose parameters are all in q (positive through exp).
   const auto f = [&](const Tensor& q) {
     const Tensor p = tyche::exp(q);
-    const auto keys = tyche::split(key, 5);
+    const auto keys = tyche::split(key, 6);
     const Tensor gamma = dist::Gamma(p.slice(0, 2), p[2]).sample(keys[0], {3});
     const Tensor beta = dist::Beta(p[3], p[4]).sample(keys[1], {4});
     const Tensor simplex = dist::Dirichlet(p.slice(5, 8)).sample(keys[2], {2});
     const Tensor t = dist::StudentT(p[8], q[0], p[9]).sample(keys[3], {3});
     const Tensor inverse = dist::InverseGamma(p[9], p[1]).sample(keys[4], {2});
+    const Tensor factor = dist::LKJCholesky(3, p[6]).sample(keys[5], {2});
     return tyche::sum(tyche::log(gamma)) + tyche::sum(tyche::square(beta)) +
-           tyche::sum(simplex * Tensor{1.0, -2.0, 3.0}) + tyche::sum(tyche::sin(t)) + tyche::sum(inverse);
+           tyche::sum(simplex * Tensor{1.0, -2.0, 3.0}) + tyche::sum(tyche::sin(t)) + tyche::sum(inverse) +
+           tyche::sum(factor * Tensor{{0.0, 0.0, 0.0}, {1.0, 2.0, 0.0}, {-1.0, 3.0, 0.5}});
   };
   Eigen::VectorXd x0(10), x1(10);
   x0 << 0.1, -0.5, 0.3, 0.2, -1.0, 0.0, 0.5, -0.3, 1.2, 0.4;

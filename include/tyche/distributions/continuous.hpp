@@ -8,10 +8,12 @@
 //   tyche::Tensor lp = d.log_prob(x);                      // shape (5, 2)
 //
 // Draws use NumPyro's algorithms, so a key gives what NumPyro gives for it (up
-// to float32 rounding). Reparameterisable draws are array operations on the
-// parameters (loc + scale * eps), so gradients flow through them. log_prob is
-// differentiable in the value and every parameter, and is -infinity, never
-// NaN, outside the support.
+// to float32 rounding). Every draw is differentiable in every parameter, as
+// in NumPyro: location-scale draws are array operations on the parameters
+// (loc + scale * eps), and Gamma, InverseGamma, Beta and StudentT pass
+// gradients to their concentrations and df by implicit reparameterisation of
+// their Gamma draws (random.hpp). log_prob is differentiable in the value and
+// every parameter, and is -infinity, never NaN, outside the support.
 #pragma once
 
 #include "tyche/core/fused_densities.hpp"
@@ -214,7 +216,8 @@ class StudentTT : public Distribution, public LocScaleFamily {
   std::string name() const override { return "StudentT"; }
   constraints::Constraint support() const override { return constraints::real; }
   // Z sqrt(df / V) with Z standard normal and V ~ chi2(df) = Gamma(df / 2, rate 1/2),
-  // on the two keys of split(key), as NumPyro.
+  // on the two keys of split(key), as NumPyro; the Gamma draw carries the
+  // gradient in df.
   Tensor draw(Key key, const Shape& sample_shape) const override {
     const auto [key_normal, key_chi2] = split(key);
     const Shape s = shape(sample_shape);

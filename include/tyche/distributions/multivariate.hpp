@@ -12,6 +12,10 @@
 //   tyche::Tensor lp = a.log_prob(x);                                      // shape (5,)
 //   dist::Dirichlet d(tyche::Tensor{1.0, 2.0, 3.0});                       // event shape (3,)
 //   dist::LKJCholesky c(3, 2.0);                                           // event shape (3, 3)
+//
+// Draws of Dirichlet and LKJCholesky are differentiable in the concentration
+// (implicit reparameterisation of their Gamma and Beta draws, as NumPyro's;
+// see random.hpp), so either can be a guide's distribution in SVI.
 #pragma once
 
 #include "tyche/core/linalg.hpp"
@@ -74,6 +78,80 @@ void require_matrices(const char* distribution, const char* parameter, const Ten
     if (count > 1) message << " (matrix " << q << " of a stack of shape " << m.shape().str() << ")";
     throw std::invalid_argument(message.str());
   }
+}
+
+// LKJCholesky's onion assembly of stacked n x n factors L from the Beta draws
+// y (one per row below the first) and the normals z (r per row r): row r > 0
+// is sqrt(y_r) z_r / |z_r| in its first r entries and sqrt(1 - y_r) on the
+// diagonal. A node, so that gradients reach y (and the concentration behind
+// it): dL_rc / dy_r = L_rc / (2 y_r) for c < r, dL_rr / dy_r = -1 / (2 L_rr).
+struct OnionNode : tyche::detail::Node {
+  const double* y;
+  double* gy;
+  const double* z;
+  const double* l;
+  const double* gl;
+  std::int64_t matrices, n;
+};
+
+template <class = void>
+void onion_forward(const tyche::detail::Node& base) {
+  const auto& node = static_cast<const OnionNode&>(base);
+  const std::int64_t n = node.n;
+  double* out = const_cast<double*>(node.l);
+  std::fill(out, out + node.matrices * n * n, 0.0);
+  for (std::int64_t m = 0; m < node.matrices; ++m) {
+    double* l = out + m * n * n;
+    const double* ym = node.y + m * (n - 1);
+    const double* zm = node.z + m * n * (n - 1) / 2;
+    l[0] = 1.0;
+    for (std::int64_t r = 1; r < n; ++r) {
+      const double* u = zm + r * (r - 1) / 2;
+      double norm = 0.0;
+      for (std::int64_t c = 0; c < r; ++c) norm += u[c] * u[c];
+      const double radius = std::sqrt(ym[r - 1] / norm);
+      for (std::int64_t c = 0; c < r; ++c) l[r * n + c] = u[c] * radius;
+      l[r * n + r] = std::sqrt(1.0 - ym[r - 1]);
+    }
+  }
+}
+
+template <class = void>
+void onion_backward(const tyche::detail::Node& base) {
+  const auto& node = static_cast<const OnionNode&>(base);
+  const std::int64_t n = node.n;
+  for (std::int64_t m = 0; m < node.matrices; ++m) {
+    const double *l = node.l + m * n * n, *gl = node.gl + m * n * n;
+    for (std::int64_t r = 1; r < n; ++r) {
+      const double y = node.y[m * (n - 1) + r - 1];
+      double g = 0.0;
+      // The derivatives are infinite at y = 0 and y = 1, which draws reach only by rounding.
+      if (y > 0.0)
+        for (std::int64_t c = 0; c < r; ++c) g += gl[r * n + c] * l[r * n + c] / (2.0 * y);
+      if (l[r * n + r] > 0.0) g -= gl[r * n + r] / (2.0 * l[r * n + r]);
+      node.gy[m * (n - 1) + r - 1] += g;
+    }
+  }
+}
+
+template <class T = Tensor>
+Tensor onion(const std::type_identity_t<T>& y, const Tensor& z, const Shape& shape) {
+  namespace core = tyche::detail;
+  core::Tape& tape = core::this_thread_tape();
+  const bool grad = core::needs_grad(tape, y);
+  Tensor l = core::Access::result(shape, grad);
+  OnionNode local;
+  auto& node = tape.node_for(grad, local, &onion_forward<>, &onion_backward<>, {core::Access::operand(y)},
+                             {core::Access::operand(l)});
+  node.y = core::Access::data(y);
+  node.gy = core::Access::grad(y);
+  node.z = core::Access::data(z);
+  node.l = core::Access::data(l);
+  node.gl = core::Access::grad(l);
+  node.n = shape[shape.rank() - 1];
+  node.matrices = shape.numel() / (node.n * node.n);
+  onion_forward<>(node);
+  return l;
 }
 
 template <class Matrix>
@@ -293,7 +371,8 @@ class LKJCholeskyT : public Distribution {
 
   // Row r > 0 of L is sqrt(y_r) u_r in its first r entries and sqrt(1 - y_r)
   // on the diagonal, with u_r uniform on the unit sphere in r dimensions and
-  // y_r ~ Beta(r / 2, concentration + (n - 1 - r) / 2).
+  // y_r ~ Beta(r / 2, concentration + (n - 1 - r) / 2). Differentiable in the
+  // concentration through the Beta draws, as NumPyro's.
   Tensor draw(Key key, const Shape& sample_shape) const override {
     const std::int64_t n = dimension_;
     const Shape batch = shape(sample_shape);
@@ -301,23 +380,7 @@ class LKJCholeskyT : public Distribution {
     const auto [beta_key, normal_key] = split(key);
     const Tensor y = random::beta(beta_key, row_index() * 0.5, beta_b(), rows);
     const Tensor z = random::normal(normal_key, detail::with_axes(detail::batch_part(batch, 2), {n * (n - 1) / 2}));
-    std::vector<double> out(std::size_t(batch.numel()), 0.0);
-    const double *py = y.data(), *pz = z.data();
-    for (std::int64_t m = 0; m < batch.numel() / (n * n); ++m) {
-      double* l = out.data() + m * n * n;
-      const double* ym = py + m * (n - 1);
-      const double* zm = pz + m * n * (n - 1) / 2;
-      l[0] = 1.0;
-      for (std::int64_t r = 1; r < n; ++r) {
-        const double* u = zm + r * (r - 1) / 2;
-        double norm = 0.0;
-        for (std::int64_t c = 0; c < r; ++c) norm += u[c] * u[c];
-        const double radius = std::sqrt(ym[r - 1] / norm);
-        for (std::int64_t c = 0; c < r; ++c) l[r * n + c] = u[c] * radius;
-        l[r * n + r] = std::sqrt(1.0 - ym[r - 1]);
-      }
-    }
-    return Tensor(out, batch);
+    return detail::onion(y, z, batch);
   }
 
   // NumPyro's: sum_i (2 concentration - 3 + n - i) log L_ii over i = 1..n-1,

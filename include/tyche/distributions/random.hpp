@@ -229,7 +229,8 @@ struct GammaDrawsNode : Node {
   bool log_space;         // y = log X, not X
 };
 
-inline void gamma_draws_forward(const Node& base) {
+template <class = void>
+void gamma_draws_forward(const Node& base) {
   const auto& node = static_cast<const GammaDrawsNode&>(base);
   double* y = const_cast<double*>(node.y);
   node.plan.for_each([&](std::int64_t i, const auto& at) {
@@ -265,7 +266,7 @@ Tensor recorded_gamma_draws(Key key, const Tensor& alpha, const Shape& shape, bo
   Tape& tape = this_thread_tape();
   Tensor y = Access::result(shape, true);
   GammaDrawsNode unused;
-  auto& node = tape.node_for(true, unused, &gamma_draws_forward, &gamma_draws_backward<>, {Access::operand(alpha)},
+  auto& node = tape.node_for(true, unused, &gamma_draws_forward<>, &gamma_draws_backward<>, {Access::operand(alpha)},
                              {Access::operand(y)});
   node.key = key;
   node.alpha = Access::data(alpha);
@@ -274,7 +275,7 @@ Tensor recorded_gamma_draws(Key key, const Tensor& alpha, const Shape& shape, bo
   node.gy = Access::grad(y);
   node.plan = BroadcastPlan<2>::make({shape, alpha.shape()}, "random");
   node.log_space = log_space;
-  gamma_draws_forward(node);
+  gamma_draws_forward<>(node);
   return y;
 }
 
@@ -306,7 +307,8 @@ struct NormalizeRowsNode : Node {
   std::int64_t rows, k;
 };
 
-inline void normalize_rows(const double* x, double* y, std::int64_t rows, std::int64_t k) {
+template <class = void>
+void normalize_rows(const double* x, double* y, std::int64_t rows, std::int64_t k) {
   for (std::int64_t row = 0; row < rows; ++row) {
     const double* in = x + row * k;
     double* out = y + row * k;
@@ -317,12 +319,14 @@ inline void normalize_rows(const double* x, double* y, std::int64_t rows, std::i
   }
 }
 
-inline void normalize_rows_forward(const Node& base) {
+template <class = void>
+void normalize_rows_forward(const Node& base) {
   const auto& node = static_cast<const NormalizeRowsNode&>(base);
-  normalize_rows(node.x, const_cast<double*>(node.y), node.rows, node.k);
+  normalize_rows<>(node.x, const_cast<double*>(node.y), node.rows, node.k);
 }
 
-inline void normalize_rows_backward(const Node& base) {
+template <class = void>
+void normalize_rows_backward(const Node& base) {
   const auto& node = static_cast<const NormalizeRowsNode&>(base);
   for (std::int64_t row = 0; row < node.rows; ++row) {
     const double *y = node.y + row * node.k, *gy = node.gy + row * node.k;
@@ -337,7 +341,7 @@ Tensor recorded_normalize_rows(const Tensor& x, std::int64_t k) {
   Tape& tape = this_thread_tape();
   Tensor y = Access::result(x.shape(), true);
   NormalizeRowsNode unused;
-  auto& node = tape.node_for(true, unused, &normalize_rows_forward, &normalize_rows_backward, {Access::operand(x)},
+  auto& node = tape.node_for(true, unused, &normalize_rows_forward<>, &normalize_rows_backward<>, {Access::operand(x)},
                              {Access::operand(y)});
   node.x = Access::data(x);
   node.gx = Access::grad(x);
@@ -345,7 +349,7 @@ Tensor recorded_normalize_rows(const Tensor& x, std::int64_t k) {
   node.gy = Access::grad(y);
   node.k = k;
   node.rows = k == 0 ? 0 : x.size() / k;
-  normalize_rows_forward(node);
+  normalize_rows_forward<>(node);
   return y;
 }
 
@@ -567,7 +571,7 @@ Tensor dirichlet(Key key, const std::type_identity_t<T>& concentration, const Sh
   const Tensor log_draws = tyche::detail::log_gamma_draws(key, concentration, shape);
   if (log_draws.requires_grad()) return tyche::detail::recorded_normalize_rows(log_draws, k);
   Tensor out = Tensor::zeros(shape);
-  tyche::detail::normalize_rows(log_draws.data(), tyche::detail::Access::data(out), batch_shape.numel(), k);
+  tyche::detail::normalize_rows<>(log_draws.data(), tyche::detail::Access::data(out), batch_shape.numel(), k);
   return out;
 }
 
