@@ -290,46 +290,8 @@ TEST_CASE("log_prob gradients stay finite at values outside the support") {
 
 // ---- draws -----------------------------------------------------------------------
 
-namespace {
-
-constexpr std::int64_t kDraws = 20000;
-
-// Each batch column of kDraws draws against mean() and variance(). The sample
-// mean is within 5 standard errors sqrt(variance / n) of the mean; the sample
-// variance within 5 standard errors sqrt((m4 - m2^2) / n) of the variance (m2,
-// m4 the sample's central moments, the delta-method error of a variance
-// estimate). A wrong moment or sampler is off by far more; a correct one fails
-// 5 standard errors with probability below 1e-6, and the keys are fixed.
-void check_moments(const Distribution& d, std::uint64_t seed) {
-  INFO(d.name());
-  const Tensor x = d.sample(tyche::PRNGKey(seed), {kDraws});
-  const std::int64_t k = d.batch_shape().numel();
-  REQUIRE(x.shape() == d.shape({kDraws}));
-  const Tensor mean = d.mean(), variance = d.variance();
-  REQUIRE(mean.shape() == d.batch_shape());
-  REQUIRE(variance.shape() == d.batch_shape());
-  for (std::int64_t j = 0; j < k; ++j) {
-    double m = 0.0;
-    for (std::int64_t i = 0; i < kDraws; ++i) m += x.data()[i * k + j];
-    m /= double(kDraws);
-    double m2 = 0.0, m4 = 0.0;
-    for (std::int64_t i = 0; i < kDraws; ++i) {
-      const double c = x.data()[i * k + j] - m;
-      m2 += c * c;
-      m4 += c * c * c * c;
-    }
-    m2 /= double(kDraws);
-    m4 /= double(kDraws);
-    const double expected_mean = mean.data()[j], expected_variance = variance.data()[j];
-    INFO("batch element " << j << ": sample mean " << m << " vs " << expected_mean << ", sample variance " << m2
-                          << " vs " << expected_variance);
-    CHECK(std::abs(m - expected_mean) <= 5.0 * std::sqrt(expected_variance / double(kDraws)));
-    CHECK(std::abs(m2 - expected_variance) <= 5.0 * std::sqrt((m4 - m2 * m2) / double(kDraws)));
-  }
-}
-
-}  // namespace
-
+// check_moments (statistics.hpp): each element's sample mean and variance
+// within 5 Monte Carlo standard errors of mean() and variance().
 TEST_CASE("sample means and variances match mean() and variance() within Monte Carlo error") {
   check_moments(dist::Normal(Tensor{0.5, -2.0}, Tensor{1.0, 3.0}), 1);
   check_moments(dist::HalfNormal(Tensor{0.5, 2.0}), 2);

@@ -7,6 +7,7 @@
 #include <tyche/tyche.hpp>
 
 #include "gradient_check.hpp"
+#include "statistics.hpp"
 
 #include <boost/math/distributions/gamma.hpp>
 #include <boost/math/distributions/normal.hpp>
@@ -40,37 +41,14 @@ bool close(double value, double reference) {
 
 DistributionPtr categorical_probs(const Tensor& probs) { return dist::Categorical({.probs = probs}).share(); }
 
-// The two-moment check of test_more_distributions.cpp: sample mean within 5
-// standard errors sqrt(variance / n), sample variance within 5 standard errors
-// sqrt((m4 - m2^2) / n). A correct sampler fails with probability below 1e-6;
-// the keys are fixed. `mean` and `variance` are computed by the test itself.
-constexpr std::int64_t kDraws = 20000;
-void check_moments(const Distribution& d, std::uint64_t seed, const std::vector<double>& mean,
-                   const std::vector<double>& variance) {
-  INFO(d.str());
-  const Tensor x = d.sample(tyche::PRNGKey(seed), {kDraws});
-  const std::int64_t k = d.batch_shape().numel() * d.event_shape().numel();
-  REQUIRE(x.shape() == d.shape({kDraws}));
-  REQUIRE(std::int64_t(mean.size()) == k);
-  for (std::int64_t j = 0; j < k; ++j) {
-    double m = 0.0, m2 = 0.0, m4 = 0.0;
-    for (std::int64_t i = 0; i < kDraws; ++i) m += x.data()[i * k + j];
-    m /= double(kDraws);
-    for (std::int64_t i = 0; i < kDraws; ++i) {
-      const double c = x.data()[i * k + j] - m;
-      m2 += c * c;
-      m4 += c * c * c * c;
-    }
-    m2 /= double(kDraws);
-    m4 /= double(kDraws);
-    const double expected_mean = mean[std::size_t(j)], expected_variance = variance[std::size_t(j)];
-    INFO("element " << j << ": sample mean " << m << " vs " << expected_mean << ", sample variance " << m2 << " vs "
-                    << expected_variance);
-    CHECK(std::abs(m - expected_mean) <= 5.0 * std::sqrt(expected_variance / double(kDraws)));
-    CHECK(std::abs(m2 - expected_variance) <= 5.0 * std::sqrt((m4 - m2 * m2) / double(kDraws)));
-    // mean() and variance() give the same closed forms.
-    CHECK(d.mean().data()[j] == Approx(expected_mean).epsilon(1e-12));
-    CHECK(d.variance().data()[j] == Approx(expected_variance).epsilon(1e-12));
+// The two-moment check of statistics.hpp against means and variances the test
+// computes itself, and mean() and variance() giving the same closed forms.
+void check_mixture_moments(const Distribution& d, std::uint64_t seed, const std::vector<double>& mean,
+                           const std::vector<double>& variance) {
+  check_moments(d, seed, mean, variance);
+  for (std::size_t j = 0; j < mean.size(); ++j) {
+    CHECK(d.mean().data()[j] == Approx(mean[j]).epsilon(1e-12));
+    CHECK(d.variance().data()[j] == Approx(variance[j]).epsilon(1e-12));
   }
 }
 
@@ -202,7 +180,7 @@ TEST_CASE("a mixture of multivariate components: event shape (2,), the component
     mean.push_back(mixture_mean(w, m_j));
     variance.push_back(mixture_variance(w, m_j, v_j));
   }
-  check_moments(m, 11, mean, variance);
+  check_mixture_moments(m, 11, mean, variance);
   CHECK_THROWS_WITH(m.log_prob(Tensor(0.0)), Catch::Contains("fewer axes than the event shape"));
 }
 
@@ -271,7 +249,7 @@ TEST_CASE("mixture draws have the closed-form mixture mean and variance") {
     mean.push_back(mixture_mean(wb, mb));
     variance.push_back(mixture_variance(wb, mb, vb));
   }
-  check_moments(same, 1, mean, variance);
+  check_mixture_moments(same, 1, mean, variance);
 
   // A normal and a gamma (mean a / b, variance a / b^2), on the real line.
   const dist::MixtureGeneral general(dist::Categorical({.logits = Tensor{0.0, std::log(3.0)}}).share(),
@@ -281,13 +259,13 @@ TEST_CASE("mixture draws have the closed-form mixture mean and variance") {
   CHECK(close(general.log_prob(-1.0).item(), std::log(0.25 * normal_pdf(-1.0, -2.0, 1.0))));
   CHECK(close(general.log_prob(3.0).item(),
               std::log(0.25 * normal_pdf(3.0, -2.0, 1.0) + 0.75 * bm::pdf(bm::gamma_distribution<>(4.0, 2.0), 3.0))));
-  check_moments(general, 2, {mixture_mean({0.25, 0.75}, {-2.0, 8.0})},
+  check_mixture_moments(general, 2, {mixture_mean({0.25, 0.75}, {-2.0, 8.0})},
                 {mixture_variance({0.25, 0.75}, {-2.0, 8.0}, {1.0, 16.0})});
 
   // A discrete mixture is discrete: two Poissons.
   const dist::MixtureSameFamily counts(categorical_probs(Tensor{0.5, 0.5}), dist::Poisson(Tensor{1.0, 9.0}).share());
   CHECK(counts.is_discrete());
-  check_moments(counts, 3, {5.0}, {mixture_variance({0.5, 0.5}, {1.0, 9.0}, {1.0, 9.0})});
+  check_mixture_moments(counts, 3, {5.0}, {mixture_variance({0.5, 0.5}, {1.0, 9.0}, {1.0, 9.0})});
 }
 
 TEST_CASE("mixture draws use the keys as NumPyro: components on split(key)[0], the index on split(key)[1]") {

@@ -353,39 +353,6 @@ TEST_CASE("log_prob outside the support is -inf with zero, not NaN, gradients") 
 
 namespace {
 
-constexpr std::int64_t kDraws = 20000;
-
-// Each batch column of kDraws draws against mean() and variance(): the sample
-// mean within 5 standard errors sqrt(variance / n), the sample variance within
-// 5 standard errors sqrt((m4 - m2^2) / n) (as test_continuous.cpp). A correct
-// sampler fails with probability below 1e-6, and the keys are fixed.
-void check_moments(const Distribution& d, std::uint64_t seed) {
-  INFO(d.name());
-  const Tensor x = d.sample(tyche::PRNGKey(seed), {kDraws});
-  const std::int64_t k = d.batch_shape().numel();
-  REQUIRE(x.shape() == d.shape({kDraws}));
-  const Tensor mean = d.mean(), variance = d.variance();
-  REQUIRE(mean.shape() == d.batch_shape());
-  REQUIRE(variance.shape() == d.batch_shape());
-  for (std::int64_t j = 0; j < k; ++j) {
-    double m = 0.0, m2 = 0.0, m4 = 0.0;
-    for (std::int64_t i = 0; i < kDraws; ++i) m += x.data()[i * k + j];
-    m /= double(kDraws);
-    for (std::int64_t i = 0; i < kDraws; ++i) {
-      const double c = x.data()[i * k + j] - m;
-      m2 += c * c;
-      m4 += c * c * c * c;
-    }
-    m2 /= double(kDraws);
-    m4 /= double(kDraws);
-    const double expected_mean = mean.data()[j], expected_variance = variance.data()[j];
-    INFO("batch element " << j << ": sample mean " << m << " vs " << expected_mean << ", sample variance " << m2
-                          << " vs " << expected_variance);
-    CHECK(std::abs(m - expected_mean) <= 5.0 * std::sqrt(expected_variance / double(kDraws)));
-    CHECK(std::abs(m2 - expected_variance) <= 5.0 * std::sqrt((m4 - m2 * m2) / double(kDraws)));
-  }
-}
-
 // Pearson's chi-square test of integer draws against pmf(k) on 0..max_k plus
 // one cell for the rest, pooling cells expected below 5, at level 1e-4 (as
 // test_discrete.cpp): fixed keys, and a wrong pmf or sampler is far off.
@@ -452,6 +419,7 @@ TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 
   // is within 5 standard errors (sd of cos or sin <= 1, estimated from the sample).
   const Tensor loc{3.0, -1.0, 0.0}, concentration{0.05, 2.0, 300.0};
   const dist::VonMises d(loc, concentration);
+  constexpr std::int64_t kDraws = 20000;
   const Tensor x = d.sample(tyche::PRNGKey(9), {kDraws});
   REQUIRE(x.shape() == Shape{kDraws, 3});
   for (double v : x.to_std_vector()) REQUIRE((v >= -kPi && v < kPi));
