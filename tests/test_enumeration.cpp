@@ -9,7 +9,11 @@
 //   length 3 (chained sites), and two nested plates with an enumerated site
 //   in each;
 // - TraceEnum_ELBO on seed 003's Gaussian mixture: the initial loss and the
-//   MAP of the seed (as tests/test_svi.cpp does with the sum written by hand).
+//   MAP of the seed (as tests/test_svi.cpp does with the sum written by hand);
+// - the potential energy (NUTS) of that mixture with its assignments
+//   enumerated: value and gradient equal the hand-marginalised model's; NUTS
+//   on a model with local discrete sites against the posterior mean by
+//   quadrature.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -28,6 +32,10 @@
 #include "tyche/effects/handlers/block.hpp"
 #include "tyche/effects/handlers/enum.hpp"
 #include "tyche/infer/autoguide.hpp"
+#include "tyche/infer/diagnostics.hpp"
+#include "tyche/infer/mcmc.hpp"
+#include "tyche/infer/nuts.hpp"
+#include "tyche/infer/potential.hpp"
 #include "tyche/infer/svi.hpp"
 #include "tyche/infer/trace_enum_elbo.hpp"
 
@@ -321,4 +329,81 @@ TEST_CASE("TraceEnum_ELBO errors name the site", "[enumeration][svi]") {
   REQUIRE_THROWS_CONTAINING((tyche::TraceEnum_ELBO{.num_particles = 0}.loss(tyche::PRNGKey(0), {}, enumeration_mixture,
                                                                            guide, std::tuple{data})),
                             std::invalid_argument, "num_particles");
+}
+
+namespace {
+
+// Seed 003's mixture with the assignments summed out by hand (as tests/test_svi.cpp).
+auto enumeration_mixture_by_hand = [](const Tensor& data) {
+  auto weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
+  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+  Tensor locs;
+  {
+    tyche::plate components("components", 2);
+    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+  }
+  tyche::plate points("data", data.size());
+  const Tensor terms = tyche::log(weights) + dist::Normal(locs, scale).log_prob(data.reshape({data.size(), 1}));
+  tyche::factor("obs", tyche::logsumexp(terms, -1));
+};
+
+}  // namespace
+
+TEST_CASE("The potential energy sums enumerable discrete latent sites out", "[enumeration][potential]") {
+  const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
+  const auto enumerated = tyche::potential_energy(enumeration_mixture, data);
+  const auto by_hand = tyche::potential_energy(enumeration_mixture_by_hand, data);
+  CHECK(enumerated.layout().names() == "locs, scale, weights");
+  CHECK(enumerated.layout().enumerated() == std::vector<std::string>{"assignment"});
+  CHECK(enumerated.layout().max_plate_nesting() == 1);
+  REQUIRE(enumerated.layout().size() == by_hand.layout().size());
+  // The same marginal density, so the same energy and gradient everywhere.
+  Eigen::VectorXd elsewhere(4);
+  elsewhere << -1.0, 12.0, 0.3, -0.4;
+  for (const Eigen::VectorXd& u : std::vector<Eigen::VectorXd>{Eigen::VectorXd::Zero(4), elsewhere}) {
+    const auto [energy, gradient] = tyche::value_and_grad(enumerated, u);
+    const auto [energy_by_hand, gradient_by_hand] = tyche::value_and_grad(by_hand, u);
+    CHECK_THAT(energy, WithinRel(energy_by_hand, 1e-12));
+    for (Eigen::Index i = 0; i < u.size(); ++i) CHECK_THAT(gradient[i], WithinAbs(gradient_by_hand[i], 1e-10));
+  }
+  // pack and unpack see the continuous sites only.
+  const tyche::ValueMap values{{"weights", Tensor{0.3, 0.7}}, {"scale", 2.0}, {"locs", Tensor{0.5, 11.0}}};
+  CHECK_THAT(enumerated.unpack(enumerated.pack(values)).at("scale").item(), WithinRel(2.0, 1e-12));
+  // A model with only enumerated latent sites has nothing left to sample.
+  auto only_discrete = [] { tyche::sample("coin", dist::Bernoulli({.probs = 0.3})); };
+  REQUIRE_THROWS_CONTAINING(tyche::potential_energy(only_discrete), std::invalid_argument, "latent site `coin`",
+                            "discrete", "marginalised");
+}
+
+TEST_CASE("NUTS samples the marginal of a model with enumerated local sites", "[enumeration][mcmc][statistical]") {
+  // mu ~ N(0, 1); per point z ~ Bernoulli(0.3), y ~ N(mu + 2 z, 1). The
+  // posterior of mu by quadrature: N(mu; 0, 1) prod_i (0.7 N(y_i; mu, 1) + 0.3 N(y_i; mu + 2, 1)).
+  const Tensor y{0.3, 2.9, 1.1, -0.4, 2.2, 0.8};
+  auto model = [](const Tensor& y) {
+    auto mu = tyche::sample("mu", dist::Normal(0.0, 1.0));
+    tyche::plate points("points", y.size());
+    auto z = tyche::sample("z", dist::Bernoulli({.probs = 0.3}));
+    tyche::sample("y", dist::Normal(mu + 2.0 * z, 1.0), y);
+  };
+  double total = 0.0, first = 0.0, second = 0.0;
+  for (double mu = -6.0; mu <= 6.0; mu += 1e-3) {
+    double log_p = -0.5 * mu * mu;
+    for (double yi : enumeration_values(y))
+      log_p += std::log(0.7 * std::exp(-0.5 * (yi - mu) * (yi - mu)) + 0.3 * std::exp(-0.5 * (yi - mu - 2) * (yi - mu - 2)));
+    const double w = std::exp(log_p);
+    total += w, first += w * mu, second += w * mu * mu;
+  }
+  const double mean = first / total, sd = std::sqrt(second / total - mean * mean);
+  tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 500, .num_samples = 1000, .num_chains = 2, .progress_bar = false});
+  mcmc.run(4, y);
+  const Tensor draws = mcmc.get_samples(true).at("mu");
+  CHECK(!mcmc.get_samples().contains("z"));
+  const double n_eff = tyche::effective_sample_size(draws).item();
+  const std::vector<double> v = enumeration_values(draws);
+  double m = 0.0;
+  for (double d : v) m += d;
+  m /= double(v.size());
+  INFO("NUTS mean " << m << ", n_eff " << n_eff << "; exact mean " << mean << ", sd " << sd);
+  REQUIRE(n_eff > 200);
+  CHECK(std::abs(m - mean) < 4 * sd / std::sqrt(n_eff));  // 4 Monte Carlo standard errors
 }

@@ -29,10 +29,21 @@
 // apply to it too. A site on the real line adds no factor (its map is the
 // identity). The sites lie in u in the order of their names, as NumPyro's
 // ravel_pytree lays out its dict of parameters.
+//
+// Discrete latent sites whose support can be listed (Bernoulli, Categorical,
+// Binomial, DiscreteUniform, BetaBinomial) are not in u: as NumPyro's
+// initialize_model does, the potential runs the model under
+// enumerate(config_enumerate(model)) and sums them out with
+// enum_log_density (effects/handlers/enum.hpp), so HMC and NUTS sample the
+// continuous sites from their marginal; a notice says so once per process.
+// tyche::infer_discrete draws them afterwards. max_plate_nesting is the
+// deepest plate nesting (or batch rank of a sample site) of the first run.
+// Other discrete latent sites (Poisson, ...) are an error.
 #pragma once
 
 #include "tyche/distributions/biject_to.hpp"
 #include "tyche/distributions/delta.hpp"
+#include "tyche/effects/handlers/enum.hpp"
 #include "tyche/effects/handlers/seed.hpp"
 #include "tyche/effects/handlers/substitute.hpp"
 #include "tyche/effects/handlers/trace.hpp"
@@ -43,7 +54,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iostream>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -87,12 +100,26 @@ inline std::string unsupported_latent(const Message& site) {
   if (dynamic_cast<const dist::Delta*>(&innermost(*site.fn)))
     return name + "has a Delta distribution, which has no density to move in: record the value with "
                   "tyche::deterministic, or observe the site";
-  if (site.fn->is_discrete())
+  if (site.fn->is_discrete() && !site.fn->has_enumerate_support())
     return name + "has the discrete distribution " + site.fn->name() + " (support " + site.fn->support().str() +
-           "): gradient-based inference needs continuous latent sites; marginalise it out by hand (sum its "
-           "density over its values, e.g. with logsumexp, and add the result with tyche::factor), as "
-           "enumeration of discrete sites is not there yet";
+           "), whose support tyche cannot enumerate: gradient-based inference needs continuous latent sites; "
+           "marginalise it out by hand (sum its density over its values, e.g. with logsumexp, and add the result "
+           "with tyche::factor), or give it a distribution with a finite support";
   return {};
+}
+
+// A discrete latent site the potential sums out (see the top).
+inline bool enumerated_latent(const Message& site) {
+  return is_latent(site) && site.fn->is_discrete() && site.fn->has_enumerate_support();
+}
+
+inline void notice_enumeration(const std::string& names) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::cerr << "tyche: the discrete latent site(s) " << names
+              << " are summed out of the potential energy by enumeration, as NumPyro does (draw them with "
+                 "tyche::infer_discrete)\n";
+  });
 }
 
 }  // namespace detail
@@ -104,9 +131,11 @@ inline std::string unsupported_latent(const Message& site) {
 //   for (const tyche::LatentSite& s : layout.sites()) std::cout << s.name << " " << s.offset << "\n";
 class LatentLayout {
  public:
-  // Throws std::invalid_argument for a trace without latent sites, with a
-  // latent Delta or discrete site, or with a subsampling plate (the compiled
-  // potential would replay one subsample forever).
+  // Throws std::invalid_argument for a trace without continuous latent
+  // sites, with a latent Delta site or a discrete one that cannot be
+  // enumerated, or with a subsampling plate (the compiled potential would
+  // replay one subsample forever). Enumerable discrete sites are kept aside
+  // (enumerated()), to be summed out.
   // A template so that only programs using it compile biject_to and the
   // transforms (issue 17; see core/tensor.hpp).
   template <class T = Trace>
@@ -117,14 +146,28 @@ class LatentLayout {
                                     " of " + std::to_string(site.plate_size) +
                                     " elements: the potential energy needs the whole data set (NumPyro would keep "
                                     "the first subsample for every evaluation); remove the subsample size");
+      if (site.type == SiteType::sample) max_plate_nesting_ = std::max(max_plate_nesting_, site.fn->batch_shape().rank());
       if (!detail::is_latent(site)) continue;
       if (const std::string why = detail::unsupported_latent(site); !why.empty()) throw std::invalid_argument(why);
+      if (detail::enumerated_latent(site)) {
+        enumerated_.push_back(site.name);
+        continue;
+      }
       const Shape shape = site.value->shape();
       sites_.push_back({site.name, 0, shape, biject_to(site.fn->support())->inverse_shape(shape)});
     }
+    max_plate_nesting_ = std::max(max_plate_nesting_, tyche::max_plate_nesting(trace));
+    std::string enumerated;
+    for (const std::string& name : enumerated_) enumerated += (enumerated.empty() ? "`" : ", `") + name + "`";
+    if (sites_.empty() && !enumerated_.empty())
+      throw std::invalid_argument(std::string("tyche: the model has no continuous latent site: its discrete ") +
+                                  (enumerated_.size() == 1 ? "latent site " : "latent sites ") + enumerated +
+                                  " would be marginalised by enumeration, which leaves nothing for "
+                                  "gradient-based inference to sample");
     if (sites_.empty())
       throw std::invalid_argument("tyche: the model has no latent site (a sample site that is not observed): there "
                                   "is nothing to infer");
+    if (!enumerated_.empty()) detail::notice_enumeration(enumerated);
     std::sort(sites_.begin(), sites_.end(), [](const LatentSite& a, const LatentSite& b) { return a.name < b.name; });
     for (std::size_t i = 0; i < sites_.size(); ++i) {
       sites_[i].offset = size_;
@@ -152,9 +195,15 @@ class LatentLayout {
     for (const LatentSite& site : sites_) out += (out.empty() ? "" : ", ") + site.name;
     return out;
   }
+  // The discrete latent sites summed out, in the order the model ran them.
+  const std::vector<std::string>& enumerated() const { return enumerated_; }
+  // The plate nesting the enumerated dims go left of.
+  int max_plate_nesting() const { return max_plate_nesting_; }
 
  private:
   std::vector<LatentSite> sites_;
+  std::vector<std::string> enumerated_;
+  int max_plate_nesting_ = 0;
   std::map<std::string, std::size_t, std::less<>> index_;
   std::int64_t size_ = 0;
 };
@@ -189,7 +238,10 @@ class PotentialEnergy {
       : model_(std::move(model)), args_(std::move(args)), layout_(std::move(layout)) {}
 
   // U(u) for a rank-1 u of length layout().size().
-  Tensor operator()(const Tensor& u) const { return -trace_log_density(run(u)); }
+  Tensor operator()(const Tensor& u) const {
+    if (layout_.enumerated().empty()) return -trace_log_density(run(u));
+    return -enum_log_density(run(u), layout_.max_plate_nesting());
+  }
 
   const LatentLayout& layout() const { return layout_; }
 
@@ -214,8 +266,7 @@ class PotentialEnergy {
       ++visited;
       return detail::constrain_site(msg, *site, u);
     };
-    Trace recorded = std::apply(
-        [&](const auto&... a) { return trace(substitute(std::cref(model_), constrain)).get_trace(a...); }, args_);
+    Trace recorded = record(constrain);
     if (visited != layout_.sites().size()) {
       std::string missing;
       for (const LatentSite& site : layout_.sites())
@@ -245,8 +296,7 @@ class PotentialEnergy {
     for (const LatentSite& site : layout_.sites())
       if (!values.contains(site.name))
         throw std::invalid_argument("tyche: pack: no value for latent site `" + site.name + "`");
-    const Trace recorded = std::apply(
-        [&](const auto&... a) { return trace(substitute(std::cref(model_), values)).get_trace(a...); }, args_);
+    const Trace recorded = record(values);
     Eigen::VectorXd u(layout_.size());
     for (const LatentSite& site : layout_.sites()) {
       const Message& msg = recorded[site.name];
@@ -273,6 +323,19 @@ class PotentialEnergy {
   }
 
  private:
+  // The model's trace with `values` (a ValueMap or a SiteValueFn)
+  // substituted, its enumerable discrete sites enumerated.
+  template <class Values>
+  Trace record(const Values& values) const {
+    return std::apply(
+        [&](const auto&... a) {
+          if (layout_.enumerated().empty()) return trace(substitute(std::cref(model_), values)).get_trace(a...);
+          const auto enumerated = enumerate(config_enumerate(std::cref(model_)), -layout_.max_plate_nesting() - 1);
+          return trace(substitute(enumerated, values)).get_trace(a...);
+        },
+        args_);
+  }
+
   Model model_;
   std::tuple<Args...> args_;
   LatentLayout layout_;
