@@ -34,6 +34,7 @@ transforms::TransformPtr biject_to(const std::type_identity_t<C>& c) {
     // As NumPyro, nonnegative too: the boundary 0 has no preimage, which no density notices.
     case Kind::positive:
     case Kind::nonnegative: return std::make_shared<tr::ExpTransform>();
+    case Kind::softplus_positive: return std::make_shared<tr::SoftplusTransform>();
     case Kind::greater_than:
       return compose(std::make_shared<tr::ExpTransform>(),
                      std::make_shared<tr::AffineTransform>(c.lower(), 1.0, constraints::positive));
@@ -55,6 +56,8 @@ transforms::TransformPtr biject_to(const std::type_identity_t<C>& c) {
     case Kind::simplex: return std::make_shared<tr::StickBreakingTransform>();
     case Kind::ordered_vector: return std::make_shared<tr::OrderedTransform>();
     case Kind::lower_cholesky: return std::make_shared<tr::LowerCholeskyTransform>();
+    case Kind::softplus_lower_cholesky: return std::make_shared<tr::SoftplusLowerCholeskyTransform>();
+    case Kind::scaled_unit_lower_cholesky: return std::make_shared<tr::ScaledUnitLowerCholeskyTransform>();
     case Kind::corr_cholesky: return std::make_shared<tr::CorrCholeskyTransform>();
     // Through its Cholesky factor, L -> L L^T.
     case Kind::positive_definite:

@@ -8,6 +8,11 @@
 //   c::interval(0.0, 2.0).str();                          // "Interval(lower_bound=0, upper_bound=2)"
 //   c::independent(c::positive, 1).event_dim();           // 1
 //   c::simplex.feasible_like(tyche::Tensor::zeros({4}));  // [0.25, 0.25, 0.25, 0.25]
+//
+// softplus_positive, softplus_lower_cholesky and scaled_unit_lower_cholesky
+// are the sets positive and lower_cholesky again (same membership), marked so
+// that biject_to reaches them through softplus rather than exp, as NumPyro's
+// AutoNormal and AutoMultivariateNormal parameterise their scales.
 #pragma once
 
 #include "tyche/core/indexing.hpp"
@@ -16,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,6 +31,7 @@ namespace tyche::constraints {
 enum class Kind {
   real,
   positive,
+  softplus_positive,
   nonnegative,
   unit_interval,
   interval,
@@ -33,6 +40,8 @@ enum class Kind {
   simplex,
   ordered_vector,
   lower_cholesky,
+  softplus_lower_cholesky,
+  scaled_unit_lower_cholesky,
   corr_cholesky,
   positive_definite,
   boolean,
@@ -83,6 +92,8 @@ class Constraint {
       case Kind::simplex:
       case Kind::ordered_vector: return 1;
       case Kind::lower_cholesky:
+      case Kind::softplus_lower_cholesky:
+      case Kind::scaled_unit_lower_cholesky:
       case Kind::corr_cholesky:
       case Kind::positive_definite: return 2;
       default: return 0;
@@ -96,11 +107,14 @@ class Constraint {
 inline const Constraint real{Kind::real};
 inline const Constraint real_vector = real.independent(1);
 inline const Constraint positive{Kind::positive};
+inline const Constraint softplus_positive{Kind::softplus_positive};
 inline const Constraint nonnegative{Kind::nonnegative};
 inline const Constraint unit_interval{Kind::unit_interval, 0.0, 1.0};
 inline const Constraint simplex{Kind::simplex};
 inline const Constraint ordered_vector{Kind::ordered_vector};
 inline const Constraint lower_cholesky{Kind::lower_cholesky};
+inline const Constraint softplus_lower_cholesky{Kind::softplus_lower_cholesky};
+inline const Constraint scaled_unit_lower_cholesky{Kind::scaled_unit_lower_cholesky};
 inline const Constraint corr_cholesky{Kind::corr_cholesky};
 inline const Constraint positive_definite{Kind::positive_definite};
 inline const Constraint boolean{Kind::boolean, 0.0, 1.0};
@@ -125,7 +139,8 @@ using tyche::detail::Access;
 inline bool scalar_member(Kind kind, double x, double lower, double upper) {
   switch (kind) {
     case Kind::real: return std::isfinite(x);  // as NumPyro: infinities are not real numbers here
-    case Kind::positive: return x > 0.0;
+    case Kind::positive:
+    case Kind::softplus_positive: return x > 0.0;
     case Kind::nonnegative: return x >= 0.0;
     case Kind::unit_interval:
     case Kind::interval: return x >= lower && x <= upper;
@@ -186,6 +201,8 @@ inline bool event_member(Kind kind, const double* x, std::int64_t n, std::int64_
         if (std::isnan(x[i]) || (i > 0 && !(x[i] > x[i - 1]))) return false;
       return true;
     case Kind::lower_cholesky:
+    case Kind::softplus_lower_cholesky:
+    case Kind::scaled_unit_lower_cholesky:
     case Kind::corr_cholesky:
       for (std::int64_t r = 0; r < rows; ++r) {
         double norm = 0.0;
@@ -283,6 +300,7 @@ inline Tensor Constraint::feasible_like(const Tensor& prototype) const {
     case Kind::nonnegative_integer: return Tensor::zeros(shape);
     case Kind::positive:
     case Kind::nonnegative: return Tensor::ones(shape);
+    case Kind::softplus_positive: return Tensor::full(shape, std::numbers::ln2);  // softplus(0)
     case Kind::unit_interval:
     case Kind::interval: return Tensor::zeros(shape) + 0.5 * (lower_ + upper_);
     case Kind::greater_than: return Tensor::zeros(shape) + (lower_ + 1.0);
@@ -291,8 +309,11 @@ inline Tensor Constraint::feasible_like(const Tensor& prototype) const {
     case Kind::simplex: return Tensor::full(shape, 1.0 / double(n));
     case Kind::ordered_vector: return Tensor::zeros(shape) + Tensor::arange(n);
     case Kind::lower_cholesky:
+    case Kind::scaled_unit_lower_cholesky:
     case Kind::corr_cholesky:
     case Kind::positive_definite: return Tensor::zeros(shape) + (Tensor::arange(n).reshape({n, 1}) == Tensor::arange(n));
+    case Kind::softplus_lower_cholesky:
+      return Tensor::zeros(shape) + std::numbers::ln2 * (Tensor::arange(n).reshape({n, 1}) == Tensor::arange(n));
   }
   return Tensor::zeros(shape);
 }
@@ -308,6 +329,7 @@ inline std::string Constraint::str() const {
   switch (kind_) {
     case Kind::real: s << (event_dim_ == 1 ? "RealVector()" : "Real()"); break;
     case Kind::positive: s << "Positive()"; break;
+    case Kind::softplus_positive: s << "SoftplusPositive()"; break;
     case Kind::nonnegative: s << "Nonnegative()"; break;
     case Kind::unit_interval: s << "UnitInterval()"; break;
     case Kind::interval: s << "Interval(lower_bound=" << bound(lower_) << ", upper_bound=" << bound(upper_) << ")"; break;
@@ -316,6 +338,8 @@ inline std::string Constraint::str() const {
     case Kind::simplex: s << "Simplex()"; break;
     case Kind::ordered_vector: s << "OrderedVector()"; break;
     case Kind::lower_cholesky: s << "LowerCholesky()"; break;
+    case Kind::softplus_lower_cholesky: s << "SoftplusLowerCholesky()"; break;
+    case Kind::scaled_unit_lower_cholesky: s << "ScaledUnitLowerCholesky()"; break;
     case Kind::corr_cholesky: s << "CorrCholesky()"; break;
     case Kind::positive_definite: s << "PositiveDefinite()"; break;
     case Kind::boolean: s << "Boolean()"; break;

@@ -59,6 +59,10 @@ namespace detail {
 
 using tyche::detail::Access;
 
+// softplus^-1(y) = log(exp(y) - 1) = y + log(1 - exp(-y)), without overflow for large y.
+template <class T = Tensor>
+Tensor softplus_inverse(const std::type_identity_t<T>& y) { return log(-expm1(-y)) + y; }
+
 inline Shape leading(const Shape& shape, int count) { return Shape(shape.begin(), shape.end() - count); }
 
 inline Shape with_trailing(Shape shape, std::initializer_list<std::int64_t> dims) {
@@ -169,16 +173,16 @@ class SigmoidTransformT : public Transform {
 };
 using SigmoidTransform = SigmoidTransformT<>;
 
-// y = log(1 + exp(x)): real -> positive.
+// y = log(1 + exp(x)): real -> positive (softplus_positive, as NumPyro, the
+// set biject_to maps this way).
 template <class = void>
 class SoftplusTransformT : public Transform {
  public:
   std::string name() const override { return "SoftplusTransform"; }
   constraints::Constraint domain() const override { return constraints::real; }
-  constraints::Constraint codomain() const override { return constraints::positive; }
+  constraints::Constraint codomain() const override { return constraints::softplus_positive; }
   Tensor forward(const Tensor& x) const override { return softplus(x); }
-  // x = log(exp(y) - 1) = y + log(1 - exp(-y)), without overflow for large y.
-  Tensor inverse(const Tensor& y) const override { return log(-expm1(-y)) + y; }
+  Tensor inverse(const Tensor& y) const override { return detail::softplus_inverse(y); }
   Tensor log_abs_det_jacobian(const Tensor& x, const Tensor&) const override { return -softplus(-x); }
 };
 using SoftplusTransform = SoftplusTransformT<>;
@@ -200,8 +204,9 @@ class AffineTransformT : public Transform {
       throw std::invalid_argument("tyche: AffineTransform: event_dim must be nonnegative, got " +
                                   std::to_string(domain_.event_dim()));
     const Kind kind = domain_.kind();
-    if (kind != Kind::real && kind != Kind::positive && kind != Kind::greater_than && kind != Kind::less_than &&
-        kind != Kind::unit_interval && kind != Kind::interval)
+    if (kind != Kind::real && kind != Kind::positive && kind != Kind::softplus_positive &&
+        kind != Kind::greater_than && kind != Kind::less_than && kind != Kind::unit_interval &&
+        kind != Kind::interval)
       throw std::invalid_argument("tyche: AffineTransform: the domain must be the reals, a half-line or an interval, got " +
                                   domain_.str());
     // The sign of the scale decides the codomain, frozen when recorded: a
@@ -236,7 +241,8 @@ class AffineTransformT : public Transform {
     };
     c::Constraint base = c::real;
     switch (domain_.kind()) {
-      case c::Kind::positive: base = half_line(loc_, true); break;
+      case c::Kind::positive:
+      case c::Kind::softplus_positive: base = half_line(loc_, true); break;
       case c::Kind::greater_than: base = half_line(image(domain_.lower()), true); break;
       case c::Kind::less_than: base = half_line(image(domain_.upper()), false); break;
       case c::Kind::unit_interval:
@@ -380,6 +386,80 @@ class LowerCholeskyTransformT : public Transform {
   }
 };
 using LowerCholeskyTransform = LowerCholeskyTransformT<>;
+
+namespace detail {
+
+// The last n entries of x (the diagonal's coordinates) and the rest.
+inline Tensor diagonal_part(const Tensor& x, std::int64_t n) { return slice(x, -1, x.dim(-1) - n, x.dim(-1)); }
+inline Tensor strict_part(const Tensor& x, std::int64_t n) { return slice(x, -1, 0, x.dim(-1) - n); }
+// (..., n) -> (..., n, 1): each entry scales a row.
+inline Tensor as_column(const Tensor& d) {
+  std::vector<std::int64_t> dims(d.shape().begin(), d.shape().end());
+  dims.push_back(1);
+  return d.reshape(dims);
+}
+
+}  // namespace detail
+
+// As LowerCholeskyTransform with softplus in place of exp on the diagonal
+// (NumPyro's SoftplusLowerCholeskyTransform): R^(n(n+1)/2) -> lower
+// triangular matrices with positive diagonal.
+template <class = void>
+class SoftplusLowerCholeskyTransformT : public Transform {
+ public:
+  std::string name() const override { return "SoftplusLowerCholeskyTransform"; }
+  constraints::Constraint domain() const override { return constraints::real_vector; }
+  constraints::Constraint codomain() const override { return constraints::softplus_lower_cholesky; }
+  Tensor forward(const Tensor& x) const override {
+    const std::int64_t n = detail::triangle_side(name(), x.shape(), false);
+    return vec_to_tril(detail::strict_part(x, n), -1) + diag_embed(softplus(detail::diagonal_part(x, n)));
+  }
+  Tensor inverse(const Tensor& y) const override {
+    detail::require_square(name(), y.shape());
+    return concatenate({tril_to_vec(y, -1), detail::softplus_inverse(matrix_diagonal(y))}, -1);
+  }
+  // Only the diagonal moves nonlinearly: log softplus'(x) = -softplus(-x).
+  Tensor log_abs_det_jacobian(const Tensor& x, const Tensor&) const override {
+    const std::int64_t n = detail::triangle_side(name(), x.shape(), false);
+    return -sum(softplus(-detail::diagonal_part(x, n)), -1);
+  }
+  Shape forward_shape(const Shape& x) const override { return LowerCholeskyTransformT<>().forward_shape(x); }
+  Shape inverse_shape(const Shape& y) const override { return LowerCholeskyTransformT<>().inverse_shape(y); }
+};
+using SoftplusLowerCholeskyTransform = SoftplusLowerCholeskyTransformT<>;
+
+// R^(n(n+1)/2) -> lower triangular matrices with positive diagonal, as
+// L = D (U + I): the first n(n-1)/2 entries fill the strictly lower triangle
+// U of a unit lower triangular matrix, the last n give D = diag(softplus(.)),
+// which scales its rows (NumPyro's ScaledUnitLowerCholeskyTransform, what
+// AutoMultivariateNormal's scale_tril lives in: the scales and the
+// correlations move separately).
+template <class = void>
+class ScaledUnitLowerCholeskyTransformT : public Transform {
+ public:
+  std::string name() const override { return "ScaledUnitLowerCholeskyTransform"; }
+  constraints::Constraint domain() const override { return constraints::real_vector; }
+  constraints::Constraint codomain() const override { return constraints::scaled_unit_lower_cholesky; }
+  Tensor forward(const Tensor& x) const override {
+    const std::int64_t n = detail::triangle_side(name(), x.shape(), false);
+    const Tensor unit = vec_to_tril(detail::strict_part(x, n), -1) + detail::eye(n);
+    return unit * detail::as_column(softplus(detail::diagonal_part(x, n)));
+  }
+  Tensor inverse(const Tensor& y) const override {
+    detail::require_square(name(), y.shape());
+    const Tensor d = matrix_diagonal(y);
+    return concatenate({tril_to_vec(y / detail::as_column(d), -1), detail::softplus_inverse(d)}, -1);
+  }
+  // Row i holds i free entries, each scaled by d_i, and d_i = softplus(x_i):
+  // log |det J| = sum_i i log d_i - softplus(-x_i).
+  Tensor log_abs_det_jacobian(const Tensor& x, const Tensor& y) const override {
+    const std::int64_t n = detail::triangle_side(name(), x.shape(), false);
+    return sum(log(matrix_diagonal(y)) * Tensor::arange(n) - softplus(-detail::diagonal_part(x, n)), -1);
+  }
+  Shape forward_shape(const Shape& x) const override { return LowerCholeskyTransformT<>().forward_shape(x); }
+  Shape inverse_shape(const Shape& y) const override { return LowerCholeskyTransformT<>().inverse_shape(y); }
+};
+using ScaledUnitLowerCholeskyTransform = ScaledUnitLowerCholeskyTransformT<>;
 
 // R^(n(n-1)/2) -> Cholesky factors of n x n correlation matrices (lower
 // triangular, positive diagonal, rows of unit length). The entries, through

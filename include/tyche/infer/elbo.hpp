@@ -1,8 +1,11 @@
-// Trace_ELBO: the evidence lower bound of a model and a guide, estimated with
-// reparameterised draws from the guide (NumPyro's numpyro.infer.Trace_ELBO).
+// ELBO losses: the evidence lower bound of a model and a guide, estimated
+// from draws of the guide (NumPyro's numpyro.infer.Trace_ELBO and
+// TraceMeanField_ELBO), and the analytic KL divergences the latter uses.
 //
 //   tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::Trace_ELBO{.num_particles = 4});
 //   tyche::Tensor loss = tyche::Trace_ELBO{}.loss(tyche::PRNGKey(0), params, model, guide, std::tuple{y});
+//   tyche::SVI mf(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::TraceMeanField_ELBO{});
+//   tyche::Tensor kl = tyche::dist::kl_divergence(tyche::dist::Normal(0.0, 1.0), tyche::dist::Normal(1.0, 2.0));
 //
 // The loss is -ELBO = -E_q[log p(x, z) - log q(z)], averaged over
 // num_particles draws. Each particle splits its key into the model's and the
@@ -25,12 +28,28 @@
 // Guide and model must agree: every latent site of the guide is a latent site
 // of the model and the other way round (NumPyro warns; tyche throws, naming
 // the sites), except guide sites marked infer["is_auxiliary"].
+//
+// TraceMeanField_ELBO: as Trace_ELBO, but a latent site whose guide and model
+// distributions have a KL divergence in closed form (kl_divergence below)
+// contributes -KL(q || p), scaled by the guide site's scale and summed over
+// its batch (its plates), in place of log p(z) - log q(z) at the draw; the
+// other latent sites contribute that difference, observed sites log p, and
+// the guide's auxiliary sites -log q, as NumPyro. The model's distribution
+// is the one at the guide's draws of the sites before it, so the estimate is
+// right when the guide is mean field, as NumPyro warns (tyche does not check).
+//
+// kl_divergence(p, q), as NumPyro's registrations: Normal || Normal;
+// Delta || anything (-log q(v) + Delta's log_density); under expand (the KL
+// broadcast to both batch shapes), to_event (Independent || Independent,
+// summed over the shared event axes) and mask (Masked || Masked, zero where
+// either masks). Other pairs throw std::invalid_argument naming them.
 #pragma once
 
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
 #include "tyche/distributions/multivariate.hpp"
 #include "tyche/distributions/transformed.hpp"
+#include "tyche/distributions/wrappers.hpp"
 #include "tyche/effects/handlers/replay.hpp"
 #include "tyche/effects/handlers/seed.hpp"
 #include "tyche/effects/handlers/substitute.hpp"
@@ -39,7 +58,9 @@
 #include "tyche/effects/site_errors.hpp"
 #include "tyche/infer/potential.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -47,6 +68,73 @@
 #include <vector>
 
 namespace tyche {
+
+namespace dist::detail {
+
+template <class T = Tensor>
+Tensor kl_sum_rightmost(const std::type_identity_t<T>& x, int count) {
+  if (count == 0) return x;
+  std::vector<std::int64_t> dims(x.shape().begin(), x.shape().end() - count);
+  dims.push_back(-1);
+  return sum(x.reshape(dims), -1);
+}
+
+// KL(p || q) where a closed form is registered (see the top), else none.
+template <class D = Distribution>
+std::optional<Tensor> try_kl_divergence(const std::type_identity_t<D>& p, const Distribution& q) {
+  const auto broadcast_kl = [&](const Distribution& base_p, const Distribution& base_q) -> std::optional<Tensor> {
+    std::optional<Tensor> kl = try_kl_divergence<D>(base_p, base_q);
+    if (!kl) return kl;
+    const Shape shape = broadcast_shapes(p.batch_shape(), q.batch_shape(), "kl_divergence");
+    return kl->shape() == shape ? *kl : broadcast_to(*kl, shape);
+  };
+  if (const auto* delta = dynamic_cast<const Delta*>(&p)) return delta->log_density() - q.log_prob(delta->v());
+  if (const auto* e = dynamic_cast<const ExpandedDistribution*>(&q)) return broadcast_kl(p, e->base());
+  if (const auto* e = dynamic_cast<const ExpandedDistribution*>(&p)) return broadcast_kl(e->base(), q);
+  const auto* pi = dynamic_cast<const Independent*>(&p);
+  const auto* qi = dynamic_cast<const Independent*>(&q);
+  if (pi && qi) {
+    const int shared = std::min(pi->reinterpreted_batch_ndims(), qi->reinterpreted_batch_ndims());
+    const int p_left = pi->reinterpreted_batch_ndims() - shared, q_left = qi->reinterpreted_batch_ndims() - shared;
+    const DistributionPtr p_rest = p_left ? pi->base().to_event(p_left).share() : pi->base().share();
+    const DistributionPtr q_rest = q_left ? qi->base().to_event(q_left).share() : qi->base().share();
+    std::optional<Tensor> kl = try_kl_divergence<D>(*p_rest, *q_rest);
+    if (!kl) return kl;
+    return kl_sum_rightmost(*kl, shared);
+  }
+  const auto* pm = dynamic_cast<const MaskedDistribution*>(&p);
+  const auto* qm = dynamic_cast<const MaskedDistribution*>(&q);
+  if (pm && qm) {
+    std::optional<Tensor> kl = try_kl_divergence<D>(pm->base(), qm->base());
+    if (!kl) return kl;
+    return where(pm->mask_array() * qm->mask_array(), *kl, 0.0);
+  }
+  const auto* pn = dynamic_cast<const Normal*>(&p);
+  const auto* qn = dynamic_cast<const Normal*>(&q);
+  if (pn && qn) {
+    const Tensor var_ratio = square(pn->scale() / qn->scale());
+    const Tensor t1 = square((pn->loc() - qn->loc()) / qn->scale());
+    return 0.5 * (var_ratio + t1 - 1.0 - log(var_ratio));
+  }
+  return std::nullopt;
+}
+
+}  // namespace dist::detail
+
+namespace dist {
+
+// KL(p || q) in closed form, shape: the broadcast batch shape of p and q.
+// Throws std::invalid_argument for a pair without one (see the top).
+template <class D = Distribution>
+Tensor kl_divergence(const std::type_identity_t<D>& p, const Distribution& q) {
+  std::optional<Tensor> kl = detail::try_kl_divergence<D>(p, q);
+  if (!kl)
+    throw std::invalid_argument("tyche: kl_divergence: no closed form for KL(" + p.name() + " || " + q.name() +
+                                ") (tyche has Normal || Normal and Delta || any, under expand, to_event and mask)");
+  return *kl;
+}
+
+}  // namespace dist
 
 namespace detail {
 
@@ -108,6 +196,47 @@ void check_model_guide_match(const std::type_identity_t<T>& model_trace, const T
   }
 }
 
+// One particle's traces, as NumPyro: the key splits into the model's and the
+// guide's; the guide runs under seed and substitute(params), then the model
+// replayed against the guide's trace.
+struct ParticleTraces {
+  Trace model, guide;
+};
+
+template <class Model, class Guide, class ArgsTuple>
+ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& model, const Guide& guide,
+                               const ArgsTuple& args, const char* loss_name) {
+  const auto [model_key, guide_key] = split(key);
+  Trace guide_trace = std::apply(
+      [&](const auto&... a) {
+        return tyche::trace(tyche::substitute(tyche::seed(std::cref(guide), guide_key), params)).get_trace(a...);
+      },
+      args);
+  Trace model_trace = std::apply(
+      [&](const auto&... a) {
+        return tyche::trace(
+                   tyche::substitute(tyche::replay(tyche::seed(std::cref(model), model_key), guide_trace), params))
+            .get_trace(a...);
+      },
+      args);
+  check_model_guide_match(model_trace, guide_trace, loss_name);
+  return {std::move(model_trace), std::move(guide_trace)};
+}
+
+// -(mean over num_particles of particle(key)), each particle on its own key
+// of split(key, num_particles); one particle uses the key itself.
+template <class Particle>
+Tensor negative_mean_over_particles(Key key, int num_particles, const char* loss_name, const Particle& particle) {
+  if (num_particles < 1)
+    throw std::invalid_argument(std::string("tyche: ") + loss_name + ": num_particles must be >= 1, got " +
+                                std::to_string(num_particles));
+  if (num_particles == 1) return -particle(key);
+  std::vector<Tensor> elbos;
+  elbos.reserve(std::size_t(num_particles));
+  for (const Key& particle_key : split(key, num_particles)) elbos.push_back(particle(particle_key));
+  return -add_n(elbos) / double(num_particles);
+}
+
 }  // namespace detail
 
 struct Trace_ELBO {
@@ -119,32 +248,46 @@ struct Trace_ELBO {
   template <class Model, class Guide, class... Args>
   Tensor loss(Key key, const ValueMap& params, const Model& model, const Guide& guide,
               const std::tuple<Args...>& args) const {
-    if (num_particles < 1)
-      throw std::invalid_argument("tyche: Trace_ELBO: num_particles must be >= 1, got " +
-                                  std::to_string(num_particles));
-    if (num_particles == 1) return -particle_elbo(key, params, model, guide, args);
-    std::vector<Tensor> elbos;
-    elbos.reserve(std::size_t(num_particles));
-    for (const Key& particle_key : split(key, num_particles))
-      elbos.push_back(particle_elbo(particle_key, params, model, guide, args));
-    return -add_n(elbos) / double(num_particles);
+    return detail::negative_mean_over_particles(key, num_particles, "Trace_ELBO", [&](Key particle_key) {
+      const auto traces = detail::particle_traces(particle_key, params, model, guide, args, "Trace_ELBO");
+      return trace_log_density(traces.model) - trace_log_density(traces.guide);
+    });
   }
+};
 
- private:
-  template <class Model, class Guide, class ArgsTuple>
-  static Tensor particle_elbo(Key key, const ValueMap& params, const Model& model, const Guide& guide,
-                              const ArgsTuple& args) {
-    const auto [model_key, guide_key] = split(key);
-    const Trace guide_trace = std::apply(
-        [&](const auto&... a) { return trace(substitute(seed(std::cref(guide), guide_key), params)).get_trace(a...); },
-        args);
-    const Trace model_trace = std::apply(
-        [&](const auto&... a) {
-          return trace(substitute(replay(seed(std::cref(model), model_key), guide_trace), params)).get_trace(a...);
-        },
-        args);
-    detail::check_model_guide_match(model_trace, guide_trace, "Trace_ELBO");
-    return trace_log_density(model_trace) - trace_log_density(guide_trace);
+struct TraceMeanField_ELBO {
+  int num_particles = 1;
+
+  // -ELBO at `params`, as Trace_ELBO::loss, with analytic KL terms (see the top).
+  template <class Model, class Guide, class... Args>
+  Tensor loss(Key key, const ValueMap& params, const Model& model, const Guide& guide,
+              const std::tuple<Args...>& args) const {
+    return detail::negative_mean_over_particles(key, num_particles, "TraceMeanField_ELBO", [&](Key particle_key) {
+      const auto traces = detail::particle_traces(particle_key, params, model, guide, args, "TraceMeanField_ELBO");
+      std::vector<Tensor> terms;
+      for (const Message& site : traces.model) {
+        if (site.type != SiteType::sample) continue;
+        try {
+          if (site.is_observed) {
+            terms.push_back(detail::site_log_density(site));
+            continue;
+          }
+          const Message& guide_site = traces.guide[site.name];
+          if (std::optional<Tensor> kl = dist::detail::try_kl_divergence(*guide_site.fn, *site.fn)) {
+            terms.push_back(-(guide_site.scale ? sum(*kl * *guide_site.scale) : sum(*kl)));
+          } else {
+            terms.push_back(detail::site_log_density(site));
+            terms.push_back(-detail::site_log_density(guide_site));
+          }
+        } catch (...) {
+          detail::rethrow_naming_site(site);
+        }
+      }
+      for (const Message& site : traces.guide)
+        if (site.type == SiteType::sample && !traces.model.contains(site.name))
+          terms.push_back(-detail::site_log_density(site));
+      return terms.empty() ? Tensor(0.0) : add_n(terms);
+    });
   }
 };
 

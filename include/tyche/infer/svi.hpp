@@ -167,14 +167,40 @@ struct SVIInitOptions {
   std::optional<ValueMap> init_params = std::nullopt;  // constrained initial values of param sites
 };
 
-// The last argument of run.
+// What SVIRunOptions holds when no state to continue from is given.
+struct NoSVIState {};
+
+// The last argument of run. Its type follows the state given, if any
+// (`tyche::SVIRunOptions{.init_state = previous.state}` is an
+// SVIRunOptions<that state's type>; without one, SVIRunOptions<>).
+template <class InitState = NoSVIState>
 struct SVIRunOptions {
+  // A state to continue from (a previous run's .state): run then neither
+  // initialises nor reads the seed or init_params, as NumPyro's init_state.
+  InitState init_state = {};
   std::optional<ValueMap> init_params = std::nullopt;  // as SVIInitOptions
   bool progress_bar = true;    // a line on standard error, drawn only when it is a terminal
   bool stable_update = false;  // skip steps whose loss or gradient is not finite (NumPyro's stable_update)
 };
 
 namespace detail {
+
+template <class T>
+struct IsSVIRunOptions : std::false_type {};
+template <class S>
+struct IsSVIRunOptions<SVIRunOptions<S>> : std::true_type {};
+
+template <class... Args>
+using LastOf = std::decay_t<std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>>;
+
+// Whether run's arguments end with an SVIRunOptions (of any init_state type).
+template <class... Args>
+constexpr bool ends_with_run_options() {
+  if constexpr (sizeof...(Args) == 0)
+    return false;
+  else
+    return IsSVIRunOptions<LastOf<Args...>>::value;
+}
 
 // "step 120/2000  loss 13.2  950 it/s", rewritten in place on a terminal.
 template <class = void>
@@ -243,12 +269,49 @@ class SVI {
     return layout().constrain(Tensor(optimizer_.get_params(state.optim_state)));
   }
 
-  // init, then num_steps updates; optionally ends with SVIRunOptions.
+  // init (or the options' init_state), then num_steps updates; optionally
+  // ends with SVIRunOptions.
   template <class... Args>
   SVIRunResult<State> run(std::uint64_t rng_seed, std::int64_t num_steps, Args&&... args) {
     if (num_steps < 1) throw std::invalid_argument("tyche: SVI::run: num_steps must be >= 1, got " + std::to_string(num_steps));
-    auto [model_args, options] = detail::split_trailing_options<SVIRunOptions>(std::forward<Args>(args)...);
-    State state = init_from(PRNGKey(rng_seed), model_args, options.init_params);
+    if constexpr (detail::ends_with_run_options<Args...>()) {
+      auto [model_args, options] = detail::split_trailing_options<detail::LastOf<Args...>>(std::forward<Args>(args)...);
+      return run_steps(rng_seed, num_steps, model_args, options);
+    } else {
+      auto [model_args, options] = detail::split_trailing_options<SVIRunOptions<>>(std::forward<Args>(args)...);
+      return run_steps(rng_seed, num_steps, model_args, options);
+    }
+  }
+
+  // The param sites found by init.
+  const ParamLayout& layout() const {
+    if (!layout_) throw std::logic_error("tyche: SVI: call init (or run) first: the param sites are not known yet");
+    return *layout_;
+  }
+  const Model& model() const { return model_; }
+  const Guide& guide() const { return guide_; }
+
+ private:
+  template <class ArgsTuple, class InitState>
+  SVIRunResult<State> run_steps(std::uint64_t rng_seed, std::int64_t num_steps, const ArgsTuple& model_args,
+                                const SVIRunOptions<InitState>& options) {
+    State state = [&]() -> State {
+      if constexpr (std::is_same_v<InitState, State>) {
+        // A fresh SVI (a copy, say) learns its param sites from one init,
+        // whose state is then dropped.
+        if (!layout_) (void)init_from(PRNGKey(rng_seed), model_args, std::nullopt);
+        if (options.init_state.optim_state.params.size() != layout_->size())
+          throw std::invalid_argument("tyche: SVI::run: init_state holds " +
+                                      std::to_string(options.init_state.optim_state.params.size()) +
+                                      " unconstrained coordinates, but the params of this SVI have " +
+                                      std::to_string(layout_->size()) + " (" + layout_->names() + ")");
+        return options.init_state;
+      } else {
+        static_assert(std::is_same_v<InitState, NoSVIState>,
+                      "SVIRunOptions::init_state must be a state of this SVI (SVI::State), as its run or init returned");
+        return init_from(PRNGKey(rng_seed), model_args, options.init_params);
+      }
+    }();
     std::vector<double> losses;
     losses.reserve(std::size_t(num_steps));
     detail::SVIProgress<> progress(num_steps, options.progress_bar);
@@ -262,15 +325,6 @@ class SVI {
     return {std::move(params), std::move(state), Tensor(losses)};
   }
 
-  // The param sites found by init.
-  const ParamLayout& layout() const {
-    if (!layout_) throw std::logic_error("tyche: SVI: call init (or run) first: the param sites are not known yet");
-    return *layout_;
-  }
-  const Model& model() const { return model_; }
-  const Guide& guide() const { return guide_; }
-
- private:
   template <class ArgsTuple>
   State init_from(Key key, const ArgsTuple& args, const std::optional<ValueMap>& init_params) {
     const std::vector<Key> keys = split(key, 3);
