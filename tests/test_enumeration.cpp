@@ -13,7 +13,10 @@
 // - the potential energy (NUTS) of that mixture with its assignments
 //   enumerated: value and gradient equal the hand-marginalised model's; NUTS
 //   on a model with local discrete sites against the posterior mean by
-//   quadrature.
+//   quadrature;
+// - infer_discrete: seed 003's MAP assignments, the joint MAP (Viterbi) of an
+//   HMM against brute force, and the frequencies of its posterior draws
+//   against the exact joint posterior.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -33,6 +36,7 @@
 #include "tyche/effects/handlers/enum.hpp"
 #include "tyche/infer/autoguide.hpp"
 #include "tyche/infer/diagnostics.hpp"
+#include "tyche/infer/infer_discrete.hpp"
 #include "tyche/infer/mcmc.hpp"
 #include "tyche/infer/nuts.hpp"
 #include "tyche/infer/potential.hpp"
@@ -406,4 +410,86 @@ TEST_CASE("NUTS samples the marginal of a model with enumerated local sites", "[
   INFO("NUTS mean " << m << ", n_eff " << n_eff << "; exact mean " << mean << ", sd " << sd);
   REQUIRE(n_eff > 200);
   CHECK(std::abs(m - mean) < 4 * sd / std::sqrt(n_eff));  // 4 Monte Carlo standard errors
+}
+
+TEST_CASE("infer_discrete at temperature 0 gives seed 003's MAP assignments", "[enumeration][infer_discrete]") {
+  const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
+  const auto at_map = tyche::substitute(
+      enumeration_mixture, {{"weights", Tensor{0.375, 0.625}}, {"locs", Tensor{0.49887, 10.98446}}, {"scale", 0.65143}});
+  const tyche::Trace tr = tyche::trace(tyche::infer_discrete(at_map, {.temperature = 0})).get_trace(data);
+  CHECK(enumeration_values(*tr["assignment"].value) == std::vector<double>{0, 0, 1, 1, 1});
+  CHECK(!tr["assignment"].is_observed);
+  // With the components' labels swapped, so are the assignments.
+  const auto swapped = tyche::substitute(
+      enumeration_mixture, {{"weights", Tensor{0.625, 0.375}}, {"locs", Tensor{10.98446, 0.49887}}, {"scale", 0.65143}});
+  CHECK(enumeration_values(tyche::infer_discrete(swapped, {.temperature = 0}).draw(data).at("assignment")) ==
+        std::vector<double>{1, 1, 0, 0, 0});
+}
+
+TEST_CASE("infer_discrete at temperature 0 is the joint MAP of an HMM (Viterbi)", "[enumeration][infer_discrete]") {
+  // For the first observations the most probable path (0, 0, 0) differs
+  // from the sequence of each step's most probable state (1, 0, 0).
+  auto model = [](const Tensor& x) {
+    const Tensor transition{{0.9, 0.1}, {0.5, 0.5}};
+    const Tensor means{0.0, 1.0};
+    Tensor state = tyche::sample("z0", dist::Categorical({.probs = Tensor{0.5, 0.5}}));
+    tyche::sample("x0", dist::Normal(tyche::take(means, state), 0.8), tyche::take(x, {0}).reshape({}));
+    for (int t = 1; t < 3; ++t) {
+      state = tyche::sample("z" + std::to_string(t), dist::Categorical({.probs = tyche::take(transition, state)}));
+      tyche::sample("x" + std::to_string(t), dist::Normal(tyche::take(means, state), 0.8),
+                    tyche::take(x, {t}).reshape({}));
+    }
+  };
+  for (const Tensor& x : {Tensor{0.6, 0.55, 0.9}, Tensor{1.0, 0.2, 0.7}, Tensor{0.1, 0.9, 0.52}}) {
+    // Brute force: the argmax of the log joint over the 8 paths.
+    double best = -INFINITY;
+    std::vector<double> best_path;
+    for (int path = 0; path < 8; ++path) {
+      const tyche::ValueMap values{{"z0", double(path & 1)}, {"z1", double(path >> 1 & 1)}, {"z2", double(path >> 2 & 1)}};
+      const double lp = tyche::log_density(model, std::tuple{x}, values).log_joint.item();
+      if (lp > best) best = lp, best_path = {double(path & 1), double(path >> 1 & 1), double(path >> 2 & 1)};
+    }
+    const tyche::ValueMap map = tyche::infer_discrete(model, {.temperature = 0, .first_available_dim = -1}).draw(x);
+    INFO("x = " << x.data()[0] << ", " << x.data()[1] << ", " << x.data()[2]);
+    CHECK(std::vector<double>{map.at("z0").item(), map.at("z1").item(), map.at("z2").item()} == best_path);
+  }
+}
+
+TEST_CASE("infer_discrete at temperature 1 draws from the joint posterior", "[enumeration][infer_discrete][statistical]") {
+  // A global site above a plate of local ones; the exact posterior by brute force over 2 x 3^2 assignments.
+  auto model = [](const Tensor& x) {
+    const Tensor rows{{0.2, 0.5, 0.3}, {0.6, 0.1, 0.3}};
+    auto shift = tyche::sample("shift", dist::Bernoulli({.probs = 0.3}));
+    tyche::plate points("points", x.size());
+    auto kind = tyche::sample("kind", dist::Categorical({.probs = tyche::take(rows, shift)}));
+    tyche::sample("x", dist::Normal(tyche::take(Tensor{-1.0, 0.5, 3.0}, kind) + 1.5 * shift, 1.0), x);
+  };
+  const Tensor x{0.4, 3.1};
+  std::vector<double> exact(18, 0.0);  // shift * 9 + kind0 * 3 + kind1
+  double total = 0.0;
+  for (int cell = 0; cell < 18; ++cell) {
+    const tyche::ValueMap values{{"shift", double(cell / 9)}, {"kind", Tensor{double(cell / 3 % 3), double(cell % 3)}}};
+    exact[std::size_t(cell)] = std::exp(tyche::log_density(model, std::tuple{x}, values).log_joint.item());
+    total += exact[std::size_t(cell)];
+  }
+  constexpr int kDraws = 4000;
+  std::vector<int> counts(18, 0);
+  for (int i = 0; i < kDraws; ++i) {
+    const tyche::ValueMap d = tyche::infer_discrete(model, {.rng_key = tyche::PRNGKey(std::uint64_t(i))}).draw(x);
+    const Tensor& kind = d.at("kind");
+    ++counts[std::size_t(int(d.at("shift").item()) * 9 + int(kind.data()[0]) * 3 + int(kind.data()[1]))];
+  }
+  // Each cell's count is Binomial(kDraws, p): within 5 standard errors.
+  for (int cell = 0; cell < 18; ++cell) {
+    const double p = exact[std::size_t(cell)] / total;
+    INFO("cell " << cell << ": p " << p << ", frequency " << counts[std::size_t(cell)] / double(kDraws));
+    CHECK(std::abs(counts[std::size_t(cell)] - kDraws * p) <= 5 * std::sqrt(kDraws * p * (1 - p)) + 1e-9);
+  }
+}
+
+TEST_CASE("infer_discrete errors", "[enumeration][infer_discrete]") {
+  const Tensor data{0.0, 1.0};
+  REQUIRE_THROWS_CONTAINING(tyche::infer_discrete(enumeration_mixture, {.temperature = 0.5}), std::invalid_argument,
+                            "temperature");
+  REQUIRE_THROWS_CONTAINING(tyche::infer_discrete(enumeration_mixture)(data), std::runtime_error, "random key");
 }
