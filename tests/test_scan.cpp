@@ -290,6 +290,9 @@ TEST_CASE("scan: plates go inside f; the time axis leads the plate's", "[scan]")
   for (std::int64_t i = 0; i < 3; ++i)
     by_hand += scan_normal_lpdf(data.at({0, i}), 0.0, 1.0) + scan_normal_lpdf(data.at({1, i}), phi * data.at({0, i}), 1.0);
   CHECK(tyche::trace_log_density(tr).item() == Approx(by_hand).epsilon(1e-12));
+  const tyche::Tensor per_element = v.fn->log_prob(*v.value);  // each step's expanded Normal at its position
+  REQUIRE(per_element.shape() == tyche::Shape{2, 3});
+  CHECK(per_element.at({1, 2}) == Approx(scan_normal_lpdf(data.at({1, 2}), phi * data.at({0, 2}), 1.0)).epsilon(1e-12));
   // A scan inside a plate cannot align its time axis.
   const auto outside = [] {
     tyche::plate series("series", 3);

@@ -64,6 +64,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -78,9 +79,13 @@ struct ScanOptions {
 namespace detail {
 
 // The distribution of a scanned site: step t's own distribution at
-// position t. log_prob_sum adds the steps' summed densities (one fused node
-// each for the common families), each scaled by the step's scale (a plate
-// subsampling inside f).
+// position t. Its density adds the steps' (one fused node each for the common
+// families), each scaled by the step's scale (a plate subsampling inside f).
+// When every step has the same location-scale family without a shape
+// parameter (Normal(nu_t, sigma) at each step) and no scale of its own, the
+// series is one distribution of the stacked locations and scales instead:
+// one density node for T steps, not T (a parameter all steps share, the same
+// array, is not stacked).
 template <class = void>
 class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
  public:
@@ -91,6 +96,7 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
         scales_(std::move(scales)),
         step_sample_shape_(step_sample_shape) {
     for (int i = 1; i < batch_shape.rank(); ++i) step_batch_.push_back(batch_shape[i]);
+    joint_ = joint_location_scale();
   }
 
   std::string name() const override { return steps_.front()->name(); }
@@ -98,6 +104,7 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
 
   Tensor log_prob(const Tensor& value) const override {
     check(value);
+    if (joint_) return joint_->log_prob(value);
     std::vector<Tensor> parts;
     parts.reserve(steps_.size());
     for (std::size_t t = 0; t < steps_.size(); ++t) {
@@ -110,6 +117,7 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
 
   Tensor log_prob_sum(const Tensor& value) const override {
     check(value);
+    if (joint_) return joint_->log_prob_sum(value);
     std::vector<Tensor> terms;
     terms.reserve(steps_.size());
     for (std::size_t t = 0; t < steps_.size(); ++t) {
@@ -150,6 +158,37 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
                        " steps needs a value of shape " + this->shape().str() + " (time axis first), got " +
                        value.shape().str());
   }
+  // The series as one distribution of the stacked parameters (see above), or null.
+  dist::DistributionPtr joint_location_scale() const {
+    const dist::Distribution& front = *steps_.front();
+    const auto* family = dynamic_cast<const dist::LocScaleFamily*>(&front);
+    // Families whose only parameters are loc and scale: a shape parameter
+    // (StudentT's df) could differ between steps and would be lost.
+    const std::string name = front.name();
+    if (!family || step_sample_shape_.rank() > 0 ||
+        (name != "Normal" && name != "Cauchy" && name != "Laplace" && name != "Logistic"))
+      return nullptr;
+    for (std::size_t t = 0; t < steps_.size(); ++t)
+      if (scales_[t] || typeid(*steps_[t]) != typeid(front)) return nullptr;
+    const auto series = [&](const Tensor& (dist::LocScaleFamily::*parameter)() const) {
+      const Tensor& first = (family->*parameter)();
+      bool shared = true;
+      std::vector<Tensor> parts;
+      parts.reserve(steps_.size());
+      for (const auto& step : steps_) {
+        const Tensor& p = (dynamic_cast<const dist::LocScaleFamily&>(*step).*parameter)();
+        shared = shared && Access::data(p) == Access::data(first) && p.shape() == first.shape();
+        parts.push_back(p.shape() == step_batch_ ? p : broadcast_to(p, step_batch_));
+      }
+      return shared ? first : stack(parts);
+    };
+    const Tensor loc = series(&dist::LocScaleFamily::loc);
+    const Tensor scale = series(&dist::LocScaleFamily::scale);
+    dist::DistributionPtr joint = family->with_loc_scale(loc, scale);
+    if (!(joint->batch_shape() == this->batch_shape())) joint = joint->expand(this->batch_shape()).share();
+    return joint;
+  }
+
   template <class Moment>
   Tensor per_step(Moment moment) const {
     Shape step_shape = step_batch_;
@@ -164,6 +203,7 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
 
   std::vector<dist::DistributionPtr> steps_;
   std::vector<std::optional<Tensor>> scales_;
+  dist::DistributionPtr joint_;  // the series as one distribution, when it can be
   Shape step_sample_shape_;  // a sample_shape the steps' sites kept (no plate folded it in)
   Shape step_batch_;         // one step's batch shape (the site's, without the time axis)
 };
