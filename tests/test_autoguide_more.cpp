@@ -11,7 +11,12 @@
 //   regression with known noise, whose posterior is exactly a correlated 2-D
 //   Gaussian (precision I / s0^2 + X^T X / sigma^2): the Laplace covariance
 //   equals it (the Hessian of a quadratic), its draws match it within Monte
-//   Carlo error, and AutoMultivariateNormal fitted by SVI recovers it.
+//   Carlo error, and AutoMultivariateNormal fitted by SVI recovers it;
+// - TraceGraph_ELBO: one particle's gradient written out by hand (the score
+//   of each plate element times that element's own costs), and the mean of
+//   many particles' gradients against the exact gradient of the ELBO, summed
+//   over the support of a Bernoulli (plate) and a Poisson (truncated far in
+//   the tail) guide site, a reparameterised Normal after it.
 #include <catch2/catch.hpp>
 
 #include <Eigen/Dense>
@@ -24,6 +29,7 @@
 #include "require_throws.hpp"
 #include "tyche/distributions/biject_to.hpp"
 #include "tyche/distributions/continuous.hpp"
+#include "tyche/distributions/discrete.hpp"
 #include "tyche/effects/handlers/scale.hpp"
 #include "tyche/distributions/multivariate.hpp"
 #include "tyche/infer/autoguide.hpp"
@@ -89,29 +95,29 @@ double autoguide_more_guide_draw(tyche::Key key, const tyche::ValueMap& params, 
 }
 
 // a ~ N(0, s0), b ~ N(0, s0), y_i ~ N(a + b x_i, sigma).
-constexpr double kRegS0 = 2.0, kRegSigma = 0.5;
-const tyche::Tensor kRegX{0.5, 1.0, 1.5, 2.0, 3.0};
-const tyche::Tensor kRegY{1.1, 1.9, 2.4, 3.3, 4.6};
+constexpr double kAgRegS0 = 2.0, kAgRegSigma = 0.5;
+const tyche::Tensor kAgRegX{0.5, 1.0, 1.5, 2.0, 3.0};
+const tyche::Tensor kAgRegY{1.1, 1.9, 2.4, 3.3, 4.6};
 
 auto autoguide_more_regression = [](const tyche::Tensor& x, const tyche::Tensor& y) {
-  auto a = tyche::sample("a", dist::Normal(0.0, kRegS0));
-  auto b = tyche::sample("b", dist::Normal(0.0, kRegS0));
+  auto a = tyche::sample("a", dist::Normal(0.0, kAgRegS0));
+  auto b = tyche::sample("b", dist::Normal(0.0, kAgRegS0));
   tyche::plate data("data", x.size());
-  tyche::sample("y", dist::Normal(a + b * x, kRegSigma), y);
+  tyche::sample("y", dist::Normal(a + b * x, kAgRegSigma), y);
 };
 
-struct RegressionPosterior {
+struct AgRegressionPosterior {
   Eigen::Vector2d mean;
   Eigen::Matrix2d covariance;
 };
 
-RegressionPosterior autoguide_more_regression_posterior() {
-  Eigen::Matrix2d precision = Eigen::Matrix2d::Identity() / (kRegS0 * kRegS0);
+AgRegressionPosterior autoguide_more_regression_posterior() {
+  Eigen::Matrix2d precision = Eigen::Matrix2d::Identity() / (kAgRegS0 * kAgRegS0);
   Eigen::Vector2d xty = Eigen::Vector2d::Zero();
-  for (std::int64_t i = 0; i < kRegX.size(); ++i) {
-    const Eigen::Vector2d row(1.0, kRegX.data()[i]);
-    precision += row * row.transpose() / (kRegSigma * kRegSigma);
-    xty += row * kRegY.data()[i] / (kRegSigma * kRegSigma);
+  for (std::int64_t i = 0; i < kAgRegX.size(); ++i) {
+    const Eigen::Vector2d row(1.0, kAgRegX.data()[i]);
+    precision += row * row.transpose() / (kAgRegSigma * kAgRegSigma);
+    xty += row * kAgRegY.data()[i] / (kAgRegSigma * kAgRegSigma);
   }
   const Eigen::Matrix2d covariance = precision.inverse();
   return {covariance * xty, covariance};
@@ -124,6 +130,48 @@ Eigen::Matrix2d autoguide_more_covariance(const tyche::dist::MultivariateNormal&
 
 tyche::optim::StepSize autoguide_more_decaying(double start, double end_fraction, std::int64_t steps) {
   return [=](std::int64_t i) { return start * std::pow(end_fraction, double(i) / double(steps)); };
+}
+
+// z_i ~ Bernoulli(0.3), y_i ~ N(z_i, 1) in a plate of 3; the guide z_i ~ Bernoulli(probs_i).
+const tyche::Tensor kAgGraphY{0.9, -0.3, 1.4};
+auto autoguide_more_bernoulli_model = [](const tyche::Tensor& y) {
+  tyche::plate p("p", 3);
+  auto z = tyche::sample("z", dist::Bernoulli({.probs = tyche::Tensor(0.3)}));
+  tyche::sample("y", dist::Normal(z, 1.0), y);
+};
+auto autoguide_more_bernoulli_guide = [](const tyche::Tensor&) {
+  tyche::plate p("p", 3);
+  auto probs = tyche::param("probs", tyche::Tensor{0.2, 0.5, 0.7}, tyche::constraints::unit_interval);
+  tyche::sample("z", dist::Bernoulli({.probs = probs}));
+};
+
+double autoguide_more_log_bernoulli(double z, double p) { return z * std::log(p) + (1 - z) * std::log1p(-p); }
+
+// n ~ Poisson(3), mu ~ N(0, 1), y ~ N(n + mu, 2); the guide n ~ Poisson(rate), mu ~ N(m, 0.5).
+constexpr double kAgPoissonY = 4.2, kAgPoissonS = 0.5;
+auto autoguide_more_poisson_model = [](double y) {
+  auto n = tyche::sample("n", dist::Poisson(3.0));
+  auto mu = tyche::sample("mu", dist::Normal(0.0, 1.0));
+  tyche::sample("y", dist::Normal(n + mu, 2.0), tyche::Tensor(y));
+};
+auto autoguide_more_poisson_guide = [](double) {
+  tyche::sample("n", dist::Poisson(tyche::param("rate", 2.0, tyche::constraints::positive)));
+  tyche::sample("mu", dist::Normal(tyche::param("m", 0.0), kAgPoissonS));
+};
+
+// The exact ELBO of that guide: the sum over n (to 80, far in the tail) of q(n) times the Gaussian
+// expectations over mu in closed form.
+double autoguide_more_poisson_elbo(double rate, double m) {
+  double elbo = 0.5 * std::log(2 * std::numbers::pi * std::numbers::e * kAgPoissonS * kAgPoissonS);  // H(q(mu))
+  elbo += -0.5 * std::log(2 * std::numbers::pi) - (m * m + kAgPoissonS * kAgPoissonS) / 2;          // E log N(mu; 0, 1)
+  for (int n = 0; n <= 80; ++n) {
+    const double log_q = n * std::log(rate) - rate - std::lgamma(n + 1.0);
+    const double log_prior = n * std::log(3.0) - 3.0 - std::lgamma(n + 1.0);
+    const double r = kAgPoissonY - n - m;
+    const double likelihood = -0.5 * std::log(2 * std::numbers::pi * 4.0) - (r * r + kAgPoissonS * kAgPoissonS) / 8.0;
+    elbo += std::exp(log_q) * (log_prior + likelihood - log_q);
+  }
+  return elbo;
 }
 
 }  // namespace
@@ -367,11 +415,11 @@ TEST_CASE("AutoMultivariateNormal: NumPyro's params and sites, a Delta per site 
 
 TEST_CASE("AutoLaplaceApproximation: SVI finds the MAP; the covariance is the exact posterior's; draws within MC error",
           "[svi][autoguide]") {
-  const RegressionPosterior exact = autoguide_more_regression_posterior();
+  const AgRegressionPosterior exact = autoguide_more_regression_posterior();
   auto guide = tyche::AutoLaplaceApproximation(autoguide_more_regression);
   tyche::SVI svi(autoguide_more_regression, guide, tyche::optim::Adam({.step_size = autoguide_more_decaying(0.1, 0.01, 1500)}),
                  tyche::Trace_ELBO{});
-  const auto result = svi.run(0, 1500, kRegX, kRegY, tyche::SVIRunOptions{.progress_bar = false});
+  const auto result = svi.run(0, 1500, kAgRegX, kAgRegY, tyche::SVIRunOptions{.progress_bar = false});
   // A Delta guide makes the loss deterministic: Adam with a decaying step settles on the MAP.
   const tyche::ValueMap median = guide.median(result.params);
   CHECK_THAT(median.at("a").item(), WithinAbs(exact.mean[0], 1e-3));
@@ -406,12 +454,12 @@ TEST_CASE("AutoLaplaceApproximation: SVI finds the MAP; the covariance is the ex
 }
 
 TEST_CASE("AutoMultivariateNormal fitted by SVI recovers a correlated 2-D Gaussian posterior", "[svi][autoguide]") {
-  const RegressionPosterior exact = autoguide_more_regression_posterior();
+  const AgRegressionPosterior exact = autoguide_more_regression_posterior();
   auto guide = tyche::AutoMultivariateNormal(autoguide_more_regression);
   constexpr std::int64_t kSteps = 4000;
   tyche::SVI svi(autoguide_more_regression, guide, tyche::optim::Adam({.step_size = autoguide_more_decaying(0.03, 0.01, kSteps)}),
                  tyche::Trace_ELBO{.num_particles = 2});
-  const auto result = svi.run(1, kSteps, kRegX, kRegY, tyche::SVIRunOptions{.progress_bar = false});
+  const auto result = svi.run(1, kSteps, kAgRegX, kAgRegY, tyche::SVIRunOptions{.progress_bar = false});
   const auto posterior = guide.get_posterior(result.params);
   const Eigen::Matrix2d covariance = autoguide_more_covariance(posterior);
   // The optimiser's noise: at this seed the locs land about 1% of a posterior sd from the exact
@@ -423,4 +471,96 @@ TEST_CASE("AutoMultivariateNormal fitted by SVI recovers a correlated 2-D Gaussi
   }
   CHECK(covariance(0, 1) / std::sqrt(covariance(0, 0) * covariance(1, 1)) ==
         Approx(exact.covariance(0, 1) / std::sqrt(exact.covariance(0, 0) * exact.covariance(1, 1))).margin(0.03));
+}
+
+TEST_CASE("TraceGraph_ELBO: one particle's value and gradient by hand; each plate element's score sees its own costs",
+          "[svi][autoguide]") {
+  const Eigen::Vector3d probs(0.2, 0.5, 0.7);
+  const tyche::Key key = tyche::PRNGKey(12);
+  const auto loss_at = [&](const tyche::Tensor& p) {
+    return tyche::TraceGraph_ELBO{}.loss(key, {{"probs", p}}, autoguide_more_bernoulli_model, autoguide_more_bernoulli_guide,
+                                         std::tuple{kAgGraphY});
+  };
+  Eigen::VectorXd gradient(3);
+  const double loss = tyche::value_and_grad(loss_at, Eigen::VectorXd(probs), gradient);
+  const auto [model_key, guide_key] = tyche::split(key);
+  (void)model_key;
+  const tyche::ValueMap params{{"probs", tyche::Tensor(Eigen::VectorXd(probs))}};
+  const tyche::Tensor z =
+      *tyche::trace(tyche::substitute(tyche::seed(autoguide_more_bernoulli_guide, guide_key), params)).get_trace(kAgGraphY)["z"].value;
+  double elbo = 0.0;
+  for (int i = 0; i < 3; ++i) {
+    const double zi = z.data()[i];
+    const double cost = autoguide_more_log_bernoulli(zi, 0.3) + autoguide_more_log_normal_pdf(kAgGraphY.data()[i], zi, 1.0) -
+                        autoguide_more_log_bernoulli(zi, probs[i]);
+    elbo += cost;
+    const double score = zi / probs[i] - (1 - zi) / (1 - probs[i]);
+    CHECK_THAT(gradient[i], WithinAbs(-score * cost, 1e-12));
+  }
+  CHECK_THAT(loss, WithinRel(-elbo, 1e-12));
+  // Trace_ELBO refuses the same guide, naming the site.
+  REQUIRE_THROWS_CONTAINING(loss_at(tyche::Tensor(Eigen::VectorXd(probs))).item() +
+                                tyche::Trace_ELBO{}.loss(key, params, autoguide_more_bernoulli_model,
+                                                         autoguide_more_bernoulli_guide, std::tuple{kAgGraphY}).item(),
+                            std::invalid_argument, "`z`", "Bernoulli");
+}
+
+TEST_CASE("TraceGraph_ELBO: the mean gradient of many particles is the exact gradient (Bernoulli plate; Poisson then Normal)",
+          "[svi][autoguide]") {
+  constexpr int kParticles = 4000;
+  // Four standard errors of the mean of kParticles independent gradients (fixed seed), per coordinate.
+  const auto check_mean = [&](const Eigen::MatrixXd& draws, const Eigen::VectorXd& exact) {
+    const Eigen::VectorXd mean = draws.colwise().mean();
+    const Eigen::VectorXd sd = ((draws.rowwise() - mean.transpose()).array().square().colwise().sum() / (kParticles - 1)).sqrt();
+    for (Eigen::Index i = 0; i < exact.size(); ++i) {
+      INFO("coordinate " << i << ", standard error " << sd[i] / std::sqrt(double(kParticles)));
+      CHECK_THAT(mean[i], WithinAbs(exact[i], 4.0 * sd[i] / std::sqrt(double(kParticles))));
+      CHECK(sd[i] > 0.0);
+    }
+  };
+  SECTION("Bernoulli in a plate: d(-ELBO)/dp_i = -(f_i(1) - f_i(0)), f_i(z) = log p(z, y_i) - log q_i(z)") {
+    const Eigen::Vector3d probs(0.2, 0.5, 0.7);
+    Eigen::MatrixXd draws(kParticles, 3);
+    int row = 0;
+    for (const tyche::Key& k : tyche::split(tyche::PRNGKey(21), kParticles)) {
+      Eigen::VectorXd g(3);
+      tyche::value_and_grad(
+          [&](const tyche::Tensor& p) {
+            return tyche::TraceGraph_ELBO{}.loss(k, {{"probs", p}}, autoguide_more_bernoulli_model,
+                                                 autoguide_more_bernoulli_guide, std::tuple{kAgGraphY});
+          },
+          Eigen::VectorXd(probs), g);
+      draws.row(row++) = g.transpose();
+    }
+    Eigen::VectorXd exact(3);
+    for (int i = 0; i < 3; ++i) {
+      const auto f = [&](double z) {
+        return autoguide_more_log_bernoulli(z, 0.3) + autoguide_more_log_normal_pdf(kAgGraphY.data()[i], z, 1.0) -
+               autoguide_more_log_bernoulli(z, probs[i]);
+      };
+      exact[i] = -(f(1.0) - f(0.0));
+    }
+    check_mean(draws, exact);
+  }
+  SECTION("Poisson, then a reparameterised Normal: the score term for the rate, the pathwise one for m") {
+    const double rate = 2.5, m = 0.4;
+    Eigen::MatrixXd draws(kParticles, 2);
+    int row = 0;
+    for (const tyche::Key& k : tyche::split(tyche::PRNGKey(22), kParticles)) {
+      Eigen::VectorXd g(2);
+      tyche::value_and_grad(
+          [&](const tyche::Tensor& v) {
+            return tyche::TraceGraph_ELBO{}.loss(k, {{"rate", v[0]}, {"m", v[1]}}, autoguide_more_poisson_model,
+                                                 autoguide_more_poisson_guide, std::tuple{kAgPoissonY});
+          },
+          Eigen::Vector2d(rate, m), g);
+      draws.row(row++) = g.transpose();
+    }
+    // Central differences of the exact ELBO (truncation error about 1e-9 at h = 1e-4).
+    const double h = 1e-4;
+    const Eigen::Vector2d exact(
+        -(autoguide_more_poisson_elbo(rate + h, m) - autoguide_more_poisson_elbo(rate - h, m)) / (2 * h),
+        -(autoguide_more_poisson_elbo(rate, m + h) - autoguide_more_poisson_elbo(rate, m - h)) / (2 * h));
+    check_mean(draws, exact);
+  }
 }

@@ -1,11 +1,13 @@
 // ELBO losses: the evidence lower bound of a model and a guide, estimated
-// from draws of the guide (NumPyro's numpyro.infer.Trace_ELBO and
-// TraceMeanField_ELBO), and the analytic KL divergences the latter uses.
+// from draws of the guide (NumPyro's numpyro.infer.Trace_ELBO,
+// TraceMeanField_ELBO and TraceGraph_ELBO), and the analytic KL divergences
+// TraceMeanField_ELBO uses.
 //
 //   tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::Trace_ELBO{.num_particles = 4});
 //   tyche::Tensor loss = tyche::Trace_ELBO{}.loss(tyche::PRNGKey(0), params, model, guide, std::tuple{y});
 //   tyche::SVI mf(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::TraceMeanField_ELBO{});
 //   tyche::Tensor kl = tyche::dist::kl_divergence(tyche::dist::Normal(0.0, 1.0), tyche::dist::Normal(1.0, 2.0));
+//   tyche::SVI discrete(model, guide_with_a_bernoulli, tyche::optim::Adam({.step_size = 0.05}), tyche::TraceGraph_ELBO{});
 //
 // The loss is -ELBO = -E_q[log p(x, z) - log q(z)], averaged over
 // num_particles draws. Each particle splits its key into the model's and the
@@ -38,6 +40,21 @@
 // is the one at the guide's draws of the sites before it, so the estimate is
 // right when the guide is mean field, as NumPyro warns (tyche does not check).
 //
+// TraceGraph_ELBO: guide sites without a reparameterised sampler (discrete
+// ones, say) are allowed, and their gradient comes from the score function
+// (REINFORCE), as NumPyro's and Pyro's TraceGraph_ELBO: the loss's value is
+// Trace_ELBO's (the non-reparameterised guide sites' log q held constant), and
+// each such site k adds the surrogate sum(log q_k * stop_gradient(cost_k)) -
+// stop_gradient(the same), worth 0, whose gradient is the score-function
+// term. cost_k is the part of log p - log q that may depend on k: as Pyro's
+// dense trace graphs, every guide site from k on (log p - log q of that
+// site), and every model site after the first of those in the model's order
+// (log p); a term in plates k is not in is summed over them, and over any
+// other axis but k's own plates, so that element i of a plate sees only the
+// costs of element i (Rao-Blackwellisation over plates). NumPyro finds the
+// dependencies by provenance instead, which can leave out more terms; both
+// are unbiased. No baseline (NumPyro has none either).
+//
 // kl_divergence(p, q), as NumPyro's registrations: Normal || Normal;
 // Delta || anything (-log q(v) + Delta's log_density); under expand (the KL
 // broadcast to both batch shapes), to_event (Independent || Independent,
@@ -45,6 +62,8 @@
 // either masks). Other pairs throw std::invalid_argument naming them.
 #pragma once
 
+#include "tyche/core/indexing.hpp"
+#include "tyche/core/reduce.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
 #include "tyche/distributions/multivariate.hpp"
@@ -169,7 +188,7 @@ inline std::string latent_names(const Trace& trace) {
 // every guide site draws with a reparameterised sampler (see the top).
 template <class T = Trace>
 void check_model_guide_match(const std::type_identity_t<T>& model_trace, const Trace& guide_trace,
-                             const char* loss_name) {
+                             const char* loss_name, bool require_rsample = true) {
   for (const Message& site : guide_trace) {
     if (site.type != SiteType::sample || site.is_observed || is_auxiliary(site)) continue;
     if (!model_trace.contains(site.name) || model_trace[site.name].type != SiteType::sample)
@@ -180,7 +199,7 @@ void check_model_guide_match(const std::type_identity_t<T>& model_trace, const T
     if (model_trace[site.name].is_observed)
       throw std::invalid_argument(std::string("tyche: ") + loss_name + ": the guide's " + describe_site(site) +
                                   " is observed in the model: a guide samples only the model's latent sites");
-    if (!has_rsample(*site.fn))
+    if (require_rsample && !has_rsample(*site.fn))
       throw std::invalid_argument(std::string("tyche: ") + loss_name + ": the guide's " + describe_site(site) +
                                   " draws from " + site.fn->name() +
                                   ", which has no reparameterised sampler in tyche (its draws pass no gradient to "
@@ -205,7 +224,7 @@ struct ParticleTraces {
 
 template <class Model, class Guide, class ArgsTuple>
 ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& model, const Guide& guide,
-                               const ArgsTuple& args, const char* loss_name) {
+                               const ArgsTuple& args, const char* loss_name, bool require_rsample = true) {
   const auto [model_key, guide_key] = split(key);
   Trace guide_trace = std::apply(
       [&](const auto&... a) {
@@ -219,7 +238,7 @@ ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& mod
             .get_trace(a...);
       },
       args);
-  check_model_guide_match(model_trace, guide_trace, loss_name);
+  check_model_guide_match(model_trace, guide_trace, loss_name, require_rsample);
   return {std::move(model_trace), std::move(guide_trace)};
 }
 
@@ -237,6 +256,79 @@ Tensor negative_mean_over_particles(Key key, int num_particles, const char* loss
   return -add_n(elbos) / double(num_particles);
 }
 
+// A site's log_prob array, weighted by its scale (NumPyro's site["log_prob"]).
+inline Tensor scaled_log_prob(const Message& site) {
+  const Tensor log_prob = site.fn->log_prob(*site.value);
+  return site.scale ? log_prob * *site.scale : log_prob;
+}
+
+// Sums `cost` (of a site in `frames`) over every axis but those of the
+// plates it shares with the target, keeping them; then drops leading axes of
+// length 1. Pyro's MultiFrameTensor.sum_to, which sums the plates the target
+// is not in; here the axes of no plate are summed too, which can only add
+// terms, never drop one.
+template <class T = Tensor>
+Tensor sum_to_plates(const std::type_identity_t<T>& cost, const std::vector<CondIndepStackFrame>& frames,
+                     const std::vector<CondIndepStackFrame>& target) {
+  Tensor out = cost;
+  for (int axis = -out.ndim(); axis < 0; ++axis) {
+    const bool kept = std::any_of(target.begin(), target.end(), [&](const CondIndepStackFrame& f) {
+      return f.dim == axis && std::find(frames.begin(), frames.end(), f) != frames.end();
+    });
+    if (!kept && out.dim(axis) != 1) out = sum(out, axis, true);
+  }
+  std::vector<std::int64_t> dims(out.shape().begin(), out.shape().end());
+  std::size_t lead = 0;
+  while (lead < dims.size() && dims[lead] == 1) ++lead;
+  return lead == 0 ? out : out.reshape(std::vector<std::int64_t>(dims.begin() + std::ptrdiff_t(lead), dims.end()));
+}
+
+// One particle of TraceGraph_ELBO (see the top).
+template <class T = Trace>
+Tensor tracegraph_particle(const std::type_identity_t<T>& model_trace, const Trace& guide_trace) {
+  std::vector<const Message*> guide_sites, model_sites;
+  for (const Message& site : guide_trace)
+    if (site.type == SiteType::sample) guide_sites.push_back(&site);
+  for (const Message& site : model_trace)
+    if (site.type == SiteType::sample) model_sites.push_back(&site);
+  const auto model_position = [&](const std::string& name) {
+    for (std::size_t i = 0; i < model_sites.size(); ++i)
+      if (model_sites[i]->name == name) return i;
+    return model_sites.size();
+  };
+  const auto reparameterised = [](const Message& site) { return site.is_observed || has_rsample(*site.fn); };
+
+  std::vector<Tensor> terms;
+  for (const Message* site : model_sites) terms.push_back(site_log_density(*site));
+  for (const Message* site : guide_sites)
+    terms.push_back(reparameterised(*site) ? -site_log_density(*site) : -stop_gradient(site_log_density(*site)));
+
+  for (std::size_t k = 0; k < guide_sites.size(); ++k) {
+    const Message& node = *guide_sites[k];
+    if (reparameterised(node)) continue;
+    const std::vector<CondIndepStackFrame>& target = node.cond_indep_stack;
+    Tensor cost = 0.0;  // broadcasting sums: the terms keep different plate axes
+    std::size_t first_in_model = model_sites.size();
+    std::vector<bool> counted(model_sites.size(), false);
+    for (std::size_t j = k; j < guide_sites.size(); ++j) {
+      const Message& later = *guide_sites[j];
+      cost = cost - sum_to_plates(scaled_log_prob(later), later.cond_indep_stack, target);
+      const std::size_t m = model_position(later.name);
+      if (m == model_sites.size()) continue;  // an auxiliary site
+      cost = cost + sum_to_plates(scaled_log_prob(*model_sites[m]), model_sites[m]->cond_indep_stack, target);
+      counted[m] = true;
+      first_in_model = std::min(first_in_model, m);
+    }
+    for (std::size_t m = first_in_model + 1; m < model_sites.size(); ++m)
+      if (!counted[m])
+        cost = cost + sum_to_plates(scaled_log_prob(*model_sites[m]), model_sites[m]->cond_indep_stack, target);
+    const Tensor downstream = stop_gradient(cost);
+    const Tensor surrogate = sum(scaled_log_prob(node) * downstream);
+    terms.push_back(surrogate - stop_gradient(surrogate));
+  }
+  return add_n(terms);
+}
+
 }  // namespace detail
 
 struct Trace_ELBO {
@@ -251,6 +343,21 @@ struct Trace_ELBO {
     return detail::negative_mean_over_particles(key, num_particles, "Trace_ELBO", [&](Key particle_key) {
       const auto traces = detail::particle_traces(particle_key, params, model, guide, args, "Trace_ELBO");
       return trace_log_density(traces.model) - trace_log_density(traces.guide);
+    });
+  }
+};
+
+struct TraceGraph_ELBO {
+  int num_particles = 1;
+
+  // -ELBO at `params`, as Trace_ELBO::loss, with score-function terms for the
+  // guide's non-reparameterised sites (see the top).
+  template <class Model, class Guide, class... Args>
+  Tensor loss(Key key, const ValueMap& params, const Model& model, const Guide& guide,
+              const std::tuple<Args...>& args) const {
+    return detail::negative_mean_over_particles(key, num_particles, "TraceGraph_ELBO", [&](Key particle_key) {
+      const auto traces = detail::particle_traces(particle_key, params, model, guide, args, "TraceGraph_ELBO", false);
+      return detail::tracegraph_particle(traces.model, traces.guide);
     });
   }
 };

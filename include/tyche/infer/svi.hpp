@@ -15,6 +15,7 @@
 //   tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::Trace_ELBO{});
 //   auto result = svi.run(/*seed=*/0, /*num_steps=*/2000, y);   // params, state, losses
 //   result.params["loc"];                                        // constrained values by name
+//   auto more = svi.run(0, 1000, y, tyche::SVIRunOptions{.init_state = result.state});  // 1000 steps further
 //   // or step by step:
 //   auto state = svi.init(0, y);
 //   for (int i = 0; i < 100; ++i) std::tie(state, std::ignore) = svi.update(state, y);
