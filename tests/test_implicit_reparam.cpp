@@ -58,9 +58,10 @@ ImplicitReparamMean implicit_reparam_mean(const Eigen::VectorXd& v) {
 
 TEST_CASE("implicit reparam: d log x / d alpha of a Gamma draw is the derivative of the quantile at its level") {
   // The derivative itself, over a grid of concentrations and CDF levels that
-  // covers both of its methods (series below max(alpha, 1), continued
-  // fraction above) and the tails.
-  for (double alpha : {1e-3, 0.01, 0.1, 0.3, 0.5, 0.9, 1.0, 1.1, 2.0, 3.7, 10.0, 30.0, 100.0, 1e3, 1e4}) {
+  // covers its three methods (series below max(alpha, 1), continued fraction
+  // above, Wilson-Hilferty from alpha = 1e7) and the tails.
+  for (double alpha : {1e-3, 0.01, 0.1, 0.3, 0.5, 0.9, 1.0, 1.1, 2.0, 3.7, 10.0, 30.0, 100.0, 1e3, 1e4, 1e6,
+                       9.9e6, 1e7, 1e8}) {
     for (double u : {1e-12, 1e-6, 1e-3, 0.05, 0.2, 0.4, 0.5, 0.6, 0.8, 0.95, 0.999, 1.0 - 1e-9}) {
       const double x = boost::math::gamma_p_inv(alpha, u);
       if (x == 0.0) continue;  // below the smallest double: log x is not representable here
