@@ -141,8 +141,8 @@ Tensor onion(const std::type_identity_t<T>& y, const Tensor& z, const Shape& sha
   const bool grad = core::needs_grad(tape, y);
   Tensor l = core::Access::result(shape, grad);
   OnionNode local;
-  auto& node = tape.node_for(grad, local, &onion_forward<>, &onion_backward<>, {core::Access::operand(y)},
-                             {core::Access::operand(l)});
+  auto& node = tape.node_for(grad, local, &onion_forward<>, &onion_backward<>,
+                             {core::Access::operand(y), core::Access::operand(z)}, {core::Access::operand(l)});
   node.y = core::Access::data(y);
   node.gy = core::Access::grad(y);
   node.z = core::Access::data(z);
