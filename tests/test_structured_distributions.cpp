@@ -310,6 +310,10 @@ TEST_CASE("GaussianRandomWalk log_prob_sum is the sum of log_prob, broadcasting,
   CHECK(lp.at({1}) == -kStructuredInf);
   CHECK(std::isfinite(lp.at({2})));
   CHECK(walk.log_prob_sum(bad).item() == -kStructuredInf);
+  // A NaN entry gives NaN, as Normal's log_prob and NumPyro's.
+  CHECK(std::isnan(walk.log_prob(Tensor{0.0, std::nan(""), 1.0, 2.0}).at({0})));
+  CHECK(std::isnan(walk.log_prob_sum(Tensor{0.0, std::nan(""), 1.0, 2.0}).item()));
+  CHECK(std::isnan(dist::Normal().log_prob(std::nan("")).item()));
   // No NaN gradient reaches the scale from the walk outside the support.
   const tyche::ValueAndGrad r = tyche::value_and_grad(
       [&](const Tensor& s) { return tyche::sum(dist::GaussianRandomWalk(s, 4).log_prob(bad)); },
@@ -462,6 +466,8 @@ Eigen::MatrixXd structured_dense_covariance(const Tensor& w, const Tensor& d) {
 }  // namespace
 
 TEST_CASE("LowRankMultivariateNormal log_prob is MultivariateNormal's with the dense covariance, batches broadcast") {
+  // Also covariance_matrix(), precision_matrix() (Woodbury) and scale_tril()
+  // against W W^T + diag(D), its inverse and its Cholesky factor by Eigen.
   // loc (4,), cov_factor (2, 4, 2), cov_diag (3, 1, 4): batch (3, 2); values
   // (5, 1, 1, 4) broadcast to (5, 3, 2).
   const std::int64_t n = 4, m = 2;
@@ -476,6 +482,9 @@ TEST_CASE("LowRankMultivariateNormal log_prob is MultivariateNormal's with the d
   REQUIRE(lp.shape() == Shape{5, 3, 2});
   const Tensor covariance = low_rank.covariance_matrix();
   REQUIRE(covariance.shape() == Shape{3, 2, n, n});
+  const Tensor precision = low_rank.precision_matrix(), scale_tril = low_rank.scale_tril();
+  REQUIRE(precision.shape() == Shape{3, 2, n, n});
+  REQUIRE(scale_tril.shape() == Shape{3, 2, n, n});
   for (std::int64_t a = 0; a < 3; ++a)
     for (std::int64_t b = 0; b < 2; ++b) {
       const Eigen::MatrixXd dense = structured_dense_covariance(w[b], d[a].reshape({n}));
@@ -485,8 +494,14 @@ TEST_CASE("LowRankMultivariateNormal log_prob is MultivariateNormal's with the d
         INFO("value " << i << ", batch element (" << a << ", " << b << ")");
         CHECK(structured_close(lp.at({i, a, b}), expected.at({i}), 1e-11));
       }
+      const Eigen::MatrixXd inverse = dense.inverse();
+      const Eigen::MatrixXd factor = Eigen::LLT<Eigen::MatrixXd>(dense).matrixL();
       for (std::int64_t r = 0; r < n; ++r) {
-        for (std::int64_t c = 0; c < n; ++c) CHECK(covariance.at({a, b, r, c}) == Approx(dense(r, c)).epsilon(1e-14));
+        for (std::int64_t c = 0; c < n; ++c) {
+          CHECK(covariance.at({a, b, r, c}) == Approx(dense(r, c)).epsilon(1e-14));
+          CHECK(precision.at({a, b, r, c}) == Approx(inverse(r, c)).epsilon(1e-10).margin(1e-12));
+          CHECK(scale_tril.at({a, b, r, c}) == Approx(factor(r, c)).epsilon(1e-12).margin(1e-14));
+        }
         CHECK(low_rank.variance().at({a, b, r}) == Approx(dense(r, r)).epsilon(1e-14));
         CHECK(low_rank.mean().at({a, b, r}) == loc.at({r}));
       }
@@ -511,6 +526,9 @@ TEST_CASE("LowRankMultivariateNormal gradients in the value and every parameter 
   check_gradient("LowRankMultivariateNormal.sample",
                  [&](const Inputs& in) { return dist::LowRankMultivariateNormal(in[0], in[1], in[2]).sample(key, {2}); },
                  {{Shape{3}, kReal}, {Shape{3, 2}, kReal}, {Shape{3}, kPositive}});
+  check_gradient("LowRankMultivariateNormal.precision_matrix",
+                 [](const Inputs& in) { return dist::LowRankMultivariateNormal(0.0, in[0], in[1]).precision_matrix(); },
+                 {{Shape{2, 3, 2}, kReal}, {Shape{3}, kPositive}});
   check_gradient("LowRankMultivariateNormal.covariance_matrix",
                  [](const Inputs& in) { return dist::LowRankMultivariateNormal(0.0, in[0], in[1]).covariance_matrix(); },
                  {{Shape{3, 2}, kReal}, {Shape{3}, kPositive}});

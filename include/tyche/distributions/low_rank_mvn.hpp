@@ -11,6 +11,7 @@
 //   tyche::Tensor x = d.sample(tyche::PRNGKey(0), {5});              // shape (5, 3)
 //   tyche::Tensor lp = d.log_prob(x);                                 // shape (5,)
 //   tyche::Tensor S = d.covariance_matrix();                          // W W^T + diag(D), (3, 3)
+//   tyche::Tensor P = d.precision_matrix();                           // S^-1 by Woodbury
 //
 // Leading axes of loc (..., n), cov_factor (..., n, m) and cov_diag (..., n)
 // are batch axes and broadcast together; loc and cov_diag may also have a
@@ -57,6 +58,25 @@ class LowRankMultivariateNormalT : public Distribution {
     const Tensor diagonal = detail::broadcast_to_shape(cov_diag_, detail::with_axes(batch_shape(), {n}));
     const Tensor on_diagonal = diagonal.reshape(detail::with_axes(batch_shape(), {n, 1})) * detail::identity_matrix(n);
     return outer + on_diagonal;
+  }
+
+  // The lower Cholesky factor of the covariance, batch + (n, n) (dense: O(n^3)).
+  Tensor scale_tril() const {
+    return detail::map_matrices(covariance_matrix(), [](const Tensor& s) { return cholesky(s); });
+  }
+  // S^-1 = D^-1 - (L^-1 W^T D^-1)^T (L^-1 W^T D^-1) by Woodbury, batch + (n, n).
+  Tensor precision_matrix() const {
+    const std::int64_t n = event_shape()[0];
+    const Tensor d = detail::broadcast_to_shape(cov_diag_, detail::with_axes(batch_shape(), {n})).reshape({-1, n});
+    std::vector<Tensor> parts;
+    for (std::size_t q = 0; q < wt_dinv_.size(); ++q) {
+      const Tensor a = solve_triangular(capacitance_tril_[q], wt_dinv_[q]);  // (m, n)
+      const Tensor inverse_diagonal = 1.0 / d[std::int64_t(q)];
+      parts.push_back(inverse_diagonal.reshape({n, 1}) * detail::identity_matrix(n) - matmul(transpose(a), a));
+    }
+    if (parts.empty()) return Tensor::zeros(detail::with_axes(batch_shape(), {n, n}));
+    return parts.size() == 1 ? parts[0].reshape(detail::with_axes(batch_shape(), {n, n}))
+                             : stack(parts).reshape(detail::with_axes(batch_shape(), {n, n}));
   }
 
   std::string name() const override { return "LowRankMultivariateNormal"; }

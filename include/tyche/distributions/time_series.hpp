@@ -45,10 +45,11 @@ class GaussianRandomWalkT : public Distribution {
     return cumsum(random::normal(key, shape(sample_shape)), -1) * scale_column();
   }
   // sum_t log Normal(x_t - x_(t-1) | 0, scale) with x_(-1) = 0; -infinity
-  // for a walk with a non-finite entry (outside real_vector).
+  // for a walk with an infinite entry (outside real_vector), and NaN for one
+  // with a NaN entry, as the other distributions (and NumPyro).
   Tensor log_prob(const Tensor& value) const override {
     require_walks(value);
-    const Tensor inside = support().check(value);
+    const Tensor inside = sum(abs(value) == std::numeric_limits<double>::infinity(), -1) == 0.0;
     Shape column = inside.shape();
     column.push_back(1);
     // Off the support the density sees 0 (see detail::on_support).
