@@ -134,6 +134,13 @@ TEST_CASE("OrderedLogistic log_prob is -inf off 0..K-1, and its shapes broadcast
   CHECK(d.support().str() == "IntegerInterval(lower_bound=0, upper_bound=2)");
   CHECK(d.is_discrete());
   CHECK(d.name() == "OrderedLogistic");
+  // Enumerable as Categorical: the K categories on a new leading axis.
+  REQUIRE(d.has_enumerate_support());
+  const Tensor all = d.enumerate_support();
+  REQUIRE(all.shape() == Shape{3, 2, 3});
+  CHECK(all.at({2, 1, 0}) == 2.0);
+  CHECK(d.enumerate_support(false).shape() == Shape{3, 1, 1});
+  CHECK(tyche::sum(tyche::exp(d.log_prob(all)), 0).at({1, 2}) == Approx(1.0).epsilon(1e-14));
   // A scalar predictor with a batch of cutpoints, and a batch of predictors with one row.
   CHECK(dist::OrderedLogistic(0.0, Tensor{{0.0, 1.0}, {1.0, 2.0}}).batch_shape() == Shape{2});
   CHECK(dist::OrderedLogistic(Tensor{1.0, 2.0, 3.0}, Tensor{0.0, 1.0}).batch_shape() == Shape{3});

@@ -76,6 +76,12 @@ class OrderedLogisticT : public Distribution {
   constraints::Constraint support() const override {
     return constraints::integer_interval(0.0, double(num_categories() - 1));
   }
+  // The K categories, as Categorical's (NumPyro's OrderedLogistic is a
+  // CategoricalProbs), so that enumeration can sum a latent one out.
+  bool has_enumerate_support() const override { return true; }
+  Tensor enumerate_support(bool expand = true) const override {
+    return detail::enumerate_integers(name(), Tensor(0.0), Tensor(double(num_categories() - 1)), batch_shape(), expand);
+  }
   Tensor draw(Key key, const Shape& sample_shape) const override {
     return random::categorical(key, log_probs_, shape(sample_shape));
   }
