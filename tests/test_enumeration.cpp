@@ -22,6 +22,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <numbers>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -492,4 +493,44 @@ TEST_CASE("infer_discrete errors", "[enumeration][infer_discrete]") {
   REQUIRE_THROWS_CONTAINING(tyche::infer_discrete(enumeration_mixture, {.temperature = 0.5}), std::invalid_argument,
                             "temperature");
   REQUIRE_THROWS_CONTAINING(tyche::infer_discrete(enumeration_mixture)(data), std::runtime_error, "random key");
+}
+
+TEST_CASE("enum_log_density of a 5-step HMM equals the forward algorithm", "[enumeration]") {
+  // 5 enumerated dims: the greedy elimination order sums the chain one step
+  // at a time. Reference: alpha_t(j) = sum_i alpha_{t-1}(i) A(i, j) N(x_t | m_j, 1).
+  const std::vector<std::vector<double>> transition{{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}};
+  const std::vector<double> initial{0.5, 0.3, 0.2}, means{-2.0, 0.0, 3.0};
+  const Tensor x{-1.5, 0.4, 2.2, 2.9, -0.1};
+  auto model = [](const Tensor& x) {
+    const Tensor a{{0.7, 0.2, 0.1}, {0.1, 0.8, 0.1}, {0.3, 0.3, 0.4}};
+    Tensor state;
+    for (int t = 0; t < 5; ++t) {
+      state = tyche::sample("z" + std::to_string(t),
+                            dist::Categorical({.probs = t == 0 ? Tensor{0.5, 0.3, 0.2} : tyche::take(a, state)}));
+      tyche::sample("x" + std::to_string(t), dist::Normal(tyche::take(Tensor{-2.0, 0.0, 3.0}, state), 1.0),
+                    tyche::take(x, {t}).reshape({}));
+    }
+  };
+  const auto emission = [&](double xt, int j) {
+    return std::exp(-0.5 * (xt - means[std::size_t(j)]) * (xt - means[std::size_t(j)])) / std::sqrt(2 * std::numbers::pi);
+  };
+  std::vector<double> alpha(3);
+  for (int j = 0; j < 3; ++j) alpha[std::size_t(j)] = initial[std::size_t(j)] * emission(x.data()[0], j);
+  for (int t = 1; t < 5; ++t) {
+    std::vector<double> next(3, 0.0);
+    for (int j = 0; j < 3; ++j) {
+      for (int i = 0; i < 3; ++i) next[std::size_t(j)] += alpha[std::size_t(i)] * transition[std::size_t(i)][std::size_t(j)];
+      next[std::size_t(j)] *= emission(x.data()[t], j);
+    }
+    alpha = next;
+  }
+  const double forward = std::log(alpha[0] + alpha[1] + alpha[2]);
+  CHECK_THAT(enumeration_summed(model, {}, 0, x), WithinRel(forward, 1e-12));
+  // A sixth site would need dim -7: a clear error.
+  auto too_many = [] {
+    for (int t = 0; t < 7; ++t)
+      tyche::sample("c" + std::to_string(t), dist::Bernoulli({.probs = 0.5}), std::nullopt,
+                    {.infer = {{"enumerate", std::string("parallel")}}});
+  };
+  REQUIRE_THROWS_CONTAINING(tyche::enumerate(too_many, -1)(), tyche::ShapeError, "site `c6`", "at most 6 dims");
 }

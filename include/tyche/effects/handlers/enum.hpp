@@ -32,7 +32,9 @@
 // varies along the plate. Sites whose log_prob depends on no enumerated dim
 // simply add their (scaled) log density, as trace_log_density does. The
 // plates must nest as a tree along every path of enumerated dims (as Pyro
-// requires); otherwise the sum is an error.
+// requires); otherwise the sum is an error. Each enumerated site keeps its
+// own dim for the whole run (no markov dim recycling yet), so the plates and
+// the enumerated sites together are at most kMaxRank (6) dims.
 #pragma once
 
 #include "tyche/core/reduce.hpp"
@@ -98,6 +100,11 @@ class enumerate : public Handler<Fn> {
                                   ": an enumerated site cannot have a sample_shape (" + msg.sample_shape.str() +
                                   "); give the distribution that batch shape, inside plates");
     const int dim = next_--;
+    if (dim < -kMaxRank)
+      throw ShapeError("tyche: " + detail::describe_site(msg) + ": enumerating it needs dim " + std::to_string(dim) +
+                       ", but tyche arrays have at most " + std::to_string(kMaxRank) +
+                       " dims (the plates and one dim per enumerated site, which are not reused: there is no "
+                       "markov handler yet); enumerate fewer sites, or sum some out by hand");
     if (fn.batch_shape().rank() > -1 - dim)
       throw ShapeError("tyche: " + detail::describe_site(msg) + ": its " + fn.name() + " has batch shape " +
                        fn.batch_shape().str() + ", which reaches past dim " + std::to_string(dim) +
@@ -205,28 +212,10 @@ Tensor contract_enum_factors(std::vector<EnumFactor> factors, int rank, int max_
     const std::uint32_t plates = leaf->first;
     std::vector<Tensor> terms = std::move(leaf->second);
     tree.erase(leaf);
-    // Terms sharing a dim local to this context form one group (union-find).
-    std::vector<std::size_t> group(terms.size());
-    std::iota(group.begin(), group.end(), 0);
-    const auto root = [&](std::size_t i) {
-      while (group[i] != i) i = group[i] = group[group[i]];
-      return i;
-    };
-    std::map<int, std::size_t> first_holder;
-    for (std::size_t i = 0; i < terms.size(); ++i)
-      for (int d : vars_of(terms[i]))
-        if (var_plates.at(d) == plates) {
-          const auto [it, added] = first_holder.try_emplace(d, i);
-          if (!added) group[root(i)] = root(it->second);
-        }
-    std::map<std::size_t, std::vector<Tensor>> groups;
-    for (std::size_t i = 0; i < terms.size(); ++i) groups[root(i)].push_back(std::move(terms[i]));
-    for (auto& [_, members] : groups) {
-      Tensor t = members[0];
-      for (std::size_t i = 1; i < members.size(); ++i) t = t + members[i];  // broadcasting, unlike add_n
-      for (int d : vars_of(t))
-        if (var_plates.at(d) == plates)
-          t = reduce == EnumReduce::logsumexp ? logsumexp(t, axis(d), true) : max(t, axis(d), true);
+    // A term whose dims of this context are gone: to the target's terms, or
+    // its other plates summed (a product of probabilities) and on to the
+    // enclosing context that its remaining dims live in.
+    const auto finish = [&](Tensor t) {
       const std::vector<int> remaining = vars_of(t);
       std::uint32_t parent = 0;
       for (int d : remaining) parent |= var_plates.at(d);
@@ -237,7 +226,7 @@ Tensor contract_enum_factors(std::vector<EnumFactor> factors, int rank, int max_
                 "tyche: infer_discrete: an enumerated site drawn after another one depends on it from outside "
                 "its plates; draw it with the other one's plates, or give the sites another order");
           target_terms->push_back(std::move(t));
-          continue;
+          return;
         }
         parent |= var_plates.at(*target);
       }
@@ -256,7 +245,34 @@ Tensor contract_enum_factors(std::vector<EnumFactor> factors, int rank, int max_
       if (multiplier != 1.0) t = t * multiplier;
       if (parent == 0 && remaining.empty() && !holds_target(t)) done.push_back(sum(t));
       else tree[parent].push_back(std::move(t));
+    };
+    // This context's dims, one at a time: add the terms that hold the dim
+    // (broadcasting), reduce it. Greedily the dim whose added term is
+    // smallest first, which keeps a chain (an HMM) linear in its length.
+    std::vector<Tensor> pool = std::move(terms);
+    while (true) {
+      std::optional<int> next;
+      std::int64_t next_size = 0;
+      for (const Tensor& term : pool)
+        for (int d : vars_of(term)) {
+          if (var_plates.at(d) != plates) continue;
+          Shape joined;
+          for (const Tensor& other : pool)
+            if (varies(other, d)) joined = broadcast_shapes(joined, other.shape(), "enumeration");
+          if (!next || joined.numel() < next_size) next = d, next_size = joined.numel();
+        }
+      if (!next) break;
+      std::optional<Tensor> joined;
+      std::vector<Tensor> rest;
+      for (Tensor& term : pool) {
+        if (!varies(term, *next)) rest.push_back(std::move(term));
+        else joined = joined ? *joined + term : term;  // broadcasting, unlike add_n
+      }
+      const int a = axis(*next);
+      rest.push_back(reduce == EnumReduce::logsumexp ? logsumexp(*joined, a, true) : max(*joined, a, true));
+      pool = std::move(rest);
     }
+    for (Tensor& t : pool) finish(std::move(t));
   }
   if (done.empty()) return 0.0;
   return done.size() == 1 ? done[0] : add_n(done);
