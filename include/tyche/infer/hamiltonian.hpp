@@ -387,25 +387,35 @@ inline void swap(Proposal& a, Proposal& b) noexcept {
   std::swap(a.energy, b.energy);
 }
 
-// A one-step subtree: its proposal is z, its both ends and its momentum sum
-// are z's momentum. One pass over the vectors instead of five copies.
+// The first leaf of a pair: its state to propose, its momentum and velocity
+// to the pair's start.
 template <class = void>
-inline void copy_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg,
-                      Eigen::VectorXd& rho) {
+inline void copy_first_leaf(const PhasePoint& z, Proposal& propose, Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg) {
   const auto pass = [](Eigen::Index n, const double* __restrict q, const double* __restrict g,
                        const double* __restrict p, const double* __restrict v, double* __restrict to_q,
-                       double* __restrict to_g, double* __restrict to_p, double* __restrict to_v,
-                       double* __restrict to_rho) {
+                       double* __restrict to_g, double* __restrict to_p, double* __restrict to_v) {
     for (Eigen::Index i = 0; i < n; ++i) {
       to_q[i] = q[i];
       to_g[i] = g[i];
       to_p[i] = p[i];
       to_v[i] = v[i];
-      to_rho[i] = p[i];
     }
   };
   pass(z.position.size(), z.position.data(), z.grad.data(), z.momentum.data(), z.velocity.data(),
-       propose.position.data(), propose.grad.data(), p_beg.data(), v_beg.data(), rho.data());
+       propose.position.data(), propose.grad.data(), p_beg.data(), v_beg.data());
+}
+
+// z's position and gradient to a proposal.
+template <class = void>
+inline void copy_state(const PhasePoint& z, Proposal& propose) {
+  const auto pass = [](Eigen::Index n, const double* __restrict q, const double* __restrict g, double* __restrict to_q,
+                       double* __restrict to_g) {
+    for (Eigen::Index i = 0; i < n; ++i) {
+      to_q[i] = q[i];
+      to_g[i] = g[i];
+    }
+  };
+  pass(z.position.size(), z.position.data(), z.grad.data(), propose.position.data(), propose.grad.data());
 }
 
 // The momentum and velocity at one end of a subtree.
@@ -472,6 +482,28 @@ inline bool merge_and_check_u_turn(const HalfEnds& first, const HalfEnds& second
   };
   return pass(rho.size(), first.rho.data(), second.rho.data(), first.v_beg.data(), first.p_end.data(),
               first.v_end.data(), second.p_beg.data(), second.v_beg.data(), second.v_end.data(), rho.data());
+}
+
+// merge_and_check_u_turn for two adjacent leaves (p_a, v_a) then (p_b, v_b):
+// rho = p_a + p_b, and the summed momentum points forward at both leaves.
+// Stan's checks of the halves extended by one state are these same sums
+// (rho_a + p_b_beg = p_a + p_b = rho_b + p_a_end), so the result is his.
+template <class = void>
+inline bool merge_leaves_and_check_u_turn(const Eigen::VectorXd& p_a, const Eigen::VectorXd& v_a,
+                                          const Eigen::VectorXd& p_b, const Eigen::VectorXd& v_b,
+                                          Eigen::VectorXd& rho) {
+  const auto pass = [](Eigen::Index n, const double* __restrict pa, const double* __restrict va,
+                       const double* __restrict pb, const double* __restrict vb, double* __restrict out) {
+    double beg = 0, end = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double whole = pa[i] + pb[i];
+      out[i] = whole;
+      beg += va[i] * whole;
+      end += vb[i] * whole;
+    }
+    return beg > 0 && end > 0;
+  };
+  return pass(rho.size(), p_a.data(), v_a.data(), p_b.data(), v_b.data(), rho.data());
 }
 
 }  // namespace detail
@@ -653,8 +685,10 @@ class HamiltonianChainT {
     sample_ = propose_ = detail::Proposal(d);
     for (Eigen::VectorXd* v : {&p_fwd_bck_, &v_fwd_bck_, &p_bck_fwd_, &v_bck_fwd_, &rho_, &rho_fwd_, &rho_bck_})
       v->resize(d);
-    const int levels = std::max(settings_.max_tree_depth.warmup, settings_.max_tree_depth.sampling);
-    levels_.assign(std::size_t(levels), Level(d));
+    // Subtrees of depth 2 to max_tree_depth - 1 (the deepest is a half of the
+    // whole) have a level each; pairs and leaves need none.
+    const int depth = std::max(settings_.max_tree_depth.warmup, settings_.max_tree_depth.sampling);
+    levels_.assign(std::size_t(std::max(depth - 2, 0)), Level(d));
   }
 
   void evaluate_initial_point() {
@@ -718,32 +752,34 @@ class HamiltonianChainT {
     bool weight_overflow = false;  // a weight does not fit the Weights type: integrate again with LogWeights
   };
 
-  // Stan's build_tree: a subtree of 2^depth steps from z in the direction of
-  // eps; its end is z itself (momentum and velocity), its start p_beg/v_beg,
+  // One leapfrog step of z as a new state of the tree: counts it, flags a
+  // divergence and writes its weight and energy h; false when the tree ends
+  // there (a divergence, or a weight that does not fit Weights).
+  template <class Weights, class Metric>
+  bool leaf(const Metric& metric, detail::PhasePoint& z, double eps, TreeTotals& totals, double& weight, double& h) {
+    ++totals.num_steps;
+    h = leapfrog(metric, z, eps);
+    if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
+    const double log_weight = totals.H0 - h;
+    if (!Weights::fits(log_weight)) {
+      totals.weight_overflow = true;
+      return false;
+    }
+    weight = Weights::of_state(log_weight);
+    totals.sum_accept_prob += Weights::accept_prob(log_weight, weight);
+    return !totals.diverging;
+  }
+
+  // Stan's build_tree: a subtree of 2^depth steps (depth >= 1; the first
+  // doubling is nuts_trajectory's) from z in the direction of eps; its end is z itself (momentum and velocity), its start p_beg/v_beg,
   // the sum of its momenta rho (written, where Stan adds to a zeroed rho)
   // and the sum of its weights (written, where Stan adds to an empty sum).
   template <class Weights, class Metric>
   bool build_tree(const Metric& metric, int depth, detail::PhasePoint& z, detail::Proposal& propose,
                   Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& sum_weight,
                   double eps, TreeTotals& totals, detail::UniformStream& stream) {
-    if (depth == 0) {
-      ++totals.num_steps;
-      const double h = leapfrog(metric, z, eps);
-      if (h - totals.H0 > settings_.max_delta_energy) totals.diverging = true;
-      const double log_weight = totals.H0 - h;
-      if (!Weights::fits(log_weight)) {
-        totals.weight_overflow = true;
-        return false;
-      }
-      sum_weight = Weights::of_state(log_weight);
-      totals.sum_accept_prob += Weights::accept_prob(log_weight, sum_weight);
-      if (totals.diverging) return false;
-      propose.potential = z.potential;
-      propose.energy = h;
-      detail::copy_leaf(z, propose, p_beg, v_beg, rho);
-      return true;
-    }
-    Level& level = levels_[std::size_t(depth - 1)];
+    if (depth == 1) return build_pair<Weights>(metric, z, propose, p_beg, v_beg, rho, sum_weight, eps, totals, stream);
+    Level& level = levels_[std::size_t(depth - 2)];
     double weight_init;
     if (!build_tree<Weights>(metric, depth - 1, z, propose, p_beg, v_beg, level.rho_init, weight_init, eps, totals,
                              stream))
@@ -760,6 +796,32 @@ class HamiltonianChainT {
     return detail::merge_and_check_u_turn({p_beg, v_beg, level.p_init_end, level.v_init_end, level.rho_init},
                                           {level.p_final_beg, level.v_final_beg, z.momentum, z.velocity, level.rho_final},
                                           rho);
+  }
+
+  // build_tree at depth 1, two leaves, with no buffers of its own (half of a
+  // tree's nodes are these): the first leaf's momentum and velocity are the
+  // subtree's start, saved in p_beg/v_beg, and the end of its first half;
+  // the second leaf's are z's. Its state is copied to propose only when
+  // drawn. Stan's three checks reduce to two, on the same sums bit for bit:
+  // each half extended by the other's nearest state is the whole, p1 + p2.
+  template <class Weights, class Metric>
+  bool build_pair(const Metric& metric, detail::PhasePoint& z, detail::Proposal& propose, Eigen::VectorXd& p_beg,
+                  Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& sum_weight, double eps, TreeTotals& totals,
+                  detail::UniformStream& stream) {
+    double weight_first, weight_second, h;
+    if (!leaf<Weights>(metric, z, eps, totals, weight_first, h)) return false;
+    propose.potential = z.potential;
+    propose.energy = h;
+    detail::copy_first_leaf(z, propose, p_beg, v_beg);
+    if (!leaf<Weights>(metric, z, eps, totals, weight_second, h)) return false;
+    double second_share;
+    sum_weight = Weights::merge(weight_first, weight_second, second_share);
+    if (stream.uniform() < second_share) {
+      propose.potential = z.potential;
+      propose.energy = h;
+      detail::copy_state(z, propose);
+    }
+    return detail::merge_leaves_and_check_u_turn(p_beg, v_beg, z.momentum, z.velocity, rho);
   }
 
   template <class Metric>
@@ -779,16 +841,21 @@ class HamiltonianChainT {
     TreeTotals totals;
     totals.H0 = start_trajectory(metric, momentum_key, forward_);
     detail::copy_phase_point(forward_, backward_);
-    // The sum of the momenta of the trajectory so far; the momenta and
-    // velocities at the inner ends of its two halves are written before use.
-    detail::copy(rho_, forward_.momentum);
+    // rho_, the sum of the momenta of the trajectory so far, and the momenta
+    // and velocities at the inner ends of its two halves are written before use.
     double sum_weight = Weights::starting_state;
     bool moved = false;  // sample_ holds the state drawn; until then it is current_
     int depth = 0;
     while (depth < max_depth) {
-      double weight_subtree;
+      double weight_subtree, h;
       bool valid;
-      if (stream.uniform() > 0.5) {
+      const bool forward = stream.uniform() > 0.5;
+      detail::PhasePoint& end = forward ? forward_ : backward_;
+      if (depth == 0) {
+        // The first doubling, one leapfrog step from the starting state,
+        // with no buffers: its states are the trajectory's two ends.
+        valid = leaf<Weights>(metric, end, forward ? eps : -eps, totals, weight_subtree, h);
+      } else if (forward) {
         rho_bck_.swap(rho_);
         detail::copy_end(forward_, p_bck_fwd_, v_bck_fwd_);
         valid = build_tree<Weights>(metric, depth, forward_, propose_, p_fwd_bck_, v_fwd_bck_, rho_fwd_, weight_subtree,
@@ -805,16 +872,26 @@ class HamiltonianChainT {
       // Biased progressive sampling: the new subtree wins outright when it
       // weighs more than the old trajectory.
       if (weight_subtree > sum_weight || stream.uniform() < Weights::ratio(weight_subtree, sum_weight)) {
-        detail::swap(sample_, propose_);
+        if (depth == 1) {
+          sample_.potential = end.potential;
+          sample_.energy = h;
+          detail::copy_state(end, sample_);
+        } else {
+          detail::swap(sample_, propose_);
+        }
         moved = true;
       }
       double unused_share;
       sum_weight = Weights::merge(sum_weight, weight_subtree, unused_share);
-      // The backward half first, in the direction of forward integration.
-      if (!detail::merge_and_check_u_turn(
-              {backward_.momentum, backward_.velocity, p_bck_fwd_, v_bck_fwd_, rho_bck_},
-              {p_fwd_bck_, v_fwd_bck_, forward_.momentum, forward_.velocity, rho_fwd_}, rho_))
-        break;
+      // The backward half first, in the direction of forward integration;
+      // after the first doubling each half is one state (see build_pair).
+      const bool no_u_turn =
+          depth == 1 ? detail::merge_leaves_and_check_u_turn(backward_.momentum, backward_.velocity, forward_.momentum,
+                                                             forward_.velocity, rho_)
+                     : detail::merge_and_check_u_turn(
+                           {backward_.momentum, backward_.velocity, p_bck_fwd_, v_bck_fwd_, rho_bck_},
+                           {p_fwd_bck_, v_fwd_bck_, forward_.momentum, forward_.velocity, rho_fwd_}, rho_);
+      if (!no_u_turn) break;
     }
     if (moved)
       detail::swap(current_, sample_);
