@@ -56,13 +56,16 @@
 // are unbiased. No baseline (NumPyro has none either).
 //
 // kl_divergence(p, q), as NumPyro's registrations: Normal || Normal;
-// Delta || anything (-log q(v) + Delta's log_density); under expand (the KL
+// MultivariateNormal || MultivariateNormal (one of each, no batch axes: a
+// batched pair falls back to Monte Carlo); Delta || anything (-log q(v) + Delta's log_density); under expand (the KL
 // broadcast to both batch shapes), to_event (Independent || Independent,
 // summed over the shared event axes) and mask (Masked || Masked, zero where
 // either masks). Other pairs throw std::invalid_argument naming them.
 #pragma once
 
 #include "tyche/core/indexing.hpp"
+#include "tyche/core/linalg.hpp"
+#include "tyche/core/triangular.hpp"
 #include "tyche/core/reduce.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
@@ -128,6 +131,17 @@ std::optional<Tensor> try_kl_divergence(const std::type_identity_t<D>& p, const 
     if (!kl) return kl;
     return where(pm->mask_array() * qm->mask_array(), *kl, 0.0);
   }
+  const auto* pv = dynamic_cast<const MultivariateNormal*>(&p);
+  const auto* qv = dynamic_cast<const MultivariateNormal*>(&q);
+  if (pv && qv && pv->scale_tril().ndim() == 2 && qv->scale_tril().ndim() == 2 && pv->loc().ndim() == 1 &&
+      qv->loc().ndim() == 1 && pv->loc().dim(0) == qv->loc().dim(0)) {
+    // 2 KL = tr(Sq^-1 Sp) + d^T Sq^-1 d - D + log det Sq - log det Sp, through the Cholesky factors.
+    const Tensor m = solve_triangular(qv->scale_tril(), pv->scale_tril());
+    const Tensor v = solve_triangular(qv->scale_tril(), (pv->loc() - qv->loc()).reshape({-1, 1}));
+    const Tensor half_log_det_ratio =
+        sum(log(matrix_diagonal(qv->scale_tril()))) - sum(log(matrix_diagonal(pv->scale_tril())));
+    return 0.5 * (sum(square(m)) + sum(square(v)) - double(pv->loc().dim(0))) + half_log_det_ratio;
+  }
   const auto* pn = dynamic_cast<const Normal*>(&p);
   const auto* qn = dynamic_cast<const Normal*>(&q);
   if (pn && qn) {
@@ -149,7 +163,7 @@ Tensor kl_divergence(const std::type_identity_t<D>& p, const Distribution& q) {
   std::optional<Tensor> kl = detail::try_kl_divergence<D>(p, q);
   if (!kl)
     throw std::invalid_argument("tyche: kl_divergence: no closed form for KL(" + p.name() + " || " + q.name() +
-                                ") (tyche has Normal || Normal and Delta || any, under expand, to_event and mask)");
+                                ") (tyche has Normal || Normal, MultivariateNormal || MultivariateNormal and Delta || any, under expand, to_event and mask)");
   return *kl;
 }
 
