@@ -167,7 +167,6 @@ class LatentLayout {
     if (sites_.empty())
       throw std::invalid_argument("tyche: the model has no latent site (a sample site that is not observed): there "
                                   "is nothing to infer");
-    if (!enumerated_.empty()) detail::notice_enumeration(enumerated);
     std::sort(sites_.begin(), sites_.end(), [](const LatentSite& a, const LatentSite& b) { return a.name < b.name; });
     for (std::size_t i = 0; i < sites_.size(); ++i) {
       sites_[i].offset = size_;
@@ -235,7 +234,12 @@ template <class Model, class... Args>
 class PotentialEnergy {
  public:
   PotentialEnergy(Model model, std::tuple<Args...> args, LatentLayout layout)
-      : model_(std::move(model)), args_(std::move(args)), layout_(std::move(layout)) {}
+      : model_(std::move(model)), args_(std::move(args)), layout_(std::move(layout)) {
+    if (layout_.enumerated().empty()) return;
+    std::string names;
+    for (const std::string& name : layout_.enumerated()) names += (names.empty() ? "`" : ", `") + name + "`";
+    detail::notice_enumeration(names);
+  }
 
   // U(u) for a rank-1 u of length layout().size().
   Tensor operator()(const Tensor& u) const {
