@@ -8,6 +8,7 @@
 #include <tyche/distributions/low_rank_mvn.hpp>
 #include <tyche/distributions/ordinal.hpp>
 #include <tyche/distributions/time_series.hpp>
+#include <tyche/effects/handlers/enum.hpp>
 #include <tyche/tyche.hpp>
 
 #include "gradient_check.hpp"
@@ -145,6 +146,24 @@ TEST_CASE("OrderedLogistic log_prob is -inf off 0..K-1, and its shapes broadcast
   CHECK(dist::OrderedLogistic(0.0, Tensor{{0.0, 1.0}, {1.0, 2.0}}).batch_shape() == Shape{2});
   CHECK(dist::OrderedLogistic(Tensor{1.0, 2.0, 3.0}, Tensor{0.0, 1.0}).batch_shape() == Shape{3});
   CHECK_THROWS_AS(dist::OrderedLogistic(Tensor{1.0, 2.0, 3.0}, Tensor{{0.0, 1.0}, {1.0, 2.0}}), tyche::ShapeError);
+}
+
+TEST_CASE("OrderedLogistic as an enumerated latent site sums out to the mixture over its categories") {
+  // z ~ OrderedLogistic(0.3, (-0.5, 1)), y ~ Normal(locs[z], 1): with z
+  // enumerated, the log density is log sum_k P(z = k) Normal(y | locs[k], 1).
+  const Tensor locs{-2.0, 0.5, 3.0};
+  const std::vector<double> cuts{-0.5, 1.0};
+  const auto model = [&] {
+    const Tensor z = tyche::sample("z", dist::OrderedLogistic(0.3, Tensor(cuts)));
+    tyche::sample("y", dist::Normal(locs[z], 1.0), Tensor(0.8));
+  };
+  const tyche::Trace tr = tyche::trace(tyche::enumerate(tyche::config_enumerate(model), -1)).get_trace();
+  REQUIRE(tr["z"].value->shape() == Shape{3});
+  double expected = 0.0;
+  for (std::size_t k = 0; k < 3; ++k)
+    expected += structured_ordinal_prob(0.3, cuts, k) *
+                std::exp(-0.5 * std::pow(0.8 - locs.at({std::int64_t(k)}), 2.0)) / std::sqrt(2.0 * std::numbers::pi);
+  CHECK(structured_close(tyche::enum_log_density(tr, 0).item(), std::log(expected)));
 }
 
 TEST_CASE("OrderedLogistic draws have the frequencies of its probabilities") {
