@@ -25,7 +25,8 @@
 // Delta, and TransformedDistribution over one of them; also under expand,
 // to_event and mask. Gamma, InverseGamma, Beta, StudentT, Dirichlet,
 // LKJCholesky and the discrete distributions draw without passing a gradient
-// to their parameters: a guide site of one of them is an error naming it.
+// to their parameters: a guide site of one of them is an error naming it
+// (TraceGraph_ELBO takes them).
 //
 // Guide and model must agree: every latent site of the guide is a latent site
 // of the model and the other way round (NumPyro warns; tyche throws, naming
@@ -57,16 +58,17 @@
 //
 // kl_divergence(p, q), as NumPyro's registrations: Normal || Normal;
 // MultivariateNormal || MultivariateNormal (one of each, no batch axes: a
-// batched pair falls back to Monte Carlo); Delta || anything (-log q(v) + Delta's log_density); under expand (the KL
-// broadcast to both batch shapes), to_event (Independent || Independent,
+// batched pair falls back to Monte Carlo in TraceMeanField_ELBO);
+// Delta || anything (-log q(v) + the Delta's log_density); under expand (the
+// KL broadcast to both batch shapes), to_event (Independent || Independent,
 // summed over the shared event axes) and mask (Masked || Masked, zero where
 // either masks). Other pairs throw std::invalid_argument naming them.
 #pragma once
 
 #include "tyche/core/indexing.hpp"
 #include "tyche/core/linalg.hpp"
-#include "tyche/core/triangular.hpp"
 #include "tyche/core/reduce.hpp"
+#include "tyche/core/triangular.hpp"
 #include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
 #include "tyche/distributions/multivariate.hpp"
@@ -217,8 +219,8 @@ void check_model_guide_match(const std::type_identity_t<T>& model_trace, const T
       throw std::invalid_argument(std::string("tyche: ") + loss_name + ": the guide's " + describe_site(site) +
                                   " draws from " + site.fn->name() +
                                   ", which has no reparameterised sampler in tyche (its draws pass no gradient to "
-                                  "its parameters); use a Normal (or a TransformedDistribution of one) there, as "
-                                  "AutoNormal does");
+                                  "its parameters); use TraceGraph_ELBO, whose score-function terms handle it, or a "
+                                  "Normal (or a TransformedDistribution of one) there, as AutoNormal does");
   }
   for (const Message& site : model_trace) {
     if (site.type != SiteType::sample || site.is_observed || is_auxiliary(site)) continue;
