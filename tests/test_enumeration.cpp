@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "require_throws.hpp"
+#include "tyche/distributions/delta.hpp"
 #include "tyche/distributions/discrete.hpp"
 #include "tyche/distributions/extra_discrete.hpp"
 #include "tyche/distributions/multivariate.hpp"
@@ -533,4 +534,49 @@ TEST_CASE("enum_log_density of a 5-step HMM equals the forward algorithm", "[enu
                     {.infer = {{"enumerate", std::string("parallel")}}});
   };
   REQUIRE_THROWS_CONTAINING(tyche::enumerate(too_many, -1)(), tyche::ShapeError, "site `c6`", "at most 6 dims");
+}
+
+TEST_CASE("TraceEnum_ELBO equals brute force with two plates and two enumerated sites", "[enumeration][svi]") {
+  // mu ~ N(0, 1) guided by a point mass; groups (2) > a_g; members (3) > b_gm; x_gm ~ N(mu + b_gm + a_g, 0.8).
+  // With q a point mass at mu = 0.3 (log q = 0), -ELBO = -log p(mu = 0.3, x), the assignments summed out.
+  auto model = [](const Tensor& x) {
+    auto mu = tyche::sample("mu", dist::Normal(0.0, 1.0));
+    tyche::plate groups("groups", 2, std::nullopt, -2);
+    auto a = tyche::sample("a", dist::Bernoulli({.probs = 0.35}), std::nullopt,
+                           {.infer = {{"enumerate", std::string("parallel")}}});
+    tyche::plate members("members", 3, std::nullopt, -1);
+    auto b = tyche::sample("b", dist::Bernoulli({.probs = tyche::take(Tensor{0.2, 0.9}, a)}), std::nullopt,
+                           {.infer = {{"enumerate", std::string("parallel")}}});
+    tyche::sample("x", dist::Normal(mu + b + a, 0.8), x);
+  };
+  auto guide = [](const Tensor&) { tyche::sample("mu", dist::Delta(tyche::param("mu_loc", 0.0))); };
+  const Tensor x{{0.1, 1.2, 0.9}, {2.1, 1.8, -0.3}};
+  const double brute = enumeration_brute_force(model, {{"mu", 0.3}}, {{"a", {2, 1}, 2}, {"b", {2, 3}, 2}}, x);
+  for (const std::optional<int> nesting : {std::optional<int>(2), std::optional<int>()}) {
+    const double loss = tyche::TraceEnum_ELBO{.num_particles = 2, .max_plate_nesting = nesting}
+                            .loss(tyche::PRNGKey(0), {{"mu_loc", 0.3}}, model, guide, std::tuple{x})
+                            .item();
+    CHECK_THAT(loss, WithinRel(-brute, 1e-12));
+  }
+}
+
+TEST_CASE("enum_log_density refuses plates that do not nest around an enumerated dim", "[enumeration]") {
+  // a in plate rows, b in plate cols, x in both depending on a and b: not a tree (as in Pyro).
+  auto crossed = [](const Tensor& x) {
+    Tensor a, b;
+    {
+      tyche::plate rows("rows", 2, std::nullopt, -2);
+      a = tyche::sample("a", dist::Bernoulli({.probs = 0.5}));
+    }
+    {
+      tyche::plate cols("cols", 3, std::nullopt, -1);
+      b = tyche::sample("b", dist::Bernoulli({.probs = 0.5}));
+    }
+    tyche::plate rows("rows", 2, std::nullopt, -2);
+    tyche::plate cols("cols", 3, std::nullopt, -1);
+    tyche::sample("x", dist::Normal(a + b, 1.0), x);
+  };
+  const auto run = tyche::trace(tyche::enumerate(tyche::config_enumerate(crossed), -3));
+  const tyche::Trace tr = run.get_trace(Tensor::zeros({2, 3}));
+  REQUIRE_THROWS_CONTAINING(tyche::enum_log_density(tr, 2), std::invalid_argument, "do not nest as a tree");
 }
