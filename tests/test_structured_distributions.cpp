@@ -2,8 +2,8 @@
 // log probabilities against Boost.Math's logistic CDF, MultivariateNormal with
 // the dense covariance and sums written out; gradients against finite
 // differences; draws against NumPyro's construction on the same key, their
-// moments and frequencies; shapes, argument checks; NUTS on models that use
-// them, including both of NumPyro's ordered priors.
+// moments and frequencies; shapes, argument checks; an enumerated latent
+// OrderedLogistic; NUTS on models that use them; NumPyro's two ordered priors.
 #include <catch2/catch.hpp>
 #include <tyche/distributions/low_rank_mvn.hpp>
 #include <tyche/distributions/ordinal.hpp>
