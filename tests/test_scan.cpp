@@ -341,6 +341,23 @@ TEST_CASE("scan: every step must run the same sites, once each", "[scan]") {
       {"length is 3"});
 }
 
+TEST_CASE("scan: outside any handler, observed steps run and latent ones ask for a seed", "[scan]") {
+  const auto [last, ys] = tyche::scan(
+      [](const tyche::Tensor& c, const tyche::Tensor& x) {
+        tyche::sample("obs", dist::Normal(c, 1.0), x);
+        return std::pair{c + x, tyche::deterministic("total", c + x)};
+      },
+      tyche::Tensor(0.0), tyche::Tensor{1.0, 2.0});
+  CHECK(last.item() == 3.0);
+  CHECK(ys.to_std_vector() == std::vector<double>{1, 3});
+  CHECK(tyche::detail::handler_stack().empty());
+  scan_require_throws<std::runtime_error>(
+      [] { tyche::scan([](const tyche::Tensor& c, std::nullopt_t) { return std::pair{c, tyche::sample("z", dist::Normal(c, 1.0))}; },
+                       tyche::Tensor(0.0), std::nullopt, {.length = 2}); },
+      {"`z`", "tyche::seed"});
+  CHECK(tyche::detail::handler_stack().empty());
+}
+
 TEST_CASE("scan: Predictive draws whole series per draw", "[scan]") {
   const auto prior = tyche::Predictive(scan_ar1, {.num_samples = 6})(/*seed=*/2, std::int64_t(5));
   CHECK(prior.at("y").shape() == tyche::Shape{6, 5});
