@@ -770,10 +770,11 @@ class HamiltonianChainT {
     return !totals.diverging;
   }
 
-  // Stan's build_tree: a subtree of 2^depth steps (depth >= 1; the first
-  // doubling is nuts_trajectory's) from z in the direction of eps; its end is z itself (momentum and velocity), its start p_beg/v_beg,
-  // the sum of its momenta rho (written, where Stan adds to a zeroed rho)
-  // and the sum of its weights (written, where Stan adds to an empty sum).
+  // Stan's build_tree: a subtree of 2^depth steps (depth >= 1: the first
+  // doubling is nuts_trajectory's) from z in the direction of eps; its end
+  // is z itself (momentum and velocity), its start p_beg/v_beg, the sum of
+  // its momenta rho (written, where Stan adds to a zeroed rho) and the sum
+  // of its weights (written, where Stan adds to an empty sum).
   template <class Weights, class Metric>
   bool build_tree(const Metric& metric, int depth, detail::PhasePoint& z, detail::Proposal& propose,
                   Eigen::VectorXd& p_beg, Eigen::VectorXd& v_beg, Eigen::VectorXd& rho, double& sum_weight,
