@@ -374,6 +374,17 @@ TEST_CASE("scan: Predictive draws whole series per draw", "[scan]") {
   CHECK(last.item() == 3.0);
   CHECK(std::get<0>(ys).to_std_vector() == std::vector<double>{0, 1, 2});
   CHECK(std::get<1>(ys).to_std_vector() == std::vector<double>{2, 4, 6});
+  // A tuple carry: (count, running product) over xs.
+  using Pair = std::tuple<tyche::Tensor, tyche::Tensor>;
+  const auto [counted, products] = tyche::scan(
+      [](const Pair& c, const tyche::Tensor& x) {
+        const tyche::Tensor product = std::get<1>(c) * x;
+        return std::pair{Pair{std::get<0>(c) + 1.0, product}, product};
+      },
+      Pair{0.0, 1.0}, tyche::Tensor{2.0, 3.0, 4.0});
+  CHECK(std::get<0>(counted).item() == 3.0);
+  CHECK(std::get<1>(counted).item() == 24.0);
+  CHECK(products.to_std_vector() == std::vector<double>{2, 6, 24});
 }
 
 TEST_CASE("scan: NUTS recovers the exact posterior of an AR(1) coefficient", "[scan][statistical]") {
