@@ -848,7 +848,7 @@ class HamiltonianChainT {
     bool moved = false;  // sample_ holds the state drawn; until then it is current_
     int depth = 0;
     while (depth < max_depth) {
-      double weight_subtree, h;
+      double weight_subtree, h = 0.0;  // h: the first doubling's energy, read only after it (GCC 12 cannot tell)
       bool valid;
       const bool forward = stream.uniform() > 0.5;
       detail::PhasePoint& end = forward ? forward_ : backward_;
