@@ -36,7 +36,10 @@
 // for the potential energy, and condition takes a (T, ...) array. Positions
 // are the positions of xs and ys: with .reverse the steps run from T-1 down
 // to 0, and step t's site value is at position t (and a condition's value[t]
-// is given to it), so that a trace's values substituted back reproduce it.
+// is given to it), so that a trace's values substituted back reproduce it
+// (NumPyro slices by the step count, which differs under reverse). The series
+// message carries NumPyro's infer["_control_flow_done"] = true: its leftmost
+// batch axis is time, not a missing plate.
 //
 // Rules, as NumPyro's: plates go inside f (a scan inside a plate is an
 // error: the time axis could not be aligned); every step must run the same
