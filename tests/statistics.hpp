@@ -8,9 +8,12 @@
 #include <tyche/distributions/distribution.hpp>
 #include <tyche/distributions/key.hpp>
 
+#include <boost/math/distributions/chi_squared.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace tyche_test {
@@ -74,6 +77,48 @@ inline void check_moments(const tyche::dist::Distribution& d, std::uint64_t seed
   REQUIRE(mean.shape() == d.batch_shape());
   REQUIRE(variance.shape() == d.batch_shape());
   check_moments(d, seed, mean.to_std_vector(), variance.to_std_vector());
+}
+
+// Pearson's chi-square test of integer draws against pmf(k) on 0..max_k, with
+// the rest of the mass (above max_k) as one more cell; cells with expected
+// count below 5 are pooled with their neighbour so the chi-square
+// approximation holds. Fails at level 1e-4: with fixed keys a correct sampler
+// passes by construction, and a wrong one (a shifted or mis-scaled pmf) gives
+// a statistic far beyond the critical value at these sample sizes.
+inline void check_frequencies(const tyche::Tensor& draws, const std::function<double(std::int64_t)>& pmf, std::int64_t max_k) {
+  const auto n = double(draws.size());
+  std::vector<double> observed(std::size_t(max_k + 2), 0.0), expected(std::size_t(max_k + 2), 0.0);
+  bool integers = true;
+  for (double k : draws.to_std_vector()) {
+    integers = integers && k == std::floor(k) && k >= 0.0;
+    observed[std::size_t(std::clamp<double>(k, 0.0, double(max_k + 1)))] += 1.0;
+  }
+  REQUIRE(integers);
+  double inside = 0.0;
+  for (std::int64_t k = 0; k <= max_k; ++k) inside += expected[std::size_t(k)] = n * pmf(k);
+  expected.back() = std::max(0.0, n - inside);
+  // Pool small cells into the next one (the last pooled cell into the one before).
+  std::vector<double> o, e;
+  double po = 0.0, pe = 0.0;
+  for (std::size_t i = 0; i < observed.size(); ++i) {
+    po += observed[i];
+    pe += expected[i];
+    if (pe >= 5.0) {
+      o.push_back(po);
+      e.push_back(pe);
+      po = pe = 0.0;
+    }
+  }
+  if (pe > 0.0 || po > 0.0) {
+    o.back() += po;
+    e.back() += pe;
+  }
+  double statistic = 0.0;
+  for (std::size_t i = 0; i < o.size(); ++i) statistic += (o[i] - e[i]) * (o[i] - e[i]) / e[i];
+  const double critical =
+      boost::math::quantile(boost::math::complement(boost::math::chi_squared_distribution<>(double(o.size() - 1)), 1e-4));
+  INFO("chi-square " << statistic << " with " << o.size() - 1 << " degrees of freedom, critical value " << critical);
+  CHECK(statistic < critical);
 }
 
 }  // namespace tyche_test

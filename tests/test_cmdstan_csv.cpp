@@ -6,6 +6,7 @@
 // block and the elapsed-time footer); names that are not Stan identifiers are
 // mapped, and a collision is an error.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 
 #include <tyche/infer/cmdstan_csv.hpp>
 #include <tyche/tyche.hpp>
@@ -107,15 +108,9 @@ fs::path fresh_directory(const std::string& name) {
   return dir;
 }
 
-const tyche::Tensor kSchoolsY{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
-const tyche::Tensor kSchoolsSigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
-void eight_schools(int J, const tyche::Tensor& sigma, const tyche::Tensor& y) {
-  const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
-  const tyche::Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
-  tyche::plate schools("J", J);
-  const tyche::Tensor theta = tyche::sample("theta", dist::Normal(mu, tau));
-  tyche::sample("obs", dist::Normal(theta, sigma), y);
-}
+using tyche_test::eight_schools;  // seed 001's, centred (common_data.hpp)
+using tyche_test::kSchoolsSigma;
+using tyche_test::kSchoolsY;
 
 const std::vector<std::string> kSamplerColumns = {"lp__",         "accept_stat__", "stepsize__", "treedepth__",
                                                   "n_leapfrog__", "divergent__",   "energy__"};

@@ -2,6 +2,7 @@
 // shapes for event constraints and independent(), printed names, discreteness,
 // and the recorded check inside compiled gradients.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include <Eigen/Cholesky>
@@ -16,8 +17,8 @@ namespace c = tyche::constraints;
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
+using tyche_test::kInf;
+using tyche_test::kNaN;
 
 std::vector<double> values(const Tensor& t) { return t.to_std_vector(); }
 

@@ -3,6 +3,8 @@
 // the mass functions (chi-square) and against mean() and variance(), the
 // support, and argument checking.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
+#include "statistics.hpp"
 #include <tyche/distributions/discrete.hpp>
 #include <tyche/tyche.hpp>
 
@@ -29,58 +31,17 @@ using tyche_test::Inputs;
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using tyche_test::check_frequencies;
+using tyche_test::kInf;
 
 double lp_at(const dist::Distribution& d, double k) { return d.log_prob(Tensor(k)).item(); }
-
-// Pearson's chi-square test of integer draws against pmf(k) on 0..max_k, with
-// the rest of the mass (above max_k) as one more cell; cells with expected
-// count below 5 are pooled with their neighbour so the chi-square
-// approximation holds. Fails at level 1e-4: with fixed keys a correct sampler
-// passes by construction, and a wrong one (a shifted or mis-scaled pmf) gives
-// a statistic far beyond the critical value at these sample sizes.
-void check_frequencies(const Tensor& draws, const std::function<double(std::int64_t)>& pmf, std::int64_t max_k) {
-  const auto n = double(draws.size());
-  std::vector<double> observed(std::size_t(max_k + 2), 0.0), expected(std::size_t(max_k + 2), 0.0);
-  bool integers = true;
-  for (double k : draws.to_std_vector()) {
-    integers = integers && k == std::floor(k) && k >= 0.0;
-    observed[std::size_t(std::clamp<double>(k, 0.0, double(max_k + 1)))] += 1.0;
-  }
-  REQUIRE(integers);
-  double inside = 0.0;
-  for (std::int64_t k = 0; k <= max_k; ++k) inside += expected[std::size_t(k)] = n * pmf(k);
-  expected.back() = std::max(0.0, n - inside);
-  // Pool small cells into the next one (the last pooled cell into the one before).
-  std::vector<double> o, e;
-  double po = 0.0, pe = 0.0;
-  for (std::size_t i = 0; i < observed.size(); ++i) {
-    po += observed[i];
-    pe += expected[i];
-    if (pe >= 5.0) {
-      o.push_back(po);
-      e.push_back(pe);
-      po = pe = 0.0;
-    }
-  }
-  if (pe > 0.0 || po > 0.0) {
-    o.back() += po;
-    e.back() += pe;
-  }
-  double statistic = 0.0;
-  for (std::size_t i = 0; i < o.size(); ++i) statistic += (o[i] - e[i]) * (o[i] - e[i]) / e[i];
-  const double critical =
-      boost::math::quantile(boost::math::complement(boost::math::chi_squared(double(o.size() - 1)), 1e-4));
-  INFO("chi-square " << statistic << " with " << o.size() - 1 << " degrees of freedom, critical value " << critical);
-  CHECK(statistic < critical);
-}
 
 // Sample mean and variance against mean() and variance(): the tolerance is
 // 5 Monte Carlo standard errors, sqrt(var / n) for the mean and
 // sqrt((m4 - var^2) / n) for the variance (m4 the sample fourth central
 // moment), so a correct distribution fails with probability ~1e-6 and a wrong
 // moment formula of the usual kind (off by a factor or a term) is caught.
-void check_moments(const Tensor& draws, double mean, double variance) {
+void check_draw_moments(const Tensor& draws, double mean, double variance) {
   const Eigen::ArrayXd x = draws.to_vector().array();
   const double n = double(x.size()), m = x.mean();
   const double var = (x - m).square().sum() / (n - 1.0), m4 = (x - m).pow(4).mean();
@@ -272,7 +233,7 @@ TEST_CASE("discrete sample moments match mean() and variance()") {
   const Shape n{40000};
   const auto check = [&](const dist::Distribution& d, std::uint32_t seed) {
     INFO(d.name());
-    check_moments(d.sample(tyche::PRNGKey(seed), n), d.mean().item(), d.variance().item());
+    check_draw_moments(d.sample(tyche::PRNGKey(seed), n), d.mean().item(), d.variance().item());
   };
   check(dist::Bernoulli({.probs = 0.3}), 11);
   check(dist::Bernoulli({.logits = 1.7}), 12);

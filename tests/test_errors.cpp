@@ -2,6 +2,7 @@
 // shapes involved, the offending index or value); nothing crashes, and a
 // gradient evaluation that throws leaves the thread ready for the next one.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include "require_throws.hpp"
@@ -19,7 +20,7 @@ using tyche::Tensor;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using tyche_test::kNaN;
 
 Eigen::VectorXd params(std::initializer_list<double> v) {
   Eigen::VectorXd x(Eigen::Index(v.size()));

@@ -144,10 +144,10 @@ void linear_regression(const tyche::Tensor& x, const std::optional<tyche::Tensor
   tyche::sample("obs", dist::Normal(intercept + slope * x, sigma), y);
 }
 
-const tyche::Tensor kSigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
-const tyche::Tensor kY{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
+const tyche::Tensor kInspectSigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
+const tyche::Tensor kInspectY{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
 
-void eight_schools(const tyche::Tensor& sigma, const std::optional<tyche::Tensor>& y) {
+void centred_schools(const tyche::Tensor& sigma, const std::optional<tyche::Tensor>& y) {
   const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
   const tyche::Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
   tyche::plate J("J", sigma.size());
@@ -278,7 +278,7 @@ TEST_CASE("render_model: linear regression", "[inspect]") {
 }
 
 TEST_CASE("render_model: eight schools, centred and non-centred", "[inspect]") {
-  const Dot dot = scan(tyche::render_model(eight_schools, kSigma, std::optional(kY)));
+  const Dot dot = scan(tyche::render_model(centred_schools, kInspectSigma, std::optional(kInspectY)));
   CHECK(dot.nodes.size() == 4);
   CHECK(dot.nodes.at("mu").attributes == site_node("mu"));
   CHECK(dot.nodes.at("tau").attributes == site_node("tau"));
@@ -291,20 +291,20 @@ TEST_CASE("render_model: eight schools, centred and non-centred", "[inspect]") {
   CHECK(dot.edges == Edges{{"mu", "theta"}, {"tau", "theta"}, {"theta", "obs"}});
 
   // Observed by a condition handler around the model: the same graph.
-  const auto conditioned = tyche::condition(eight_schools, {{"obs", kY}});
-  const Dot by_condition = scan(tyche::render_model(conditioned, kSigma, std::nullopt));
+  const auto conditioned = tyche::condition(centred_schools, {{"obs", kInspectY}});
+  const Dot by_condition = scan(tyche::render_model(conditioned, kInspectSigma, std::nullopt));
   CHECK(by_condition.nodes.at("obs").attributes == site_node("obs", /*observed=*/true));
   CHECK(by_condition.edges == dot.edges);
 
   // A deterministic site is dashed, and stands between the sites it is
   // computed from and those computed from it: obs depends on theta only.
-  const Dot noncentered = scan(tyche::render_model(eight_schools_noncentered, kSigma, std::optional(kY)));
+  const Dot noncentered = scan(tyche::render_model(eight_schools_noncentered, kInspectSigma, std::optional(kInspectY)));
   CHECK(noncentered.nodes.at("theta").attributes == site_node("theta", false, /*deterministic=*/true));
   CHECK(noncentered.nodes.at("theta_tilde").attributes == site_node("theta_tilde"));
   CHECK(noncentered.nodes.at("theta").clusters == Names{"cluster_J"});
   CHECK(noncentered.edges == Edges{{"mu", "theta"}, {"tau", "theta"}, {"theta_tilde", "theta"}, {"theta", "obs"}});
 
-  const tyche::ModelRelations r = tyche::get_model_relations(eight_schools_noncentered, kSigma, std::optional(kY));
+  const tyche::ModelRelations r = tyche::get_model_relations(eight_schools_noncentered, kInspectSigma, std::optional(kInspectY));
   CHECK(r.sample_dist.at("theta") == "Deterministic");
   CHECK(r.sample_dist.at("tau") == "HalfCauchy");
   CHECK(r.plate_sample.at("J") == Names{"theta_tilde", "theta", "obs"});
@@ -434,7 +434,7 @@ TEST_CASE("render_model: Graphviz's dot renders the text to SVG", "[inspect]") {
   std::filesystem::create_directories(dir);
   const std::vector<std::pair<std::string, std::string>> graphs = {
       {"eight_schools",
-       tyche::render_model(eight_schools_noncentered, kSigma, std::optional(kY), tyche::RenderOptions{.render_distributions = true})},
+       tyche::render_model(eight_schools_noncentered, kInspectSigma, std::optional(kInspectY), tyche::RenderOptions{.render_distributions = true})},
       {"nested", tyche::render_model(nested_plates)},
       {"crossing", tyche::render_model(crossing_plates, tyche::RenderOptions{.render_distributions = true})}};
   for (const auto& [name, text] : graphs) {

@@ -5,6 +5,7 @@
 // trace_log_density, one add_n of those terms, against a model's log joint
 // written out from the densities' formulas.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include "require_throws.hpp"
@@ -23,8 +24,8 @@ namespace dist = tyche::dist;
 using tyche::Shape;
 using tyche::Tensor;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using tyche_test::kInf;
+using tyche_test::kNaN;
 
 // The fused kernels add the z-dependent terms first and the constants once,
 // sum(log_prob) adds whole terms: sums of a few dozen terms of size ~10 agree
@@ -311,8 +312,8 @@ TEST_CASE("a masked distribution's log_prob_sum is sum(log_prob), NaN where mask
 
 namespace {
 
-const Tensor kSchoolsY{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
-const Tensor kSchoolsSigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
+using tyche_test::kSchoolsSigma;
+using tyche_test::kSchoolsY;
 
 // Eight schools, non-centred (README, shared/data/bench), with the school
 // plate subsampled when `subsample` is given.

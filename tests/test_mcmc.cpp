@@ -5,6 +5,7 @@
 // Tolerances: a posterior mean within 4 sd / sqrt(n_eff) and an sd within
 // 4 sd / sqrt(2 n_eff) of the closed form, n_eff as print_summary computes it.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 
 #include <tyche/tyche.hpp>
 
@@ -21,9 +22,9 @@ namespace dist = tyche::dist;
 namespace {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kDraws = 300;  // fewer draws under the sanitizers; the tolerances follow n_eff
+constexpr int kMcmcSamples = 300;  // fewer draws under the sanitizers; the tolerances follow n_eff
 #else
-constexpr int kDraws = 1000;
+constexpr int kMcmcSamples = 1000;
 #endif
 
 struct Moments {
@@ -62,16 +63,9 @@ auto normal_normal(const tyche::Tensor& y) {
 
 const tyche::Tensor kNormalData{1.2, 0.4, 2.9, 1.8, -0.3, 1.1, 2.2, 0.9, 1.5, 3.1};
 
-// Seed 001's eight schools, centred.
-const tyche::Tensor kSchoolsY{28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0};
-const tyche::Tensor kSchoolsSigma{15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0};
-void eight_schools(int J, const tyche::Tensor& sigma, const tyche::Tensor& y) {
-  const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 5.0));
-  const tyche::Tensor tau = tyche::sample("tau", dist::HalfCauchy(5.0));
-  tyche::plate schools("J", J);
-  const tyche::Tensor theta = tyche::sample("theta", dist::Normal(mu, tau));
-  tyche::sample("obs", dist::Normal(theta, sigma), y);
-}
+using tyche_test::eight_schools;  // seed 001's, centred (common_data.hpp)
+using tyche_test::kSchoolsSigma;
+using tyche_test::kSchoolsY;
 
 }  // namespace
 
@@ -100,7 +94,7 @@ TEST_CASE("MCMC NUTS: normal-normal posterior, diagonal and dense mass", "[mcmc]
   for (const bool dense : {false, true}) {
     INFO("dense_mass " << dense);
     tyche::MCMC mcmc(tyche::NUTS(normal_normal(kNormalData), {.dense_mass = dense}),
-                     {.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 2, .progress_bar = false});
+                     {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 2, .progress_bar = false});
     mcmc.run(3);
     check_moments(moments(mcmc.get_samples(true).at("mu")), mean, sd);
   }
@@ -118,7 +112,7 @@ TEST_CASE("MCMC NUTS: Gamma-Poisson posterior", "[mcmc][statistical]") {
   for (const bool dense : {false, true}) {
     INFO("dense_mass " << dense);
     tyche::MCMC mcmc(tyche::NUTS(model, {.dense_mass = dense}),
-                     {.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 2, .progress_bar = false});
+                     {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 2, .progress_bar = false});
     mcmc.run(4);
     check_moments(moments(mcmc.get_samples(true).at("rate")), shape / rate, std::sqrt(shape) / rate);
   }
@@ -136,7 +130,7 @@ TEST_CASE("MCMC NUTS: constrained supports recover their known moments", "[mcmc]
     tyche::sample("mvn", dist::MultivariateNormal(loc, {.scale_tril = scale_tril}));
   };
   tyche::MCMC mcmc(tyche::NUTS(model),
-                   {.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 2, .progress_bar = false});
+                   {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 2, .progress_bar = false});
   mcmc.run(5);
   const tyche::ValueMap samples = mcmc.get_samples(true);
   check_moments(moments(samples.at("half_normal")), 2 * std::sqrt(2 / std::numbers::pi),
@@ -159,7 +153,7 @@ TEST_CASE("MCMC HMC: normal-normal posterior with a fixed number of steps", "[mc
   const double n = double(kNormalData.size()), precision = 1.0 / 100 + n / 4;
   const double mean = tyche::sum(kNormalData).item() / 4 / precision, sd = 1 / std::sqrt(precision);
   tyche::MCMC mcmc(tyche::HMC(normal_normal(kNormalData), {.num_steps = 5}),
-                   {.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 2, .progress_bar = false});
+                   {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 2, .progress_bar = false});
   mcmc.run(6);
   check_moments(moments(mcmc.get_samples(true).at("mu")), mean, sd);
   CHECK(tyche::max(mcmc.get_extra_fields()["num_steps"]).item() == 5);
@@ -168,7 +162,7 @@ TEST_CASE("MCMC HMC: normal-normal posterior with a fixed number of steps", "[mc
 TEST_CASE("MCMC NUTS: eight schools as seed 001 runs it", "[mcmc][statistical][eight_schools]") {
   const auto centred = [](int J, const tyche::Tensor& sigma, const tyche::Tensor& y) { eight_schools(J, sigma, y); };
   const auto noncentred = tyche::reparam(centred, {{"theta", tyche::LocScaleReparam(0.0)}});
-  const tyche::MCMCOptions options{.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 4, .progress_bar = false};
+  const tyche::MCMCOptions options{.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 4, .progress_bar = false};
 
   tyche::MCMC funnel(tyche::NUTS(centred, {.target_accept_prob = 0.9}), options);
   funnel.run(0, 8, kSchoolsSigma, kSchoolsY);
@@ -177,7 +171,7 @@ TEST_CASE("MCMC NUTS: eight schools as seed 001 runs it", "[mcmc][statistical][e
 
   tyche::MCMC mcmc(tyche::NUTS(noncentred, {.target_accept_prob = 0.9}), options);
   mcmc.run(0, 8, kSchoolsSigma, kSchoolsY);
-  CHECK(tyche::sum(mcmc.get_extra_fields()["diverging"]).item() <= 10 * kDraws / 1000.0);
+  CHECK(tyche::sum(mcmc.get_extra_fields()["diverging"]).item() <= 10 * kMcmcSamples / 1000.0);
   const tyche::ValueMap samples = mcmc.get_samples(true);
   CHECK(samples.contains("theta"));  // the deterministic site the reparam adds
   CHECK(samples.contains("theta_decentered"));
@@ -199,7 +193,7 @@ TEST_CASE("MCMC NUTS: eight schools as seed 001 runs it", "[mcmc][statistical][e
   }
   for (int j = 0; j < 8; ++j) min_n_eff = std::min(min_n_eff, moments(samples.at("theta_decentered"), j).n_eff);
   // The seed: n_eff 2674 at least over 4000 draws.
-  CHECK(min_n_eff >= 0.5 * 4 * kDraws);
+  CHECK(min_n_eff >= 0.5 * 4 * kMcmcSamples);
 }
 
 TEST_CASE("MCMC: chains do not depend on the chain method; a seed repeats its draws", "[mcmc]") {
@@ -312,7 +306,7 @@ TEST_CASE("MCMC: a model that reads a parameter's value falls back to value_and_
     if (x.item() > 100) tyche::factor("never", tyche::Tensor(-1.0));  // a branch the recording would freeze
   };
   tyche::MCMC mcmc(tyche::NUTS(branching),
-                   {.num_warmup = kDraws, .num_samples = kDraws, .num_chains = 2, .progress_bar = false});
+                   {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .num_chains = 2, .progress_bar = false});
   mcmc.run(17);
   check_moments(moments(mcmc.get_samples(true).at("x")), 0.0, 1.0);
 }
@@ -366,7 +360,7 @@ TEST_CASE("MCMC: dense mass over blocks of named sites", "[mcmc]") {
     tyche::sample("c", dist::Normal(0.0, 3.0));
   };
   tyche::MCMC mcmc(tyche::NUTS(model, {.dense_mass = tyche::DenseMass::blocks({{"a", "b"}})}),
-                   {.num_warmup = kDraws, .num_samples = kDraws, .progress_bar = false});
+                   {.num_warmup = kMcmcSamples, .num_samples = kMcmcSamples, .progress_bar = false});
   mcmc.run(18);
   const tyche::MCMCState state = mcmc.last_state();
   const tyche::InverseMassMatrix& inverse_mass = state.chains[0].inverse_mass_matrix;

@@ -3,6 +3,7 @@
 // the closed-form mixture mean and variance and against NumPyro's key use,
 // shapes, argument checks, and NUTS on a two-component normal mixture.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/distributions/mixtures.hpp>
 #include <tyche/tyche.hpp>
 
@@ -20,12 +21,13 @@
 namespace {
 
 using namespace tyche_test;
+using tyche_test::check_moments;  // beside other files' check_moments in a unity build
 namespace dist = tyche::dist;
 namespace bm = boost::math;
 using dist::Distribution;
 using dist::DistributionPtr;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using tyche_test::kInf;
 
 double normal_pdf(double x, double loc, double scale) { return bm::pdf(bm::normal_distribution<>(loc, scale), x); }
 double student_t_pdf(double x, double df, double loc, double scale) {
@@ -34,7 +36,7 @@ double student_t_pdf(double x, double df, double loc, double scale) {
 
 // Mixture densities agree with the reference to 1e-12 relative: far below
 // any wrong weight or term, above the rounding of a logsumexp of three terms.
-bool close(double value, double reference) {
+bool mixture_close(double value, double reference) {
   if (std::isinf(reference)) return value == reference;
   return std::abs(value - reference) <= 1e-12 * std::max(1.0, std::abs(reference));
 }
@@ -83,8 +85,8 @@ TEST_CASE("MixtureSameFamily log_prob is log(sum_k w_k N(x; mu_k, s_k)) with Boo
     for (std::size_t k = 0; k < w.size(); ++k) density += w[k] * normal_pdf(points[i], mu[k], s[k]);
     INFO("x = " << points[i] << ": " << lp_probs.at({std::int64_t(i)}) << " vs log " << density);
     // Far out (x = -30, 40) the density underflows nowhere in Boost at these scales.
-    CHECK(close(lp_probs.at({std::int64_t(i)}), std::log(density)));
-    CHECK(close(lp_logits.at({std::int64_t(i)}), std::log(density)));
+    CHECK(mixture_close(lp_probs.at({std::int64_t(i)}), std::log(density)));
+    CHECK(mixture_close(lp_logits.at({std::int64_t(i)}), std::log(density)));
   }
   // Far beyond the range where exp underflows, the logsumexp still gives the
   // dominant component's log density: x = 300 is 150 scales from the widest.
@@ -103,7 +105,7 @@ TEST_CASE("MixtureGeneral log_prob is log(sum_k w_k p_k(x)) over components of d
   for (double x : {-25.0, -3.0, -1.0, 0.0, 1.2, 4.0}) {
     const double density = w[0] * normal_pdf(x, 1.0, 0.5) + w[1] * student_t_pdf(x, 3.0, -2.0, 1.5);
     INFO("x = " << x);
-    CHECK(close(m.log_prob(x).item(), std::log(density)));
+    CHECK(mixture_close(m.log_prob(x).item(), std::log(density)));
   }
 }
 
@@ -128,7 +130,7 @@ TEST_CASE("mixtures with batch shapes: components (2, K), mixing weights per bat
           const double wk = w.ndim() == 1 ? w.at({k}) : w.at({b, k});
           density += wk * normal_pdf(points[std::size_t(i)], mu.at({b, k}), s.at({b, k}));
         }
-        CHECK(close(lp.at({i, b}), std::log(density)));
+        CHECK(mixture_close(lp.at({i, b}), std::log(density)));
       }
     CHECK(m.sample(tyche::PRNGKey(3), {5}).shape() == Shape{5, 2});
     CHECK(m.mean().shape() == Shape{2});
@@ -140,7 +142,7 @@ TEST_CASE("mixtures with batch shapes: components (2, K), mixing weights per bat
                                           dist::Normal(Tensor{-1.0, 0.0, 2.0}, 1.0).share());
   CHECK(broadcast.batch_shape() == Shape{2});
   CHECK(broadcast.sample(tyche::PRNGKey(4), {7}).shape() == Shape{7, 2});
-  CHECK(close(broadcast.log_prob(Tensor{0.3, 0.3}).at({1}),
+  CHECK(mixture_close(broadcast.log_prob(Tensor{0.3, 0.3}).at({1}),
               std::log(0.6 * normal_pdf(0.3, -1.0, 1.0) + 0.3 * normal_pdf(0.3, 0.0, 1.0) +
                        0.1 * normal_pdf(0.3, 2.0, 1.0))));
   // MixtureGeneral: components of batch () and (2,) broadcast to (2,).
@@ -167,7 +169,7 @@ TEST_CASE("a mixture of multivariate components: event shape (2,), the component
     for (std::int64_t k = 0; k < 3; ++k)
       density += w[std::size_t(k)] * normal_pdf(x.at({i, 0}), mu.at({k, 0}), s.at({k, 0})) *
                  normal_pdf(x.at({i, 1}), mu.at({k, 1}), s.at({k, 1}));
-    CHECK(close(lp.at({i}), std::log(density)));
+    CHECK(mixture_close(lp.at({i}), std::log(density)));
   }
   // The moments per coordinate: the mixture of each coordinate's normals.
   std::vector<double> mean, variance;
@@ -256,8 +258,8 @@ TEST_CASE("mixture draws have the closed-form mixture mean and variance") {
                                      {dist::Normal(-2.0, 1.0).share(), dist::Gamma(4.0, 0.5).share()},
                                      tyche::constraints::real);
   // Below 0 only the normal contributes: the gamma's log density is -inf there.
-  CHECK(close(general.log_prob(-1.0).item(), std::log(0.25 * normal_pdf(-1.0, -2.0, 1.0))));
-  CHECK(close(general.log_prob(3.0).item(),
+  CHECK(mixture_close(general.log_prob(-1.0).item(), std::log(0.25 * normal_pdf(-1.0, -2.0, 1.0))));
+  CHECK(mixture_close(general.log_prob(3.0).item(),
               std::log(0.25 * normal_pdf(3.0, -2.0, 1.0) + 0.75 * bm::pdf(bm::gamma_distribution<>(4.0, 2.0), 3.0))));
   check_mixture_moments(general, 2, {mixture_mean({0.25, 0.75}, {-2.0, 8.0})},
                 {mixture_variance({0.25, 0.75}, {-2.0, 8.0}, {1.0, 16.0})});

@@ -4,6 +4,8 @@
 // mass functions, shapes, supports, argument checks, and NUTS on models that
 // use them.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
+#include "log_prob_check.hpp"
 #include <tyche/distributions/extra_continuous.hpp>
 #include <tyche/distributions/extra_discrete.hpp>
 #include <tyche/tyche.hpp>
@@ -31,39 +33,16 @@
 namespace {
 
 using namespace tyche_test;
+using tyche_test::check_moments;  // beside other files' check_moments in a unity build
 namespace dist = tyche::dist;
 namespace bm = boost::math;
 using dist::Distribution;
 using dist::DistributionPtr;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using tyche_test::kInf;
 constexpr double kPi = std::numbers::pi;
 
-// A log density agrees with the reference to 1e-12 absolute below 1 and
-// relative above (as test_continuous.cpp): far below any wrong term, well
-// above the rounding of either side.
-bool close(double value, double reference, double tolerance = 1e-12) {
-  if (std::isinf(reference)) return value == reference;
-  return std::abs(value - reference) <= tolerance * std::max(1.0, std::abs(reference));
-}
-
-// d has batch shape (k,); its log_prob at the points as a column (n, 1)
-// broadcasts to (n, k), and element (i, j) must be reference(j, points[i]).
-void check_log_prob(const Distribution& d, const std::vector<double>& points,
-                    const std::function<double(std::int64_t, double)>& reference, double tolerance = 1e-12) {
-  const auto n = std::int64_t(points.size()), k = d.batch_shape()[0];
-  const Tensor lp = d.log_prob(Tensor(points).reshape({n, 1}));
-  REQUIRE(lp.shape() == Shape{n, k});
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < k; ++j) {
-      const double expected = reference(j, points[std::size_t(i)]);
-      INFO(d.name() << ": batch element " << j << " at " << points[std::size_t(i)] << ": " << lp.at({i, j})
-                    << " vs " << expected);
-      CHECK(close(lp.at({i, j}), expected, tolerance));
-    }
-}
-
-double at(const Tensor& t, std::int64_t j) { return t.at({j}); }
+double element_at(const Tensor& t, std::int64_t j) { return t.at({j}); }
 
 // The von Mises density, normalised with Boost's I_0.
 double von_mises_pdf(double x, double loc, double concentration) {
@@ -104,7 +83,7 @@ TEST_CASE("Weibull log_prob matches Boost.Math's weibull pdf (shape = concentrat
   const Tensor scale{1.0, 0.3, 4.0}, concentration{0.5, 1.0, 3.5};
   const std::vector<double> points{1e-3, 0.05, 0.4, 1.0, 1.3, 2.5, 7.0};
   check_log_prob(dist::Weibull(scale, concentration), points, [&](std::int64_t j, double x) {
-    return std::log(bm::pdf(bm::weibull_distribution<>(at(concentration, j), at(scale, j)), x));
+    return std::log(bm::pdf(bm::weibull_distribution<>(element_at(concentration, j), element_at(scale, j)), x));
   });
 }
 
@@ -112,8 +91,8 @@ TEST_CASE("Pareto log_prob matches Boost.Math's pareto pdf above the scale, -inf
   const Tensor scale{1.0, 0.3, 2.0}, alpha{0.5, 3.0, 7.5};
   const std::vector<double> points{0.1, 0.3, 0.31, 1.0, 1.3, 2.5, 7.0, 300.0};
   check_log_prob(dist::Pareto(scale, alpha), points, [&](std::int64_t j, double x) {
-    if (x <= at(scale, j)) return -kInf;
-    return std::log(bm::pdf(bm::pareto_distribution<>(at(scale, j), at(alpha, j)), x));
+    if (x <= element_at(scale, j)) return -kInf;
+    return std::log(bm::pdf(bm::pareto_distribution<>(element_at(scale, j), element_at(alpha, j)), x));
   });
 }
 
@@ -121,17 +100,17 @@ TEST_CASE("SkewNormal log_prob matches Boost.Math's skew_normal pdf") {
   const Tensor loc{0.0, -2.0, 3.5}, scale{1.0, 0.8, 12.0}, skewness{0.0, 4.0, -2.5};
   const std::vector<double> points{-6.0, -4.5, -1.0, -0.3, 0.0, 0.2, 1.7, 6.0, 12.0};
   check_log_prob(dist::SkewNormal(loc, scale, skewness), points, [&](std::int64_t j, double x) {
-    return std::log(bm::pdf(bm::skew_normal_distribution<>(at(loc, j), at(scale, j), at(skewness, j)), x));
+    return std::log(bm::pdf(bm::skew_normal_distribution<>(element_at(loc, j), element_at(scale, j), element_at(skewness, j)), x));
   }, 1e-11);
   // Skewness 0 is the normal distribution.
-  CHECK(close(dist::SkewNormal(1.0, 2.0).log_prob(0.3).item(), dist::Normal(1.0, 2.0).log_prob(0.3).item()));
+  CHECK(close_to_reference(dist::SkewNormal(1.0, 2.0).log_prob(0.3).item(), dist::Normal(1.0, 2.0).log_prob(0.3).item()));
 }
 
 TEST_CASE("VonMises log_prob is log(exp(k cos(x - loc)) / (2 pi I0(k))) on [-pi, pi], I0 from Boost.Math") {
   const Tensor loc{0.0, -2.0, 2.5}, concentration{0.01, 1.5, 45.0};
   const std::vector<double> points{-kPi, -3.0, -1.0, -0.3, 0.0, 0.2, 1.7, 3.0, kPi};
   check_log_prob(dist::VonMises(loc, concentration), points, [&](std::int64_t j, double x) {
-    return std::log(von_mises_pdf(x, at(loc, j), at(concentration, j)));
+    return std::log(von_mises_pdf(x, element_at(loc, j), element_at(concentration, j)));
   });
   // Outside [-pi, pi]: -inf, although the formula is periodic.
   CHECK(dist::VonMises(0.0, 1.0).log_prob(4.0).item() == -kInf);
@@ -154,7 +133,7 @@ TEST_CASE("log I0 and I1 / I0 match Boost.Math's Bessel functions on both sides 
   for (double x : {0.0, 1e-3, 0.5, 5.0, 29.9, 30.0, 30.1, 100.0, 600.0}) {
     INFO("x = " << x);
     const double i0 = bm::cyl_bessel_i(0, x), i1 = bm::cyl_bessel_i(1, x);
-    CHECK(close(tyche::dist::detail::log_bessel_i0(Tensor(x)).item(), std::log(i0), 1e-14));
+    CHECK(close_to_reference(tyche::dist::detail::log_bessel_i0(Tensor(x)).item(), std::log(i0), 1e-14));
     CHECK(tyche::dist::detail::bessel_i1_over_i0_array(Tensor(x)).item() == Approx(i1 / i0).epsilon(1e-14));
   }
   // Beyond Boost's overflow: log I0(x) = x - log(2 pi x) / 2 + 1 / (8 x) + 1 / (16 x^2) + O(x^-3).
@@ -168,7 +147,7 @@ TEST_CASE("BetaBinomial log_prob is log(C(n, k) B(k + a, n - k + b) / B(a, b))")
       for (double b : {0.6, 4.0})
         for (double k = 0.0; k <= n; k += 1.0) {
           INFO("n = " << n << ", a = " << a << ", b = " << b << ", k = " << k);
-          CHECK(close(dist::BetaBinomial(a, b, n).log_prob(k).item(), beta_binomial_log_pmf(k, n, a, b)));
+          CHECK(close_to_reference(dist::BetaBinomial(a, b, n).log_prob(k).item(), beta_binomial_log_pmf(k, n, a, b)));
         }
   // Worked by hand: Beta(1, 1) mixing gives the uniform on 0..n; with a = 2,
   // b = 3, n = 4, P(0) = B(2, 7) / B(2, 3) = (1/56) / (1/12) = 3/14.
@@ -187,9 +166,9 @@ TEST_CASE("GammaPoisson log_prob matches Boost.Math's negative binomial pmf, and
       for (double k : {0.0, 1.0, 5.0, 70.0}) {
         INFO("concentration = " << c << ", rate = " << rate << ", k = " << k);
         const double expected = std::log(bm::pdf(bm::negative_binomial(c, rate / (1.0 + rate)), k));
-        CHECK(close(dist::GammaPoisson(c, rate).log_prob(k).item(), expected, 1e-11));
+        CHECK(close_to_reference(dist::GammaPoisson(c, rate).log_prob(k).item(), expected, 1e-11));
         // NegativeBinomial2(mean, c) is GammaPoisson(c, c / mean).
-        CHECK(close(dist::GammaPoisson(c, rate).log_prob(k).item(),
+        CHECK(close_to_reference(dist::GammaPoisson(c, rate).log_prob(k).item(),
                     dist::NegativeBinomial2(c / rate, c).log_prob(k).item(), 1e-11));
       }
 }
@@ -204,8 +183,8 @@ TEST_CASE("ZeroInflatedPoisson log_prob mixes a point mass at 0 with Boost.Math'
         const double expected = k == 0.0 ? std::log(gate + (1.0 - gate) * bm::pdf(bm::poisson(rate), k))
                                          : std::log1p(-gate) + log_poisson;
         if (k > 0.0 && bm::pdf(bm::poisson(rate), k) > 0.0)
-          CHECK(close(log_poisson, std::log(bm::pdf(bm::poisson(rate), k)), 1e-11));
-        CHECK(close(dist::ZeroInflatedPoisson(gate, rate).log_prob(k).item(), expected, 1e-11));
+          CHECK(close_to_reference(log_poisson, std::log(bm::pdf(bm::poisson(rate), k)), 1e-11));
+        CHECK(close_to_reference(dist::ZeroInflatedPoisson(gate, rate).log_prob(k).item(), expected, 1e-11));
       }
 }
 
@@ -218,7 +197,7 @@ TEST_CASE("ZeroInflatedNegativeBinomial2 and ZeroInflatedProbs mix a point mass 
           INFO("gate = " << gate << ", mean = " << mean << ", concentration = " << c << ", k = " << k);
           const double nb = bm::pdf(bm::negative_binomial(c, c / (c + mean)), k);
           const double expected = std::log((k == 0.0 ? gate : 0.0) + (1.0 - gate) * nb);
-          CHECK(close(dist::ZeroInflatedNegativeBinomial2(mean, c, gate).log_prob(k).item(), expected, 1e-11));
+          CHECK(close_to_reference(dist::ZeroInflatedNegativeBinomial2(mean, c, gate).log_prob(k).item(), expected, 1e-11));
         }
   // Over a binomial: P(0) = 0.2 + 0.8 * 0.6^5 and P(3) = 0.8 * C(5, 3) 0.4^3 0.6^2.
   const dist::ZeroInflatedProbs z(dist::Binomial({.total_count = 5, .probs = 0.4}).share(), 0.2);
@@ -351,42 +330,8 @@ TEST_CASE("log_prob outside the support is -inf with zero, not NaN, gradients") 
 
 // ---- draws -----------------------------------------------------------------------
 
-namespace {
-
-// Pearson's chi-square test of integer draws against pmf(k) on 0..max_k plus
-// one cell for the rest, pooling cells expected below 5, at level 1e-4 (as
-// test_discrete.cpp): fixed keys, and a wrong pmf or sampler is far off.
-void check_frequencies(const Tensor& draws, const std::function<double(std::int64_t)>& pmf, std::int64_t max_k) {
-  const auto n = double(draws.size());
-  std::vector<double> observed(std::size_t(max_k + 2), 0.0), expected(std::size_t(max_k + 2), 0.0);
-  for (double k : draws.to_std_vector()) {
-    REQUIRE((k == std::floor(k) && k >= 0.0));
-    observed[std::size_t(std::min(k, double(max_k + 1)))] += 1.0;
-  }
-  double inside = 0.0;
-  for (std::int64_t k = 0; k <= max_k; ++k) inside += expected[std::size_t(k)] = n * pmf(k);
-  expected.back() = std::max(0.0, n - inside);
-  std::vector<double> o, e;
-  double po = 0.0, pe = 0.0;
-  for (std::size_t i = 0; i < observed.size(); ++i) {
-    po += observed[i];
-    pe += expected[i];
-    if (pe >= 5.0) {
-      o.push_back(po);
-      e.push_back(pe);
-      po = pe = 0.0;
-    }
-  }
-  o.back() += po;
-  e.back() += pe;
-  double statistic = 0.0;
-  for (std::size_t i = 0; i < o.size(); ++i) statistic += (o[i] - e[i]) * (o[i] - e[i]) / e[i];
-  const double critical = bm::quantile(bm::complement(bm::chi_squared(double(o.size() - 1)), 1e-4));
-  INFO("chi-square " << statistic << " with " << o.size() - 1 << " degrees of freedom, critical value " << critical);
-  CHECK(statistic < critical);
-}
-
-}  // namespace
+// check_frequencies (statistics.hpp): Pearson's chi-square test of integer
+// draws against a pmf at level 1e-4.
 
 TEST_CASE("more distributions: sample means and variances match mean() and variance() within Monte Carlo error") {
   check_moments(dist::Weibull(Tensor{1.5, 0.4}, Tensor{0.8, 3.0}), 1);
@@ -427,8 +372,8 @@ TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 
   for (std::int64_t j = 0; j < 3; ++j) {
     std::vector<double> c, s;
     for (std::int64_t i = 0; i < kDraws; ++i) {
-      c.push_back(std::cos(x.at({i, j}) - at(loc, j)));
-      s.push_back(std::sin(x.at({i, j}) - at(loc, j)));
+      c.push_back(std::cos(x.at({i, j}) - element_at(loc, j)));
+      s.push_back(std::sin(x.at({i, j}) - element_at(loc, j)));
     }
     const auto mean_and_error = [](const std::vector<double>& v) {
       double m = 0.0, m2 = 0.0;
@@ -439,9 +384,9 @@ TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 
     };
     const auto [mean_cos, error_cos] = mean_and_error(c);
     const auto [mean_sin, error_sin] = mean_and_error(s);
-    const double expected = bm::cyl_bessel_i(1, at(concentration, j)) / bm::cyl_bessel_i(0, at(concentration, j));
-    INFO("concentration " << at(concentration, j) << ": mean cos " << mean_cos << " vs " << expected);
-    CHECK(1.0 - at(variance, j) == Approx(expected).epsilon(1e-13));
+    const double expected = bm::cyl_bessel_i(1, element_at(concentration, j)) / bm::cyl_bessel_i(0, element_at(concentration, j));
+    INFO("concentration " << element_at(concentration, j) << ": mean cos " << mean_cos << " vs " << expected);
+    CHECK(1.0 - element_at(variance, j) == Approx(expected).epsilon(1e-13));
     CHECK(std::abs(mean_cos - expected) <= 5.0 * error_cos + 1e-12);
     CHECK(std::abs(mean_sin) <= 5.0 * error_sin + 1e-12);
   }
@@ -525,7 +470,7 @@ TEST_CASE("shapes: parameters broadcast to the batch shape; draws are sample + b
   CHECK(b.sample(tyche::PRNGKey(0), {4}).shape() == Shape{4, 2, 2});
   const Tensor lp = b.log_prob(6.0);
   CHECK(lp.at({0, 0}) == -kInf);  // above total_count 5
-  CHECK(close(lp.at({1, 1}), beta_binomial_log_pmf(6.0, 10.0, 2.0, 3.0)));
+  CHECK(close_to_reference(lp.at({1, 1}), beta_binomial_log_pmf(6.0, 10.0, 2.0, 3.0)));
   for (const DistributionPtr& d :
        {dist::Weibull(Tensor{{1.0}, {2.0}}, Tensor{1.0, 2.0, 3.0}).share(),
         dist::Pareto(Tensor{{1.0}, {2.0}}, Tensor{1.0, 2.0, 3.0}).share(),
@@ -567,7 +512,7 @@ TEST_CASE("supports are NumPyro's constraints, and biject_to reaches the continu
   }
   // SkewNormal is a location-scale family: LocScaleReparam keeps its skewness.
   const DistributionPtr moved = dist::SkewNormal(1.0, 2.0, 3.0).with_loc_scale(0.0, 1.0);
-  CHECK(close(moved->log_prob(0.5).item(), dist::SkewNormal(0.0, 1.0, 3.0).log_prob(0.5).item()));
+  CHECK(close_to_reference(moved->log_prob(0.5).item(), dist::SkewNormal(0.0, 1.0, 3.0).log_prob(0.5).item()));
 }
 
 TEST_CASE("more distributions: invalid parameters throw std::invalid_argument naming distribution, parameter and value") {

@@ -4,6 +4,7 @@
 // constant for dimension 3) and its draws, gradients against finite
 // differences, and Delta and Unit.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/distributions/delta.hpp>
 #include <tyche/distributions/multivariate.hpp>
 #include <tyche/tyche.hpp>
@@ -26,7 +27,7 @@ using tyche_test::Inputs;
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using tyche_test::kInf;
 
 Eigen::MatrixXd covariance3() {
   Eigen::MatrixXd s(3, 3);

@@ -3,6 +3,7 @@
 // masked elements, whatever they hold, add exactly 0 to the log density and
 // to its gradient. References: the same model without the masked elements.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include "require_throws.hpp"
@@ -20,20 +21,20 @@ using tyche::Tensor;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using tyche_test::kNaN;
+using tyche_test::kInf;
 
 // A family of observation distributions with two parameters: a real `a` and
 // a positive `b` (exp of the second coordinate of q), and five observations
 // in its support.
-struct Family {
+struct ObservedFamily {
   const char* name;
   std::function<dist::DistributionPtr(const Tensor& a, const Tensor& b)> make;
   std::vector<double> data;
 };
 
-const std::vector<Family>& families() {
-  static const std::vector<Family> all = {
+const std::vector<ObservedFamily>& families() {
+  static const std::vector<ObservedFamily> all = {
       {"Normal", [](const Tensor& a, const Tensor& b) { return dist::Normal(a, b).share(); }, {0.3, -0.7, -1.2, 0.4, 2.0}},
       {"Cauchy", [](const Tensor& a, const Tensor& b) { return dist::Cauchy(a, b).share(); }, {0.3, -0.7, -1.2, 0.4, 2.0}},
       {"StudentT", [](const Tensor& a, const Tensor& b) { return dist::StudentT(3.0, a, b).share(); },
@@ -64,15 +65,15 @@ const Tensor kKeep{1.0, 0.0, 1.0, 0.0, 1.0};
 
 // The family's data with `bad` at the masked positions 1 and 3, and the data
 // of the kept positions alone.
-Tensor with_bad_values(const Family& family, double bad) {
+Tensor with_bad_values(const ObservedFamily& family, double bad) {
   std::vector<double> y = family.data;
   y[1] = y[3] = bad;
   return Tensor(y);
 }
-Tensor kept_values(const Family& family) { return Tensor{family.data[0], family.data[2], family.data[4]}; }
+Tensor kept_values(const ObservedFamily& family) { return Tensor{family.data[0], family.data[2], family.data[4]}; }
 
 // An observed site `obs` in a plate `data` of y's size.
-auto plate_model(const Family& family) {
+auto plate_model(const ObservedFamily& family) {
   return [&family](const Tensor& q, const Tensor& y) {
     tyche::plate data("data", y.size());
     tyche::sample("obs", *family.make(q[0], tyche::exp(q[1])), y);
@@ -106,7 +107,7 @@ void require_same_density(const std::function<Tensor(const Tensor&)>& masked,
 }  // namespace
 
 TEST_CASE("an unmasked NaN or infinite observation throws naming the site, its plate and the element's index") {
-  for (const Family& family : families()) {
+  for (const ObservedFamily& family : families()) {
     for (double bad : {kNaN, kInf, -kInf}) {
       INFO(family.name << " observing " << bad);
       std::vector<double> y = family.data;
@@ -148,7 +149,7 @@ TEST_CASE("a non-finite observation is named by its multi-index and a scalar one
 }
 
 TEST_CASE("masked NaN and infinite observations add exactly 0 to the log density and to its gradient") {
-  for (const Family& family : families()) {
+  for (const ObservedFamily& family : families()) {
     for (double bad : {kNaN, kInf}) {
       INFO(family.name << " with " << bad << " at the masked elements");
       const Tensor y = with_bad_values(family, bad);
@@ -174,7 +175,7 @@ TEST_CASE("masked NaN and infinite observations add exactly 0 to the log density
 }
 
 TEST_CASE("a masked observation's other elements must still be finite") {
-  const Family& normal = families().front();
+  const ObservedFamily& normal = families().front();
   Tensor y = with_bad_values(normal, kNaN);
   std::vector<double> values = y.to_std_vector();
   values[4] = kNaN;

@@ -37,7 +37,7 @@ using tyche::Tensor;
 
 namespace {
 
-constexpr std::int64_t kDraws = 20000;
+constexpr std::int64_t kRandomDraws = 20000;
 
 using tyche_test::ks_critical_value;
 using tyche_test::ks_statistic;
@@ -179,17 +179,17 @@ TEST_CASE("parameters broadcast to the requested shape, which is the result's sh
 
 TEST_CASE("uniform, normal and exponential pass Kolmogorov-Smirnov tests against Boost.Math") {
   const Key key = tyche::PRNGKey(101);
-  require_ks_passes(tyche::random::uniform(key, {kDraws}, -2.0, 3.0), boost::math::uniform_distribution<>(-2.0, 3.0));
-  require_ks_passes(tyche::random::normal(key, {kDraws}), boost::math::normal_distribution<>());
-  require_ks_passes(tyche::random::exponential(key, {kDraws}), boost::math::exponential_distribution<>());
+  require_ks_passes(tyche::random::uniform(key, {kRandomDraws}, -2.0, 3.0), boost::math::uniform_distribution<>(-2.0, 3.0));
+  require_ks_passes(tyche::random::normal(key, {kRandomDraws}), boost::math::normal_distribution<>());
+  require_ks_passes(tyche::random::exponential(key, {kRandomDraws}), boost::math::exponential_distribution<>());
 }
 
 TEST_CASE("gumbel, cauchy, laplace and logistic pass Kolmogorov-Smirnov tests against Boost.Math") {
   const Key key = tyche::PRNGKey(102);
-  require_ks_passes(tyche::random::gumbel(key, {kDraws}), boost::math::extreme_value_distribution<>());
-  require_ks_passes(tyche::random::cauchy(key, {kDraws}), boost::math::cauchy_distribution<>());
-  require_ks_passes(tyche::random::laplace(key, {kDraws}), boost::math::laplace_distribution<>());
-  require_ks_passes(tyche::random::logistic(key, {kDraws}), boost::math::logistic_distribution<>());
+  require_ks_passes(tyche::random::gumbel(key, {kRandomDraws}), boost::math::extreme_value_distribution<>());
+  require_ks_passes(tyche::random::cauchy(key, {kRandomDraws}), boost::math::cauchy_distribution<>());
+  require_ks_passes(tyche::random::laplace(key, {kRandomDraws}), boost::math::laplace_distribution<>());
+  require_ks_passes(tyche::random::logistic(key, {kRandomDraws}), boost::math::logistic_distribution<>());
 }
 
 TEST_CASE("gumbel, cauchy, laplace and logistic apply JAX's transforms to JAX's uniform bits") {
@@ -220,7 +220,7 @@ TEST_CASE("gamma passes Kolmogorov-Smirnov tests against Boost.Math's gamma CDF"
   const Key key = tyche::PRNGKey(103);
   for (double alpha : {0.1, 0.5, 1.0, 3.7, 50.0}) {
     INFO("concentration " << alpha);
-    require_ks_passes(tyche::random::gamma(tyche::fold_in(key, std::uint32_t(alpha * 10)), alpha, {kDraws}),
+    require_ks_passes(tyche::random::gamma(tyche::fold_in(key, std::uint32_t(alpha * 10)), alpha, {kRandomDraws}),
                       boost::math::gamma_distribution<>(alpha, 1.0));
   }
 }
@@ -230,13 +230,13 @@ TEST_CASE("gamma with a tiny concentration is exact in log space and underflows 
   // below 1e-250 and 47% below the smallest subnormal double (those must be
   // 0). Drawn as exp(log G), the fraction below each threshold matches Boost's
   // CDF: binomial standard error at most 0.0036 for 20000 draws, 5 allowed.
-  const std::vector<double> g = tyche::random::gamma(tyche::PRNGKey(104), 1e-3, {kDraws}).to_std_vector();
+  const std::vector<double> g = tyche::random::gamma(tyche::PRNGKey(104), 1e-3, {kRandomDraws}).to_std_vector();
   REQUIRE(*std::min_element(g.begin(), g.end()) >= 0.0);
   for (double threshold : {std::numeric_limits<double>::denorm_min(), 1e-250, 1e-100, 1e-10, 0.5}) {
     const double below = double(std::count_if(g.begin(), g.end(), [&](double x) { return x < threshold; }));
     const double p = boost::math::cdf(boost::math::gamma_distribution<>(1e-3, 1.0), threshold);
     INFO("threshold " << threshold << ", P(G < threshold) " << p);
-    REQUIRE(below / kDraws == Approx(p).margin(5 * std::sqrt(p * (1 - p) / kDraws)));
+    REQUIRE(below / kRandomDraws == Approx(p).margin(5 * std::sqrt(p * (1 - p) / kRandomDraws)));
   }
 }
 
@@ -246,7 +246,7 @@ TEST_CASE("beta passes Kolmogorov-Smirnov tests against Boost.Math's beta CDF") 
   std::uint32_t case_index = 0;
   for (const auto& ab : parameters) {
     INFO("a " << ab[0] << ", b " << ab[1]);
-    require_ks_passes(tyche::random::beta(tyche::fold_in(key, case_index++), ab[0], ab[1], {kDraws}),
+    require_ks_passes(tyche::random::beta(tyche::fold_in(key, case_index++), ab[0], ab[1], {kRandomDraws}),
                       boost::math::beta_distribution<>(ab[0], ab[1]));
   }
 }
@@ -254,7 +254,7 @@ TEST_CASE("beta passes Kolmogorov-Smirnov tests against Boost.Math's beta CDF") 
 TEST_CASE("beta with tiny parameters gives values in [0, 1] with the right mean") {
   // Beta(0.01, 0.03) puts nearly all mass within 1e-10 of 0 or 1; mean 0.25,
   // sd ~ 0.43, so the standard error of the mean of 20000 draws is 0.003.
-  const Tensor x = tyche::random::beta(tyche::PRNGKey(106), 0.01, 0.03, {kDraws});
+  const Tensor x = tyche::random::beta(tyche::PRNGKey(106), 0.01, 0.03, {kRandomDraws});
   const std::vector<double> v = x.to_std_vector();
   REQUIRE(std::all_of(v.begin(), v.end(), [](double y) { return y >= 0.0 && y <= 1.0; }));
   REQUIRE(tyche::mean(x).item() == Approx(0.25).margin(5 * 0.0031));
@@ -267,12 +267,12 @@ TEST_CASE("dirichlet rows sum to 1 and their means are alpha / sum(alpha)") {
   const Tensor alphas[] = {Tensor{0.3, 1.0, 2.5}, Tensor{1e-4, 1e-4}, Tensor{50.0, 5.0, 0.5, 0.05}};
   std::uint32_t case_index = 0;
   for (const Tensor& alpha : alphas) {
-    const Tensor x = tyche::random::dirichlet(tyche::fold_in(key, case_index++), alpha, {kDraws});
+    const Tensor x = tyche::random::dirichlet(tyche::fold_in(key, case_index++), alpha, {kRandomDraws});
     const std::int64_t k = alpha.size();
-    REQUIRE(x.shape() == Shape{kDraws, k});
+    REQUIRE(x.shape() == Shape{kRandomDraws, k});
     const double total = tyche::sum(alpha).item();
     double worst_row_error = 0.0, smallest = 1.0;
-    for (std::int64_t row = 0; row < kDraws; ++row) {
+    for (std::int64_t row = 0; row < kRandomDraws; ++row) {
       double s = 0.0;
       for (std::int64_t j = 0; j < k; ++j) {
         smallest = std::min(smallest, x.at({row, j}));
@@ -284,22 +284,22 @@ TEST_CASE("dirichlet rows sum to 1 and their means are alpha / sum(alpha)") {
     REQUIRE(smallest >= 0.0);
     REQUIRE(worst_row_error < 1e-14);
     for (std::int64_t j = 0; j < k; ++j) {
-      const double m = alpha.at({j}) / total, se = std::sqrt(m * (1 - m) / (total + 1) / double(kDraws));
+      const double m = alpha.at({j}) / total, se = std::sqrt(m * (1 - m) / (total + 1) / double(kRandomDraws));
       double column = 0.0;
-      for (std::int64_t row = 0; row < kDraws; ++row) column += x.at({row, j});
+      for (std::int64_t row = 0; row < kRandomDraws; ++row) column += x.at({row, j});
       INFO("alpha " << alpha.at({j}) << " of total " << total);
-      REQUIRE(column / double(kDraws) == Approx(m).margin(5 * se));
+      REQUIRE(column / double(kRandomDraws) == Approx(m).margin(5 * se));
     }
   }
 }
 
 TEST_CASE("dirichlet marginals pass Kolmogorov-Smirnov tests against the beta CDF") {
   // X_j ~ Beta(alpha_j, sum(alpha) - alpha_j).
-  const Tensor x = tyche::random::dirichlet(tyche::PRNGKey(108), Tensor{0.4, 1.5, 3.0}, {kDraws});
+  const Tensor x = tyche::random::dirichlet(tyche::PRNGKey(108), Tensor{0.4, 1.5, 3.0}, {kRandomDraws});
   const double alpha[] = {0.4, 1.5, 3.0};
   for (std::int64_t j = 0; j < 3; ++j) {
-    std::vector<double> column(static_cast<std::size_t>(kDraws));
-    for (std::int64_t row = 0; row < kDraws; ++row) column[std::size_t(row)] = x.at({row, j});
+    std::vector<double> column(static_cast<std::size_t>(kRandomDraws));
+    for (std::int64_t row = 0; row < kRandomDraws; ++row) column[std::size_t(row)] = x.at({row, j});
     require_ks_passes(Tensor(column), boost::math::beta_distribution<>(alpha[j], 4.9 - alpha[j]));
   }
 }
@@ -315,7 +315,7 @@ TEST_CASE("poisson passes chi-square tests against Boost.Math's Poisson CDF") {
   for (double rate : {0.3, 4.0, 9.99, 10.0, 25.0, 1000.0, 1e6}) {
     INFO("rate " << rate);
     const boost::math::poisson_distribution<> d(rate);
-    const std::int64_t draws = rate < 10 ? kDraws : kRejectionDraws;
+    const std::int64_t draws = rate < 10 ? kRandomDraws : kRejectionDraws;
     const Tensor x = tyche::random::poisson(tyche::fold_in(key, case_index++), rate, {draws});
     require_chi_square_passes(x, [&](double k) { return boost::math::cdf(d, k); },
                               std::max(0.0, std::floor(rate - 6 * std::sqrt(rate) - 10)));
@@ -332,7 +332,7 @@ TEST_CASE("binomial passes chi-square tests against Boost.Math's binomial CDF") 
     const boost::math::binomial_distribution<> d(np[0], np[1]);
     const bool rejection = np[0] * std::min(np[1], 1 - np[1]) >= 10;
     const Tensor x = tyche::random::binomial(tyche::fold_in(key, case_index++), np[0], np[1],
-                                             {rejection ? kRejectionDraws : kDraws});
+                                             {rejection ? kRejectionDraws : kRandomDraws});
     const std::vector<double> v = x.to_std_vector();
     REQUIRE(std::all_of(v.begin(), v.end(), [&](double y) { return y >= 0.0 && y <= np[0]; }));
     const double sd = std::sqrt(np[0] * np[1] * (1 - np[1]));
@@ -375,7 +375,7 @@ TEST_CASE("the log pmfs behind the rejection tests match Boost.Math, far beyond 
 
 TEST_CASE("bernoulli passes a chi-square test and is exact at p = 0 and p = 1") {
   // One degree of freedom: critical value 10.83 at level 0.001.
-  const Tensor x = tyche::random::bernoulli(tyche::PRNGKey(112), 0.3, {kDraws});
+  const Tensor x = tyche::random::bernoulli(tyche::PRNGKey(112), 0.3, {kRandomDraws});
   require_chi_square_passes(x, [](double k) { return k < 0 ? 0.0 : k < 1 ? 0.7 : 1.0; }, 0.0);
   REQUIRE(tyche::random::bernoulli(tyche::PRNGKey(113), 0.0, {100}).to_std_vector() == std::vector<double>(100, 0.0));
   REQUIRE(tyche::random::bernoulli(tyche::PRNGKey(113), 1.0, {100}).to_std_vector() == std::vector<double>(100, 1.0));
@@ -388,11 +388,11 @@ TEST_CASE("categorical passes chi-square tests per batch row and never draws a c
   const Tensor logits{{std::log(0.1), std::log(0.2), -inf, std::log(0.65), std::log(0.05)},
                       {750 + std::log(0.5), 750 + std::log(0.25), 750 + std::log(0.125), 750 + std::log(0.125), -inf}};
   const double probabilities[2][5] = {{0.1, 0.2, 0.0, 0.65, 0.05}, {0.5, 0.25, 0.125, 0.125, 0.0}};
-  const Tensor x = tyche::random::categorical(tyche::PRNGKey(114), logits, {kDraws, 2});
+  const Tensor x = tyche::random::categorical(tyche::PRNGKey(114), logits, {kRandomDraws, 2});
   for (std::int64_t row = 0; row < 2; ++row) {
-    std::vector<double> column(static_cast<std::size_t>(kDraws));
+    std::vector<double> column(static_cast<std::size_t>(kRandomDraws));
     double impossible = 0.0;
-    for (std::int64_t i = 0; i < kDraws; ++i) {
+    for (std::int64_t i = 0; i < kRandomDraws; ++i) {
       column[std::size_t(i)] = x.at({i, row});
       impossible += probabilities[row][std::int64_t(column[std::size_t(i)])] == 0.0;
     }

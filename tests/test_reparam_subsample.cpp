@@ -38,14 +38,14 @@ using tyche::SiteType;
 using tyche::Tensor;
 using tyche::Trace;
 
-std::vector<std::string> site_names(const Trace& tr) {
+std::vector<std::string> reparam_site_names(const Trace& tr) {
   std::vector<std::string> out;
   for (const Message& site : tr) out.push_back(site.name);
   return out;
 }
 
 // A location-scale family, with its CDF from Boost.Math.
-struct Family {
+struct ReparamFamily {
   std::string name;
   std::function<dist::DistributionPtr(Tensor, Tensor)> make;
   std::function<double(double x, double loc, double scale)> cdf;
@@ -53,7 +53,7 @@ struct Family {
 
 constexpr double kDf = 4.0;  // StudentT's df, which the decentred site keeps
 
-std::vector<Family> families() {
+std::vector<ReparamFamily> reparam_families() {
   return {
       {"Normal", [](Tensor l, Tensor s) { return dist::Normal(l, s).share(); },
        [](double x, double l, double s) { return bm::cdf(bm::normal_distribution<>(l, s), x); }},
@@ -68,14 +68,14 @@ std::vector<Family> families() {
   };
 }
 
-const Tensor kLoc{-1.5, 0.5, 2.0};
-const Tensor kScale{0.5, 1.0, 3.0};
+const Tensor kReparamLoc{-1.5, 0.5, 2.0};
+const Tensor kReparamScale{0.5, 1.0, 3.0};
 
 // loc + scale^(1 - c) (decentered - c loc), in doubles, element by element.
 std::vector<double> recentred(const std::vector<double>& decentered, double c) {
   std::vector<double> out;
   for (std::size_t i = 0; i < decentered.size(); ++i) {
-    const double loc = kLoc.data()[i], scale = kScale.data()[i];
+    const double loc = kReparamLoc.data()[i], scale = kReparamScale.data()[i];
     out.push_back(loc + std::pow(scale, 1.0 - c) * (decentered[i] - c * loc));
   }
   return out;
@@ -87,13 +87,13 @@ std::vector<double> recentred(const std::vector<double>& decentered, double c) {
 
 TEST_CASE("LocScaleReparam with 0 < centered < 1: the decentred site's distribution and the site's value are "
           "NumPyro's, and the joint density changes by the Jacobian only") {
-  for (const Family& family : families()) {
-    const auto model = [&] { tyche::sample("x", *family.make(kLoc, kScale)); };
+  for (const ReparamFamily& family : reparam_families()) {
+    const auto model = [&] { tyche::sample("x", *family.make(kReparamLoc, kReparamScale)); };
     for (const double c : {0.25, 0.6}) {
       INFO(family.name << ", centered " << c);
       const auto reparameterised = tyche::reparam(model, {{"x", tyche::LocScaleReparam(c)}});
       const Trace tr = tyche::trace(tyche::seed(reparameterised, 11)).get_trace();
-      REQUIRE(site_names(tr) == std::vector<std::string>{"x_decentered", "x"});
+      REQUIRE(reparam_site_names(tr) == std::vector<std::string>{"x_decentered", "x"});
       const Message& decentered = tr["x_decentered"];
       CHECK(decentered.type == SiteType::sample);
       CHECK(decentered.fn->name() == family.name);
@@ -101,9 +101,9 @@ TEST_CASE("LocScaleReparam with 0 < centered < 1: the decentred site's distribut
       const auto* loc_scale = dynamic_cast<const dist::LocScaleFamily*>(decentered.fn.get());
       REQUIRE(loc_scale != nullptr);
       for (std::int64_t i = 0; i < 3; ++i) {
-        CHECK(tyche::broadcast_to(loc_scale->loc(), Shape{3}).at({i}) == Approx(c * kLoc.at({i})).epsilon(1e-15));
+        CHECK(tyche::broadcast_to(loc_scale->loc(), Shape{3}).at({i}) == Approx(c * kReparamLoc.at({i})).epsilon(1e-15));
         CHECK(tyche::broadcast_to(loc_scale->scale(), Shape{3}).at({i}) ==
-              Approx(std::pow(kScale.at({i}), c)).epsilon(1e-14));
+              Approx(std::pow(kReparamScale.at({i}), c)).epsilon(1e-14));
       }
       if (const auto* t = dynamic_cast<const dist::StudentT*>(decentered.fn.get())) CHECK(t->df().item() == kDf);
       CHECK(tr["x"].type == SiteType::deterministic);
@@ -118,7 +118,7 @@ TEST_CASE("LocScaleReparam with 0 < centered < 1: the decentred site's distribut
           tyche::log_density(reparameterised, std::tuple{}, {{"x_decentered", d}});
       const Tensor x = *tr_reparameterised["x"].value;
       const auto [lp_original, unused] = tyche::log_density(model, std::tuple{}, {{"x", x}});
-      const double log_jacobian = (1.0 - c) * tyche::sum(tyche::log(kScale)).item();
+      const double log_jacobian = (1.0 - c) * tyche::sum(tyche::log(kReparamScale)).item();
       CHECK(lp_reparameterised.item() == Approx(lp_original.item() + log_jacobian).epsilon(1e-12));
     }
   }
@@ -131,7 +131,7 @@ TEST_CASE("LocScaleReparam keeps the site's marginal: 4000 draws of the site aga
   constexpr std::int64_t n = 4000;
   const double loc = 1.5, scale = 2.5;
   std::uint64_t seed = 100;
-  for (const Family& family : families()) {
+  for (const ReparamFamily& family : reparam_families()) {
     const auto model = [&] {
       tyche::plate draws("draws", n);
       tyche::sample("x", *family.make(loc, scale));
@@ -149,12 +149,12 @@ TEST_CASE("LocScaleReparam keeps the site's marginal: 4000 draws of the site aga
 }
 
 TEST_CASE("LocScaleReparam(1) leaves the site unchanged and LocScaleReparam(0) draws from the standard family") {
-  for (const Family& family : families()) {
+  for (const ReparamFamily& family : reparam_families()) {
     INFO(family.name);
-    const auto model = [&] { tyche::sample("x", *family.make(kLoc, kScale)); };
+    const auto model = [&] { tyche::sample("x", *family.make(kReparamLoc, kReparamScale)); };
     const Trace plain = tyche::trace(tyche::seed(model, 5)).get_trace();
     const Trace centred = tyche::trace(tyche::seed(tyche::reparam(model, {{"x", tyche::LocScaleReparam(1.0)}}), 5)).get_trace();
-    REQUIRE(site_names(centred) == std::vector<std::string>{"x"});
+    REQUIRE(reparam_site_names(centred) == std::vector<std::string>{"x"});
     CHECK(centred["x"].type == SiteType::sample);
     CHECK(centred["x"].fn->name() == family.name);
     const Tensor at{0.3, -1.0, 2.0};
@@ -173,12 +173,12 @@ TEST_CASE("LocScaleReparam(1) leaves the site unchanged and LocScaleReparam(0) d
 }
 
 TEST_CASE("LocScaleReparam without centered learns `{name}_centered`, a param in [0, 1] over the event shape") {
-  for (const Family& family : families()) {
+  for (const ReparamFamily& family : reparam_families()) {
     INFO(family.name);
-    const auto model = [&] { tyche::sample("x", *family.make(kLoc, kScale)); };
+    const auto model = [&] { tyche::sample("x", *family.make(kReparamLoc, kReparamScale)); };
     const auto learnable = tyche::reparam(model, {{"x", tyche::LocScaleReparam()}});
     const Trace tr = tyche::trace(tyche::seed(learnable, 3)).get_trace();
-    REQUIRE(site_names(tr) == std::vector<std::string>{"x_centered", "x_decentered", "x"});
+    REQUIRE(reparam_site_names(tr) == std::vector<std::string>{"x_centered", "x_decentered", "x"});
     const Message& centered = tr["x_centered"];
     CHECK(centered.type == SiteType::param);
     CHECK(centered.value->shape() == Shape{});  // the event shape of a univariate site
@@ -213,7 +213,7 @@ TEST_CASE("LocScaleReparam unwraps to_event and plates: centered has the event s
   // batch and event shapes, and the learnable centered one value per event element.
   const auto model = [] {
     tyche::plate outer("outer", 2);
-    tyche::sample("x", dist::Normal(kLoc, kScale).to_event(1));
+    tyche::sample("x", dist::Normal(kReparamLoc, kReparamScale).to_event(1));
   };
   const auto learnable = tyche::reparam(model, {{"x", tyche::LocScaleReparam()}});
   const Trace tr = tyche::trace(tyche::seed(learnable, 8)).get_trace();
@@ -226,7 +226,7 @@ TEST_CASE("LocScaleReparam unwraps to_event and plates: centered has the event s
   const Tensor d = *fixed["x_decentered"].value;
   for (std::int64_t row = 0; row < 2; ++row)
     for (std::int64_t i = 0; i < 3; ++i) {
-      const double loc = kLoc.at({i}), scale = kScale.at({i}), ci = c.at({i});
+      const double loc = kReparamLoc.at({i}), scale = kReparamScale.at({i}), ci = c.at({i});
       CHECK(fixed["x"].value->at({row, i}) ==
             Approx(loc + std::pow(scale, 1.0 - ci) * (d.at({row, i}) - ci * loc)).epsilon(1e-14));
     }

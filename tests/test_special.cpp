@@ -4,6 +4,7 @@
 // logistic family at extreme arguments; then the forward values of every
 // elementwise operation against the standard library on a grid of edge values.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include <boost/math/distributions/normal.hpp>
@@ -25,7 +26,7 @@ namespace {
 
 using tyche::Tensor;
 using Grid = std::vector<double>;
-using Unary = Tensor (*)(const Tensor&);
+using UnaryFunction = Tensor (*)(const Tensor&);
 
 Grid range(double from, double to, double step) {
   Grid g;
@@ -40,11 +41,11 @@ Grid map(const Grid& x, F f) {
   return y;
 }
 
-Grid values(Unary op, const Grid& x) { return op(Tensor(x)).to_std_vector(); }
+Grid values(UnaryFunction op, const Grid& x) { return op(Tensor(x)).to_std_vector(); }
 
 // d op / dx at each point, through value_and_grad (op is elementwise, so the
 // gradient of sum(op(x)) is the elementwise derivative).
-Grid derivatives(Unary op, const Grid& x) {
+Grid derivatives(UnaryFunction op, const Grid& x) {
   const Eigen::VectorXd g = tyche::grad([op](const Tensor& q) { return tyche::sum(op(q)); },
                                         Eigen::Map<const Eigen::VectorXd>(x.data(), Eigen::Index(x.size())));
   return {g.data(), g.data() + g.size()};
@@ -210,7 +211,7 @@ TEST_CASE("softplus, log_sigmoid and sigmoid are exact at extreme arguments") {
 TEST_CASE("the logistic family gives no NaN and stays in range for any finite argument") {
   const double big = std::numeric_limits<double>::max();
   const Grid x = {-big, -1e300, -1000.0, -745.0, -710.0, -700.0, -40.0, 0.0, 40.0, 700.0, 710.0, 745.0, 1000.0, 1e300, big};
-  for (const auto& [name, op] : std::vector<std::pair<std::string, Unary>>{
+  for (const auto& [name, op] : std::vector<std::pair<std::string, UnaryFunction>>{
            {"softplus", tyche::softplus}, {"log_sigmoid", tyche::log_sigmoid}, {"sigmoid", tyche::sigmoid}}) {
     const Grid y = values(op, x), d = derivatives(op, x);
     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -236,8 +237,8 @@ TEST_CASE("the logistic family gives no NaN and stays in range for any finite ar
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using tyche_test::kInf;
+using tyche_test::kNaN;
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 
 const Grid kEdgeGrid = {-kInf, -1e300, -745.5, -710.0, -40.0, -2.5, -1.0, -0.5, -1e-10, -1e-300, -0.0,

@@ -621,3 +621,34 @@ TEST_CASE("LowRankMultivariateNormal checks its arguments' values and shapes") {
   CHECK(d.rank() == 1);
   CHECK(d.name() == "LowRankMultivariateNormal");
 }
+
+TEST_CASE("NUTS samples a model with an ImproperUniform(ordered_vector) site: NumPyro's first ordered prior",
+          "[mcmc][statistical]") {
+  // As the OrderedTransform regression above, with the flat ordered prior and
+  // independent Normal(0, 3) factors: the run that finds the latent sites
+  // starts the ImproperUniform site at a point of its support instead of
+  // sampling it. Same tolerance argument as above.
+  const Tensor x = dist::Normal(0.0, 1.5).sample(tyche::PRNGKey(5), {300});
+  const Tensor truth{-1.0, 0.5, 2.0};
+  const Tensor y = dist::OrderedLogistic(1.2 * x, truth).sample(tyche::PRNGKey(6));
+  const auto regression = [&] {
+    const Tensor c = tyche::sample("c", dist::ImproperUniform(tyche::constraints::ordered_vector, {}, {3}));
+    tyche::factor("c_prior", tyche::sum(dist::Normal(0.0, 3.0).log_prob(c)));
+    const Tensor slope = tyche::sample("slope", dist::Normal(0.0, 3.0));
+    tyche::plate data("data", 300);
+    tyche::sample("y", dist::OrderedLogistic(slope * x, c), y);
+  };
+  tyche::MCMC mcmc(tyche::NUTS(regression), {.num_warmup = 400, .num_samples = 400, .progress_bar = false});
+  mcmc.run(7);
+  const Tensor c = mcmc.get_samples(true).at("c");
+  REQUIRE(c.shape() == Shape{1, 400, 3});
+  for (std::int64_t k = 0; k < 3; ++k) {
+    const Tensor draws = tyche::slice(c, -1, k, k + 1).reshape({-1});
+    const double m = tyche::sum(draws).item() / 400.0;
+    const double sd = std::sqrt(tyche::sum(tyche::square(draws - m)).item() / 400.0);
+    const double n_eff = tyche::effective_sample_size(draws.reshape({1, -1})).item();
+    INFO("cutpoint " << k << ": posterior mean " << m << " sd " << sd << " n_eff " << n_eff);
+    REQUIRE(n_eff > 50);
+    CHECK(std::abs(m - truth.at({k})) < 4.0 * sd + 4.0 * sd / std::sqrt(n_eff));
+  }
+}

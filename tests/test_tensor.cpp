@@ -1,6 +1,7 @@
 // Values and shapes of tyche::Tensor and its operations, checked against
 // explicit loops and Eigen computations written out in the tests.
 #include <catch2/catch.hpp>
+#include "common_data.hpp"
 #include <tyche/tyche.hpp>
 
 #include <Eigen/Cholesky>
@@ -18,10 +19,10 @@ using tyche::Tensor;
 namespace {
 
 using Dims = std::vector<std::int64_t>;
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using tyche_test::kInf;
+using tyche_test::kNaN;
 
-std::vector<double> values(const Tensor& t) { return t.to_std_vector(); }
+std::vector<double> tensor_values(const Tensor& t) { return t.to_std_vector(); }
 std::string shape_of(const Tensor& t) { return t.shape().str(); }
 std::string str(const Dims& dims) { return Shape(dims).str(); }
 
@@ -72,7 +73,7 @@ std::vector<double> reduce_reference(const Tensor& x, int axis,
     if (i > axis) inner *= x.shape()[i];
   }
   const std::int64_t length = x.shape()[axis];
-  const std::vector<double> v = values(x);
+  const std::vector<double> v = tensor_values(x);
   std::vector<double> out;
   for (std::int64_t o = 0; o < outer; ++o)
     for (std::int64_t i = 0; i < inner; ++i) {
@@ -145,10 +146,10 @@ TEST_CASE("a Tensor built from a scalar has rank 0, size 1 and that value") {
 TEST_CASE("initializer lists build 1-D and 2-D arrays in row-major order") {
   const Tensor v{1.0, 2.0, 3.0};
   CHECK(shape_of(v) == "(3,)");
-  CHECK(values(v) == std::vector<double>{1.0, 2.0, 3.0});
+  CHECK(tensor_values(v) == std::vector<double>{1.0, 2.0, 3.0});
   const Tensor m{{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}};
   CHECK(shape_of(m) == "(2, 3)");
-  CHECK(values(m) == std::vector<double>{1.0, 2.0, 3.0, 4.0, 5.0, 6.0});
+  CHECK(tensor_values(m) == std::vector<double>{1.0, 2.0, 3.0, 4.0, 5.0, 6.0});
   CHECK(m.dim(0) == 2);
   CHECK(m.dim(-1) == 3);
   CHECK(shape_of(Tensor{{7.0, 8.0}}) == "(1, 2)");
@@ -168,7 +169,7 @@ TEST_CASE("a std::vector builds a 1-D array, or any shape of the same size") {
   CHECK(a.at({1, 0}) == 3.0);
   CHECK(b.at({1, 0}) == 2.0);
   CHECK(c.at({0, 1, 2}) == 5.0);
-  CHECK(values(c) == data);
+  CHECK(tensor_values(c) == data);
 }
 
 TEST_CASE("an Eigen::VectorXd becomes a 1-D array and converts back") {
@@ -177,7 +178,7 @@ TEST_CASE("an Eigen::VectorXd becomes a 1-D array and converts back") {
   const Tensor t(v);
   CHECK(shape_of(t) == "(4,)");
   CHECK(t.to_vector() == v);
-  CHECK(values(t) == std::vector<double>{1.5, -2.0, 3.25, 0.0});
+  CHECK(tensor_values(t) == std::vector<double>{1.5, -2.0, 3.25, 0.0});
   const Eigen::MatrixXd column = t.to_matrix();  // rank 1 converts as a column
   CHECK(column.rows() == 4);
   CHECK(column.cols() == 1);
@@ -189,7 +190,7 @@ TEST_CASE("a column-major Eigen::MatrixXd becomes a row-major array with the sam
   m << 0, 1, 2, 10, 11, 12;  // column-major storage is 0, 10, 1, 11, 2, 12
   const Tensor t(m);
   CHECK(shape_of(t) == "(2, 3)");
-  CHECK(values(t) == std::vector<double>{0, 1, 2, 10, 11, 12});
+  CHECK(tensor_values(t) == std::vector<double>{0, 1, 2, 10, 11, 12});
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j) CHECK(t.at({i, j}) == m(i, j));
   CHECK(t.to_matrix() == m);
@@ -201,17 +202,17 @@ TEST_CASE("an Eigen::Map over a std::vector and a row-major Eigen matrix build a
   const Eigen::Map<const Eigen::VectorXd> map(storage.data(), Eigen::Index(storage.size()));
   const Tensor from_map(map);
   CHECK(shape_of(from_map) == "(6,)");
-  CHECK(values(from_map) == storage);
+  CHECK(tensor_values(from_map) == storage);
 
   tyche::RowMatrixXd r(3, 2);
   r << 1, 2, 3, 4, 5, 6;
   const Tensor from_rows(r);
   CHECK(shape_of(from_rows) == "(3, 2)");
-  CHECK(values(from_rows) == storage);
+  CHECK(tensor_values(from_rows) == storage);
   CHECK(from_rows.to_matrix() == Eigen::MatrixXd(r));
   const Tensor viewed = Tensor::view(r);
   CHECK(viewed.data() == r.data());
-  CHECK(values(viewed) == storage);
+  CHECK(tensor_values(viewed) == storage);
 }
 
 TEST_CASE("item, at with negative indices, to_std_vector and to_matrix read the elements") {
@@ -227,10 +228,10 @@ TEST_CASE("item, at with negative indices, to_std_vector and to_matrix read the 
 }
 
 TEST_CASE("full, zeros, ones and arange make arrays of the requested shape") {
-  CHECK(values(Tensor::full(Shape{2, 2}, 1.5)) == std::vector<double>(4, 1.5));
-  CHECK(values(Tensor::zeros(Shape{3})) == std::vector<double>(3, 0.0));
+  CHECK(tensor_values(Tensor::full(Shape{2, 2}, 1.5)) == std::vector<double>(4, 1.5));
+  CHECK(tensor_values(Tensor::zeros(Shape{3})) == std::vector<double>(3, 0.0));
   CHECK(shape_of(Tensor::ones(Shape{2, 1, 3})) == "(2, 1, 3)");
-  CHECK(values(Tensor::arange(4)) == std::vector<double>{0, 1, 2, 3});
+  CHECK(tensor_values(Tensor::arange(4)) == std::vector<double>{0, 1, 2, 3});
   CHECK(Tensor::zeros(Shape{}).item() == 0.0);
 }
 
@@ -255,7 +256,7 @@ TEST_CASE("Tensor::view and Tensor copies share memory instead of copying it") {
   CHECK(assigned.data() == owned.data());
   const Tensor deep = owned.copy();  // the explicit deep copy
   CHECK(deep.data() != owned.data());
-  CHECK(values(deep) == values(owned));
+  CHECK(tensor_values(deep) == tensor_values(owned));
 }
 
 TEST_CASE("Tensor::view accepts contiguous row-major Eigen objects only, never viewing a temporary copy") {
@@ -333,12 +334,12 @@ TEST_CASE("+ - * / broadcast like NumPy for ranks 0 to 6, matching explicit loop
   };
   for (const Case& c : cases) {
     const Tensor a = filled(c.a, 1.0, 0.5), b = filled(c.b, 2.0, -0.375);
-    const auto pa = values(a), pb = values(b);
+    const auto pa = tensor_values(a), pb = tensor_values(b);
     for (const Op& op : ops) {
       INFO(c.a.str() << " " << op.name << " " << c.b.str());
       const Tensor r = op.tensor(a, b);
       REQUIRE(shape_of(r) == str(c.expected));
-      const auto pr = values(r);
+      const auto pr = tensor_values(r);
       const auto indices = multi_indices(c.expected);
       for (std::size_t k = 0; k < indices.size(); ++k)
         CHECK(pr[k] == op.scalar(pa[std::size_t(broadcast_offset(c.a, indices[k]))],
@@ -357,17 +358,17 @@ TEST_CASE("broadcasting a (3,1) array with a (4,) array gives shape (3,4)") {
 
 TEST_CASE("plain doubles combine with arrays on either side of + - * /") {
   const Tensor x{1.0, 2.0, 4.0};
-  CHECK(values(x * 2.0) == std::vector<double>{2.0, 4.0, 8.0});
-  CHECK(values(2.0 - x) == std::vector<double>{1.0, 0.0, -2.0});
-  CHECK(values(1.0 / x) == std::vector<double>{1.0, 0.5, 0.25});
-  CHECK(values(x + 0.5) == std::vector<double>{1.5, 2.5, 4.5});
-  CHECK(values(-x) == std::vector<double>{-1.0, -2.0, -4.0});
+  CHECK(tensor_values(x * 2.0) == std::vector<double>{2.0, 4.0, 8.0});
+  CHECK(tensor_values(2.0 - x) == std::vector<double>{1.0, 0.0, -2.0});
+  CHECK(tensor_values(1.0 / x) == std::vector<double>{1.0, 0.5, 0.25});
+  CHECK(tensor_values(x + 0.5) == std::vector<double>{1.5, 2.5, 4.5});
+  CHECK(tensor_values(-x) == std::vector<double>{-1.0, -2.0, -4.0});
   Tensor y = x;
   y += 1.0;
   y *= column({1.0, 2.0});
   CHECK(shape_of(y) == "(2, 3)");
-  CHECK(values(y) == std::vector<double>{2.0, 3.0, 5.0, 4.0, 6.0, 10.0});
-  CHECK(values(x) == std::vector<double>{1.0, 2.0, 4.0});  // compound assignment rebinds y only
+  CHECK(tensor_values(y) == std::vector<double>{2.0, 3.0, 5.0, 4.0, 6.0, 10.0});
+  CHECK(tensor_values(x) == std::vector<double>{1.0, 2.0, 4.0});  // compound assignment rebinds y only
 }
 
 // ---- shape operations ----------------------------------------------------------
@@ -376,7 +377,7 @@ TEST_CASE("reshape keeps the elements in order, infers a -1 dimension and shares
   const Tensor x = Tensor::arange(24);
   const Tensor r = x.reshape({2, -1, 4});
   CHECK(shape_of(r) == "(2, 3, 4)");
-  CHECK(values(r) == values(x));
+  CHECK(tensor_values(r) == tensor_values(x));
   CHECK(r.data() == x.data());
   CHECK(shape_of(x.reshape({-1, 6})) == "(4, 6)");
   CHECK(shape_of(x.reshape({24})) == "(24,)");
@@ -385,7 +386,7 @@ TEST_CASE("reshape keeps the elements in order, infers a -1 dimension and shares
   CHECK(shape_of(column({5.0}).reshape(std::vector<std::int64_t>{})) == "()");
   const Tensor flat = r.flatten();
   CHECK(shape_of(flat) == "(24,)");
-  CHECK(values(flat) == values(x));
+  CHECK(tensor_values(flat) == tensor_values(x));
 }
 
 TEST_CASE("transpose reverses the axes by default and applies a given permutation") {
@@ -412,7 +413,7 @@ TEST_CASE("transpose reverses the axes by default and applies a given permutatio
             x.at({i[0], i[1], i[2]}));
   }
   CHECK(tyche::transpose(Tensor(3.0)).item() == 3.0);
-  CHECK(values(tyche::transpose(Tensor{1.0, 2.0})) == std::vector<double>{1.0, 2.0});
+  CHECK(tensor_values(tyche::transpose(Tensor{1.0, 2.0})) == std::vector<double>{1.0, 2.0});
 }
 
 TEST_CASE("operator[] picks along the first axis, counts negative indices from the end and shares memory") {
@@ -420,25 +421,25 @@ TEST_CASE("operator[] picks along the first axis, counts negative indices from t
   const Tensor second = x[1];
   CHECK(shape_of(second) == "(3, 4)");
   CHECK(second.data() == x.data() + 12);
-  CHECK(values(x[-1]) == values(second));
-  CHECK(values(x[-2]) == values(x[0]));
-  CHECK(values(x[0][2]) == std::vector<double>{8, 9, 10, 11});
+  CHECK(tensor_values(x[-1]) == tensor_values(second));
+  CHECK(tensor_values(x[-2]) == tensor_values(x[0]));
+  CHECK(tensor_values(x[0][2]) == std::vector<double>{8, 9, 10, 11});
   CHECK(x[1][-1][-1].item() == 23.0);
   CHECK(shape_of(x[0][0][0]) == "()");
 }
 
 TEST_CASE("member slice takes a range of the first axis with NumPy's clipping of negative and large bounds") {
   const Tensor x = Tensor::arange(10);
-  CHECK(values(x.slice(2, 5)) == std::vector<double>{2, 3, 4});
-  CHECK(values(x.slice(-3, 10)) == std::vector<double>{7, 8, 9});
-  CHECK(values(x.slice(-3, -1)) == std::vector<double>{7, 8});
-  CHECK(values(x.slice(-100, 100)) == values(x));
+  CHECK(tensor_values(x.slice(2, 5)) == std::vector<double>{2, 3, 4});
+  CHECK(tensor_values(x.slice(-3, 10)) == std::vector<double>{7, 8, 9});
+  CHECK(tensor_values(x.slice(-3, -1)) == std::vector<double>{7, 8});
+  CHECK(tensor_values(x.slice(-100, 100)) == tensor_values(x));
   CHECK(shape_of(x.slice(5, 2)) == "(0,)");
   CHECK(shape_of(x.slice(12, 20)) == "(0,)");
   const Tensor m = filled(Shape{4, 3}, 0.0, 1.0);
   const Tensor rows = m.slice(1, 3);
   CHECK(shape_of(rows) == "(2, 3)");
-  CHECK(values(rows) == std::vector<double>{3, 4, 5, 6, 7, 8});
+  CHECK(tensor_values(rows) == std::vector<double>{3, 4, 5, 6, 7, 8});
   CHECK(rows.data() == m.data() + 3);
 }
 
@@ -446,9 +447,9 @@ TEST_CASE("slice(x, axis, start, stop) slices any axis, with negative axes and b
   const Tensor m = filled(Shape{2, 4}, 0.0, 1.0);
   const Tensor cols = tyche::slice(m, 1, 1, 3);
   CHECK(shape_of(cols) == "(2, 2)");
-  CHECK(values(cols) == std::vector<double>{1, 2, 5, 6});
-  CHECK(values(tyche::slice(m, -1, -2, 100)) == std::vector<double>{2, 3, 6, 7});
-  CHECK(values(tyche::slice(m, 0, -1, 2)) == std::vector<double>{4, 5, 6, 7});
+  CHECK(tensor_values(cols) == std::vector<double>{1, 2, 5, 6});
+  CHECK(tensor_values(tyche::slice(m, -1, -2, 100)) == std::vector<double>{2, 3, 6, 7});
+  CHECK(tensor_values(tyche::slice(m, 0, -1, 2)) == std::vector<double>{4, 5, 6, 7});
   CHECK(shape_of(tyche::slice(m, 1, 3, 1)) == "(2, 0)");
 
   const Tensor x = filled(Shape{2, 3, 4}, 0.0, 1.0);
@@ -462,23 +463,23 @@ TEST_CASE("slice(x, axis, start, stop) slices any axis, with negative axes and b
 
 TEST_CASE("locs[assignment] gathers like NumPy fancy indexing") {
   const Tensor locs{-1.0, 0.0, 5.0}, assignment{2.0, 0.0, 0.0, 1.0};
-  CHECK(values(locs[assignment]) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
-  CHECK(values(tyche::take(locs, assignment)) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
-  CHECK(values(tyche::take(locs, std::vector<std::int64_t>{2, 0, 0, 1})) ==
+  CHECK(tensor_values(locs[assignment]) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
+  CHECK(tensor_values(tyche::take(locs, assignment)) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
+  CHECK(tensor_values(tyche::take(locs, std::vector<std::int64_t>{2, 0, 0, 1})) ==
         std::vector<double>{5.0, -1.0, -1.0, 0.0});
-  CHECK(values(locs[Tensor{-1.0, -3.0}]) == std::vector<double>{5.0, -1.0});
+  CHECK(tensor_values(locs[Tensor{-1.0, -3.0}]) == std::vector<double>{5.0, -1.0});
   CHECK(shape_of(locs[Tensor::zeros(Shape{0})]) == "(0,)");
 
   const Tensor by_index2d = locs[Tensor{{0.0, 2.0}, {1.0, 1.0}}];
   CHECK(shape_of(by_index2d) == "(2, 2)");
-  CHECK(values(by_index2d) == std::vector<double>{-1.0, 5.0, 0.0, 0.0});
+  CHECK(tensor_values(by_index2d) == std::vector<double>{-1.0, 5.0, 0.0, 0.0});
 
   const Tensor locs2d{{1.0, 2.0}, {3.0, 4.0}, {5.0, 6.0}};
   const Tensor rows = locs2d[assignment];
   CHECK(shape_of(rows) == "(4, 2)");
-  CHECK(values(rows) == std::vector<double>{5, 6, 1, 2, 1, 2, 3, 4});
+  CHECK(tensor_values(rows) == std::vector<double>{5, 6, 1, 2, 1, 2, 3, 4});
   CHECK(shape_of(locs2d[Tensor(1.0)]) == "(2,)");  // a rank-0 index drops the axis
-  CHECK(values(locs2d[Tensor(1.0)]) == std::vector<double>{3, 4});
+  CHECK(tensor_values(locs2d[Tensor(1.0)]) == std::vector<double>{3, 4});
 }
 
 TEST_CASE("concatenate joins along axis 0, 1 and -1") {
@@ -486,26 +487,26 @@ TEST_CASE("concatenate joins along axis 0, 1 and -1") {
                c = filled(Shape{2, 2}, 20.0, 1.0);
   const Tensor rows = tyche::concatenate({a, b});
   CHECK(shape_of(rows) == "(3, 3)");
-  CHECK(values(rows) == std::vector<double>{0, 1, 2, 3, 4, 5, 10, 11, 12});
+  CHECK(tensor_values(rows) == std::vector<double>{0, 1, 2, 3, 4, 5, 10, 11, 12});
   const Tensor cols = tyche::concatenate({a, c, a}, 1);
   CHECK(shape_of(cols) == "(2, 8)");
-  CHECK(values(cols) == std::vector<double>{0, 1, 2, 20, 21, 0, 1, 2, 3, 4, 5, 22, 23, 3, 4, 5});
-  CHECK(values(tyche::concatenate({a, c}, -1)) == values(tyche::concatenate({a, c}, 1)));
-  CHECK(values(tyche::concatenate({Tensor{1.0}, Tensor{2.0, 3.0}, Tensor()})) == std::vector<double>{1, 2, 3});
+  CHECK(tensor_values(cols) == std::vector<double>{0, 1, 2, 20, 21, 0, 1, 2, 3, 4, 5, 22, 23, 3, 4, 5});
+  CHECK(tensor_values(tyche::concatenate({a, c}, -1)) == tensor_values(tyche::concatenate({a, c}, 1)));
+  CHECK(tensor_values(tyche::concatenate({Tensor{1.0}, Tensor{2.0, 3.0}, Tensor()})) == std::vector<double>{1, 2, 3});
 }
 
 TEST_CASE("stack joins arrays along a new axis 0 or -1") {
   const Tensor a{1.0, 2.0, 3.0}, b{4.0, 5.0, 6.0};
   const Tensor s0 = tyche::stack({a, b});
   CHECK(shape_of(s0) == "(2, 3)");
-  CHECK(values(s0) == std::vector<double>{1, 2, 3, 4, 5, 6});
+  CHECK(tensor_values(s0) == std::vector<double>{1, 2, 3, 4, 5, 6});
   const Tensor s1 = tyche::stack({a, b}, -1);
   CHECK(shape_of(s1) == "(3, 2)");
-  CHECK(values(s1) == std::vector<double>{1, 4, 2, 5, 3, 6});
+  CHECK(tensor_values(s1) == std::vector<double>{1, 4, 2, 5, 3, 6});
   const Tensor m = filled(Shape{2, 2}, 0.0, 1.0);
   const Tensor s = tyche::stack({m, m * 10.0}, 1);
   REQUIRE(shape_of(s) == "(2, 2, 2)");
-  CHECK(values(s) == std::vector<double>{0, 1, 0, 10, 2, 3, 20, 30});
+  CHECK(tensor_values(s) == std::vector<double>{0, 1, 0, 10, 2, 3, 20, 30});
   CHECK(shape_of(tyche::stack({Tensor(1.0), Tensor(2.0)})) == "(2,)");
 }
 
@@ -516,7 +517,7 @@ TEST_CASE("where picks from two arrays by a 0/1 condition, all three broadcast t
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 4; ++j) CHECK(r.at({i, j}) == (i == 1 ? -1.0 : double(j)));
   const Tensor locs{-1.0, 0.0, 5.0};
-  CHECK(values(tyche::where(locs > 0.0, locs, 0.0)) == std::vector<double>{0.0, 0.0, 5.0});
+  CHECK(tensor_values(tyche::where(locs > 0.0, locs, 0.0)) == std::vector<double>{0.0, 0.0, 5.0});
 }
 
 TEST_CASE("comparisons give broadcast arrays of 0 and 1, and false for NaN except !=") {
@@ -546,19 +547,19 @@ TEST_CASE("comparisons give broadcast arrays of 0 and 1, and false for NaN excep
 
 TEST_CASE("clamp limits elements to [low, high]") {
   const Tensor x{-2.0, -1.0, 0.5, 1.0, 3.0, -kInf, kInf};
-  CHECK(values(tyche::clamp(x, -1.0, 1.0)) == std::vector<double>{-1.0, -1.0, 0.5, 1.0, 1.0, -1.0, 1.0});
-  CHECK(values(tyche::clamp(x, 0.5, 0.5)) == std::vector<double>(7, 0.5));
+  CHECK(tensor_values(tyche::clamp(x, -1.0, 1.0)) == std::vector<double>{-1.0, -1.0, 0.5, 1.0, 1.0, -1.0, 1.0});
+  CHECK(tensor_values(tyche::clamp(x, 0.5, 0.5)) == std::vector<double>(7, 0.5));
 }
 
 TEST_CASE("diagonal reads the main diagonal of a square matrix") {
   const Tensor m = filled(Shape{3, 3}, 0.0, 1.0);
-  CHECK(values(tyche::diagonal(m)) == std::vector<double>{0.0, 4.0, 8.0});
-  CHECK(values(tyche::diagonal(column({7.0}))) == std::vector<double>{7.0});
+  CHECK(tensor_values(tyche::diagonal(m)) == std::vector<double>{0.0, 4.0, 8.0});
+  CHECK(tensor_values(tyche::diagonal(column({7.0}))) == std::vector<double>{7.0});
 }
 
 TEST_CASE("stop_gradient keeps the values and blocks the gradient") {
   const Tensor x{1.0, -2.0};
-  CHECK(values(tyche::stop_gradient(x)) == values(x));
+  CHECK(tensor_values(tyche::stop_gradient(x)) == tensor_values(x));
   Eigen::VectorXd q(2);
   q << 1.5, -0.5;
   // d/dq sum(stop(q) * q) = stop(q), not 2 q.
@@ -604,12 +605,12 @@ TEST_CASE("sum, mean, max and logsumexp over the whole array and along each axis
         else expected.erase(expected.begin() + a);
         const Tensor y = r.along(x, axis, keepdims);
         CHECK(shape_of(y) == str(expected));
-        check_approx(values(y), reduce_reference(x, a, r.reference));
+        check_approx(tensor_values(y), reduce_reference(x, a, r.reference));
       }
     CHECK(r.along(Tensor{1.0, 2.0}, 0, false).item() == Approx(r.reference({1.0, 2.0})));
   }
   CHECK(tyche::sum(Tensor()).item() == 0.0);
-  CHECK(values(tyche::sum(Tensor::zeros(Shape{2, 0}), 1)) == std::vector<double>{0.0, 0.0});
+  CHECK(tensor_values(tyche::sum(Tensor::zeros(Shape{2, 0}), 1)) == std::vector<double>{0.0, 0.0});
 }
 
 TEST_CASE("logsumexp does not overflow for large inputs and gives -inf for all -inf") {

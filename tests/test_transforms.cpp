@@ -655,7 +655,7 @@ namespace {
 namespace dist = tyche::dist;
 
 // log N(x; loc, scale) in doubles.
-double normal_log_pdf(double x, double loc, double scale) {
+double normal_log_density(double x, double loc, double scale) {
   const double z = (x - loc) / scale;
   return -0.5 * z * z - std::log(scale) - 0.5 * std::log(2.0 * M_PI);
 }
@@ -704,7 +704,7 @@ TEST_CASE("TransformedDistribution through StickBreaking: a batch of simplexes, 
       const Eigen::VectorXd y = draws[s][b].to_vector();
       const Eigen::VectorXd x = sb.inverse(Tensor(y)).to_vector();
       double expected = -log_abs_det(jacobian(head_of(sb, 3), x));
-      for (Eigen::Index i = 0; i < 3; ++i) expected += normal_log_pdf(x[i], loc.at({b, i}), 0.7);
+      for (Eigen::Index i = 0; i < 3; ++i) expected += normal_log_density(x[i], loc.at({b, i}), 0.7);
       CHECK(lp.at({s, b}) == Approx(expected).epsilon(1e-8));
     }
 }
@@ -732,7 +732,7 @@ TEST_CASE("TransformedDistribution through an elementwise transform, then StickB
   for (std::int64_t s = 0; s < 6; ++s) {
     const Eigen::VectorXd x = whole.inverse(draws[s]).to_vector();
     double expected = -log_abs_det(jacobian(head_of(whole, 3), x));
-    for (Eigen::Index i = 0; i < 3; ++i) expected += normal_log_pdf(x[i], loc.at({i}), scale.at({i}));
+    for (Eigen::Index i = 0; i < 3; ++i) expected += normal_log_density(x[i], loc.at({i}), scale.at({i}));
     CHECK(lp.at({s}) == Approx(expected).epsilon(1e-8));
   }
 }

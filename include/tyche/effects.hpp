@@ -10,6 +10,7 @@
 #include "tyche/effects/handlers/block.hpp"
 #include "tyche/effects/handlers/condition.hpp"
 #include "tyche/effects/handlers/do.hpp"
+#include "tyche/effects/handlers/enum.hpp"
 #include "tyche/effects/handlers/infer_config.hpp"
 #include "tyche/effects/handlers/lift.hpp"
 #include "tyche/effects/handlers/mask.hpp"
@@ -26,4 +27,5 @@
 #include "tyche/effects/plate.hpp"
 #include "tyche/effects/primitives.hpp"
 #include "tyche/effects/runtime.hpp"
+#include "tyche/effects/scan.hpp"
 #include "tyche/effects/trace_data.hpp"

@@ -16,6 +16,7 @@
 #include "tyche/infer/diagnostics.hpp"
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/hamiltonian.hpp"
+#include "tyche/infer/infer_discrete.hpp"
 #include "tyche/infer/initialization.hpp"
 #include "tyche/infer/inspect.hpp"
 #include "tyche/infer/mcmc.hpp"
@@ -26,3 +27,4 @@
 #include "tyche/infer/predictive.hpp"
 #include "tyche/infer/summary.hpp"
 #include "tyche/infer/svi.hpp"
+#include "tyche/infer/trace_enum_elbo.hpp"

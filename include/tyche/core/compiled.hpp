@@ -95,6 +95,11 @@ class ReplayPlanner {
     plan_.recorded = nodes_.size();
     live_.assign(nodes_.size(), false);
     unit_.assign(nodes_.size(), false);
+    for (std::size_t k = 0; k < nodes_.size(); ++k)
+      for (const Operand* out = nodes_[k]->outputs_begin(); out != nodes_[k]->outputs_end(); ++out)
+        arrays_.push_back({out->value, out->value + out->size, k, {}});
+    std::sort(arrays_.begin(), arrays_.end(), [](const Written& a, const Written& b) { return a.begin < b.begin; });
+    for (std::size_t k = 0; k < nodes_.size(); ++k) index_reads(k);
   }
 
   ReplayPlan make(const Operand& parameters, double* gradients_begin, double* gradients_end) && {
@@ -112,19 +117,50 @@ class ReplayPlanner {
     return std::any_of(node.inputs_begin(), node.inputs_end(), [&](const Operand& in) { return overlaps(in, array); });
   }
 
+  // An array a node writes, and the nodes that read (part of) it: an index
+  // so that the questions below cost the readers of one array, not a pass
+  // over the whole recording (a scan over T steps records O(T) nodes).
+  struct Written {
+    const double* begin;
+    const double* end;
+    std::size_t writer;
+    std::vector<std::size_t> readers;  // may hold nodes that no longer read it (fused): re-checked
+  };
+
+  // The written array holding the element at `p`, or null (data, constants, the parameters).
+  const Written* written(const double* p) const {
+    auto it = std::upper_bound(arrays_.begin(), arrays_.end(), p,
+                               [](const double* q, const Written& a) { return q < a.begin; });
+    if (it == arrays_.begin()) return nullptr;
+    --it;
+    return p < it->end ? &*it : nullptr;
+  }
+  void index_reads(std::size_t k) {
+    for (const Operand* in = nodes_[k]->inputs_begin(); in != nodes_[k]->inputs_end(); ++in)
+      if (const Written* w = written(in->value)) const_cast<Written*>(w)->readers.push_back(k);
+  }
+
   // Whether a live node other than those at `except` reads any element of `array`.
   bool read_elsewhere(const Operand& array, std::size_t except, std::size_t except_too) const {
-    for (std::size_t k = 0; k < nodes_.size(); ++k)
+    const Written* w = written(array.value);
+    if (!w) {
+      for (std::size_t k = 0; k < nodes_.size(); ++k)
+        if (live_[k] && k != except && k != except_too && reads(*nodes_[k], array)) return true;
+      return false;
+    }
+    for (std::size_t k : w->readers)
       if (live_[k] && k != except && k != except_too && reads(*nodes_[k], array)) return true;
     return false;
   }
 
   // The live node that writes exactly `array` (its first output), or npos.
   std::size_t writer_of(const Operand& array) const {
-    for (std::size_t k = nodes_.size(); k-- > 0;)
-      if (live_[k] && nodes_[k]->output_count == 1 && nodes_[k]->outputs_begin()->value == array.value &&
-          nodes_[k]->outputs_begin()->size == array.size)
-        return k;
+    const Written* w = written(array.value);
+    if (!w) return npos;
+    const std::size_t k = w->writer;
+    if (live_[k] && nodes_[k]->output_count == 1 && nodes_[k]->outputs_begin()->value == array.value &&
+        nodes_[k]->outputs_begin()->size == array.size)
+      return k;
     return npos;
   }
 
@@ -188,6 +224,7 @@ class ReplayPlanner {
         fma.output_count = 1;
         nodes_[k] = &fma;
         live_[m] = false;
+        index_reads(k);
         break;
       }
     }
@@ -201,16 +238,16 @@ class ReplayPlanner {
       const FmaAbsorption& absorption = *nodes_[k]->absorbs_fma;
       const double* location = absorption.input(*nodes_[k]);
       if (!location) continue;
-      std::size_t f = npos;
-      for (std::size_t j = 0; j < k; ++j)
-        if (live_[j] && nodes_[j]->kind == NodeKind::fma && nodes_[j]->outputs_begin()->value == location) f = j;
-      if (f == npos) continue;
+      const Written* w = written(location);
+      const std::size_t f = w && w->begin == location ? w->writer : npos;
+      if (f == npos || f >= k || !live_[f] || nodes_[f]->kind != NodeKind::fma) continue;
       const Operand& fma_result = *nodes_[f]->outputs_begin();
       if (overlaps(fma_result, output_) || read_elsewhere(fma_result, k, f)) continue;
       const Node* fused = absorption.absorb(*nodes_[k], static_cast<const FmaNode&>(*nodes_[f]), plan_.store);
       if (!fused) continue;
       nodes_[k] = fused;
       live_[f] = false;
+      index_reads(k);
       ++plan_.fused;
     }
   }
@@ -305,6 +342,7 @@ class ReplayPlanner {
   std::vector<bool> live_, unit_;
   bool is_wrapper(std::size_t k) const { return std::find(wrappers_.begin(), wrappers_.end(), k) != wrappers_.end(); }
 
+  std::vector<Written> arrays_;  // by address
   std::size_t sum_ = npos;
   std::vector<std::size_t> wrappers_;  // the negations and scales above the sum
   ReplayPlan plan_;

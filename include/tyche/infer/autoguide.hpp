@@ -163,7 +163,8 @@ void setup_prototype(AutoPrototype& prototype, const Model& model, const InitStr
   const LatentLayout checked(recorded);  // refuses what cannot live in the unconstrained space
   (void)checked;
   for (const Message& site : recorded) {
-    if (!is_latent(site)) continue;
+    // Enumerable discrete sites are summed out (TraceEnum_ELBO), not guided.
+    if (!is_latent(site) || enumerated_latent(site)) continue;
     const constraints::Constraint support = site.fn->support();
     const Tensor& value = *site.value;
     const Tensor loc = biject_to(support)->inverse(value);

@@ -22,10 +22,11 @@
 // distributions whose draw is a differentiable function of their parameters
 // and of parameter-free noise: Normal, HalfNormal, Cauchy, HalfCauchy,
 // Laplace, Logistic, LogNormal, Exponential, Uniform, MultivariateNormal,
-// Delta, and TransformedDistribution over one of them; also under expand,
-// to_event and mask. Gamma, InverseGamma, Beta, StudentT, Dirichlet,
-// LKJCholesky and the discrete distributions draw without passing a gradient
-// to their parameters: a guide site of one of them is an error naming it
+// Delta; Gamma, InverseGamma, Beta, StudentT, Dirichlet and LKJCholesky,
+// whose Gamma draws are reparameterised implicitly (distributions/random.hpp);
+// and TransformedDistribution over one of them; also under expand, to_event
+// and mask. The discrete distributions draw without passing a gradient to
+// their parameters: a guide site of one of them is an error naming it
 // (TraceGraph_ELBO takes them).
 //
 // Guide and model must agree: every latent site of the guide is a latent site
@@ -184,7 +185,10 @@ bool has_rsample(const std::type_identity_t<D>& fn) {
          dynamic_cast<const dist::Laplace*>(&d) || dynamic_cast<const dist::Logistic*>(&d) ||
          dynamic_cast<const dist::LogNormal*>(&d) || dynamic_cast<const dist::Exponential*>(&d) ||
          dynamic_cast<const dist::Uniform*>(&d) || dynamic_cast<const dist::MultivariateNormal*>(&d) ||
-         dynamic_cast<const dist::Delta*>(&d);
+         dynamic_cast<const dist::Delta*>(&d) || dynamic_cast<const dist::Gamma*>(&d) ||
+         dynamic_cast<const dist::InverseGamma*>(&d) || dynamic_cast<const dist::Beta*>(&d) ||
+         dynamic_cast<const dist::StudentT*>(&d) || dynamic_cast<const dist::Dirichlet*>(&d) ||
+         dynamic_cast<const dist::LKJCholesky*>(&d);
 }
 
 inline bool is_auxiliary(const Message& site) {

@@ -333,7 +333,8 @@ Eigen::VectorXd find_initial_point(const Potential& potential, Key key, const In
 
 // NumPyro's _validate_model: a batch axis of size > 1 that no plate claims
 // is usually a forgotten plate (the site's log density is then summed over
-// it without the plate's scale or subsampling). A warning, once per site.
+// it without the plate's scale or subsampling). A warning, once per site;
+// as NumPyro, not for the time axis of a site scan stacked.
 template <class T = Trace>
 void warn_missing_plates(const std::type_identity_t<T>& trace) {
   for (const Message& msg : trace) {
@@ -347,7 +348,9 @@ void warn_missing_plates(const std::type_identity_t<T>& trace) {
       const int dim = -1 - i;
       const bool claimed = std::any_of(msg.cond_indep_stack.begin(), msg.cond_indep_stack.end(),
                                        [&](const CondIndepStackFrame& f) { return f.dim == dim; });
-      if (!claimed && batch[batch.rank() - 1 - i] > 1) {
+      // A scanned site's leftmost batch axis is time (tyche::scan), not a missing plate.
+      const bool time_axis = i == batch.rank() - 1 && msg.infer.contains("_control_flow_done");
+      if (!claimed && !time_axis && batch[batch.rank() - 1 - i] > 1) {
         std::cerr << "tyche: warning: missing a plate statement for batch axis " << dim << " of " << describe_site(msg)
                   << " (batch shape " << batch.str() << "); tyche::format_trace shows every site's shapes\n";
         break;
@@ -538,7 +541,10 @@ class MCMC {
     chains_.clear();
     plan_sites_.clear();
     const Trace initial = std::apply(
-        [&](const auto&... a) { return trace(seed(std::cref(kernel_.model()), 0)).get_trace(a...); }, model_args);
+        [&](const auto&... a) {
+          return trace(substitute(seed(std::cref(kernel_.model()), 0), detail::feasible_if_improper<>)).get_trace(a...);
+        },
+        model_args);
     detail::warn_missing_plates(initial);
     const PotentialEnergy potential(kernel_.model(), model_args, LatentLayout(initial));
     const detail::SamplePlan plan(initial, potential);

@@ -345,6 +345,27 @@ class PotentialEnergy {
   LatentLayout layout_;
 };
 
+namespace detail {
+
+// For the run that finds the latent sites: a point of the support for an
+// ImproperUniform site (under any wrapper a plate or to_event adds), which
+// cannot be sampled; none for the other sites, which seed draws.
+template <class = void>
+std::optional<Tensor> feasible_if_improper(const Message& site) {
+  if (site.type != SiteType::sample || site.is_observed || site.value) return std::nullopt;
+  const dist::Distribution* d = site.fn.get();
+  for (;;) {
+    if (const auto* independent = dynamic_cast<const dist::Independent*>(d)) d = &independent->base();
+    else if (const auto* expanded = dynamic_cast<const dist::ExpandedDistribution*>(d)) d = &expanded->base();
+    else if (const auto* masked = dynamic_cast<const dist::MaskedDistribution*>(d)) d = &masked->base();
+    else break;
+  }
+  if (d->name() != "ImproperUniform") return std::nullopt;
+  return site.fn->support().feasible_like(Tensor::zeros(site.fn->shape(site.sample_shape)));
+}
+
+}  // namespace detail
+
 // The potential energy of model(args...): one run under seed(0) finds the
 // latent sites and their shapes (NumPyro's initialize_model), values are
 // then given by u. The arguments are copied (a Tensor copy shares its data).
@@ -352,7 +373,10 @@ template <class Model, class... Args>
 PotentialEnergy<Model, std::decay_t<Args>...> potential_energy(Model model, Args&&... args) {
   std::tuple<std::decay_t<Args>...> arguments(std::forward<Args>(args)...);
   LatentLayout layout(std::apply(
-      [&](const auto&... a) { return trace(seed(std::cref(model), 0)).get_trace(a...); }, arguments));
+      [&](const auto&... a) {
+        return trace(substitute(seed(std::cref(model), 0), detail::feasible_if_improper<>)).get_trace(a...);
+      },
+      arguments));
   return {std::move(model), std::move(arguments), std::move(layout)};
 }
 

@@ -47,6 +47,7 @@
 #include "tyche/effects/handlers/substitute.hpp"
 #include "tyche/effects/handlers/trace.hpp"
 #include "tyche/effects/site_errors.hpp"
+#include "tyche/infer/infer_discrete.hpp"
 #include "tyche/infer/threads.hpp"
 
 #include <algorithm>
@@ -75,6 +76,10 @@ struct PredictiveOptions {
   // (chain, draw); with a guide 0 (the default there), as NumPyro.
   std::optional<int> batch_ndims = std::nullopt;
   bool parallel = false;  // draws on threads; the results do not depend on it
+  // Draw the model's enumerable discrete latent sites from their posterior
+  // given each draw's other sites (tyche::infer_discrete at temperature 1),
+  // as NumPyro's Predictive(infer_discrete=True).
+  bool infer_discrete = false;
 };
 
 namespace detail {
@@ -237,7 +242,11 @@ class Predictive {
         if (const auto it = options_.params.find(msg.name); it != options_.params.end()) return it->second;
         return std::nullopt;
       };
-      const Trace sites = trace(seed(substitute(std::cref(model_), values), keys[std::size_t(k)])).get_trace(args...);
+      const Trace sites =
+          options_.infer_discrete
+              ? trace(tyche::infer_discrete(substitute(std::cref(model_), values), {.rng_key = keys[std::size_t(k)]}))
+                    .get_trace(args...)
+              : trace(seed(substitute(std::cref(model_), values), keys[std::size_t(k)])).get_trace(args...);
       if (k == 0) declare_sites(sites, draw, collector);
       for (const Message& msg : sites)
         if (msg.value) collector.store(msg.name, *msg.value, k);
