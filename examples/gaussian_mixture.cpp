@@ -1,31 +1,33 @@
 // Seed 003's two-component Gaussian mixture on the data [0, 1, 10, 11, 12],
-// in tyche:
+// in tyche, with the seed's model:
 //
 //   weights ~ Dirichlet(0.5, 0.5), scale ~ LogNormal(0, 2),
 //   locs[k] ~ Normal(0, 10) for k = 1, 2 (plate "components"),
-//   x[i] ~ Normal(locs[z[i]], scale) with z[i] ~ Categorical(weights) (plate "data").
+//   assignment[i] ~ Categorical(weights), x[i] ~ Normal(locs[assignment[i]], scale)
+//   (plate "data").
 //
-// tyche has no enumeration of discrete sites yet (TraceEnum_ELBO,
-// config_enumerate, infer_discrete: issue 15). The seed's TraceEnum_ELBO sums
-// each assignment z[i] out of the joint; here the model does the sum itself,
-// observing x[i] from dist::MixtureSameFamily, whose density is
-// sum_k weights[k] Normal(x[i] | locs[k], scale). That is the same marginal
-// likelihood, so the loss, its optimum (the MAP) and the posterior of the
-// continuous sites are the same as with enumeration.
+// The discrete assignments are enumerated: summed out of the joint, in
+// parallel over a tensor dim left of the plates, instead of sampled.
 //
-// 1. MAP as the seed: AutoDelta on weights, locs, scale; Adam(0.1, betas
-//    0.8, 0.99); the best initial loss of 100 random initialisations (uniform
-//    weights, scale sqrt(var(data) / 2), locs two distinct data points drawn
-//    with seed i), then 200 steps. Printed as the seed prints it, components
-//    sorted by loc.
-// 2. NUTS on the same marginalised model. The two components are
-//    exchangeable (label switching), so every draw is reported with its
-//    components sorted by loc. The posterior means of the lower and upper loc
-//    are compared with their exact values (the assignments, weights and locs
-//    integrated in closed form, the scale by quadrature).
-// 3. The responsibilities: P(z[i] = k | x, MAP), what infer_discrete draws
-//    the assignments from, computed from the component densities.
-// 4. With --svg FILE, the fitted density with the data drawn as an SVG.
+// 1. MAP as the seed: AutoDelta on weights, locs, scale;
+//    TraceEnum_ELBO(max_plate_nesting = 1) on config_enumerate(model);
+//    Adam(0.1, betas 0.8, 0.99); the best initial loss of 100 random
+//    initialisations (uniform weights, scale sqrt(var(data) / 2), locs two
+//    distinct data points drawn with seed i), then 200 steps. Printed as the
+//    seed prints it, components sorted by loc. The loss is checked against
+//    the same model written with dist::MixtureSameFamily (the sum by hand).
+// 2. infer_discrete at temperature 0: the most probable assignments given
+//    the MAP.
+// 3. NUTS on the same model: it sums the enumerable assignment site out by
+//    itself. The two components are exchangeable (label switching), so every
+//    draw is reported with its components sorted by loc. The posterior means
+//    of the lower and upper loc are compared with their exact values (the
+//    assignments, weights and locs integrated in closed form, the scale by
+//    quadrature).
+// 4. Predictive with .infer_discrete = true: one assignment per NUTS draw,
+//    from its posterior given that draw; the fraction of draws that put each
+//    point in the upper component, against its exact probability.
+// 5. With --svg FILE, the fitted density with the data drawn as an SVG.
 //
 // Run: cmake --build build --target gaussian_mixture && ./build/examples/gaussian_mixture --svg mixture.svg
 // ctest: --check --num-samples 500 --num-warmup 500
@@ -41,8 +43,8 @@
 #include <cstdio>
 #include <fstream>
 #include <numbers>
-#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace dist = tyche::dist;
@@ -52,8 +54,24 @@ namespace {
 
 constexpr std::int64_t K = 2;  // the number of components, fixed as in the seed
 
-// The seed's model with the assignments summed out by the mixture's density.
+// The seed's model.
 auto model = [](const Tensor& data) {
+  auto weights = tyche::sample("weights", dist::Dirichlet(0.5 * Tensor::ones({K})));
+  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+  Tensor locs;
+  {
+    tyche::plate components("components", K);
+    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+  }
+  tyche::plate points("data", data.size());
+  auto assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
+  tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
+};
+
+// The same model with the assignments summed out by hand: the mixture's
+// density sum_k weights[k] Normal(x[i] | locs[k], scale). The reference for
+// the enumerated loss.
+auto marginal_model = [](const Tensor& data) {
   auto weights = tyche::sample("weights", dist::Dirichlet(0.5 * Tensor::ones({K})));
   auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
   Tensor locs;
@@ -119,22 +137,26 @@ Tensor component(const Tensor& draws, std::size_t k) {
 }
 
 // The exact posterior means of the lower and the upper loc, and of scale,
-// for the check of NUTS. Given the scale s and the assignments z (2^5 of
+// for the check of NUTS, and for each point the probability that it is in
+// the upper component. Given the scale s and the assignments z (2^5 of
 // them), everything else integrates in closed form: the weights by the
 // Dirichlet-multinomial, each loc by the Normal-Normal conjugacy (prior
 // N(0, 10^2), the points assigned to it with noise s), and the locs given
-// (z, s) are independent Normals, whose maximum has the mean
-// m1 Phi(a) + m2 Phi(-a) + t phi(a), t = sqrt(v1 + v2), a = (m1 - m2) / t.
+// (z, s) are independent Normals N(m1, v1), N(m2, v2): with
+// t = sqrt(v1 + v2), a = (m1 - m2) / t, loc 1 is the upper with probability
+// Phi(a), and their maximum has the mean m1 Phi(a) + m2 Phi(-a) + t phi(a).
 // What remains is one integral over u = log s ~ Normal(0, 2), a fine grid.
-struct ExactMeans {
+struct ExactPosterior {
   double lower_loc = 0.0, upper_loc = 0.0, scale = 0.0;
+  std::vector<double> in_upper;  // P(point i is in the upper component | x)
 };
-ExactMeans exact_posterior_means(const std::vector<double>& x) {
+ExactPosterior exact_posterior(const std::vector<double>& x) {
   constexpr double alpha = 0.5, prior_var = 100.0, log_scale_sd = 2.0;
   const std::size_t n = x.size();
   const double log_2pi = std::log(2.0 * std::numbers::pi);
   const auto Phi = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
   double total = 0.0, lower = 0.0, upper = 0.0, scale = 0.0;
+  std::vector<double> in_upper(n, 0.0);
   constexpr double u_min = -10.0, u_max = 10.0, du = 1e-3;
   for (double u = u_min; u <= u_max; u += du) {
     const double s2 = std::exp(2.0 * u);
@@ -156,16 +178,19 @@ ExactMeans exact_posterior_means(const std::vector<double>& x) {
                      0.5 * post_mean[k] * post_mean[k] * precision;
       }
       const double t = std::sqrt(post_var[0] + post_var[1]), a = (post_mean[0] - post_mean[1]) / t;
-      const double mean_max = post_mean[0] * Phi(a) + post_mean[1] * Phi(-a) +
+      const double first_is_upper = Phi(a);
+      const double mean_max = post_mean[0] * first_is_upper + post_mean[1] * Phi(-a) +
                               t * std::exp(-0.5 * a * a) / std::sqrt(2.0 * std::numbers::pi);
       const double w = std::exp(log_joint + 20.0);  // shifted away from underflow; the shift cancels
       total += w;
       upper += w * mean_max;
       lower += w * (post_mean[0] + post_mean[1] - mean_max);
       scale += w * std::exp(u);
+      for (std::size_t i = 0; i < n; ++i) in_upper[i] += w * (((z >> i) & 1u) == 0 ? first_is_upper : Phi(-a));
     }
   }
-  return {lower / total, upper / total, scale / total};
+  for (double& p : in_upper) p /= total;
+  return {lower / total, upper / total, scale / total, in_upper};
 }
 
 double normal_pdf(double x, double loc, double scale) {
@@ -250,20 +275,21 @@ bool write_density_svg(const std::string& path, const std::vector<double>& data,
 
 int main(int argc, char** argv) {
   tyche::examples::Options options("gaussian_mixture",
-                                   "Seed 003: a two-component Gaussian mixture, MAP with AutoDelta and Adam (best of "
-                                   "100 initialisations), then NUTS, then each point's assignment probabilities.",
+                                   "Seed 003: a two-component Gaussian mixture with its assignments enumerated: MAP with "
+                                   "AutoDelta, TraceEnum_ELBO and Adam (best of 100 initialisations), the MAP "
+                                   "assignments by infer_discrete, then NUTS and each point's assignment posterior.",
                                    {.seed = 0, .num_samples = 1000, .num_warmup = 1000, .chains = 4});
   options.add("--svg", "FILE", "write the fitted density with the data points as an SVG drawing");
   if (!options.parse(argc, argv)) return options.exit_code();
   tyche::examples::Checks checks;
 
   const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
-  std::puts("tyche has no enumeration yet (TraceEnum_ELBO, infer_discrete: issue 15): the assignments are summed "
-            "out by\nMixtureSameFamily instead, the same marginal likelihood, so the same MAP.");
 
-  std::puts("\n== MAP: AutoDelta, Adam(step_size 0.1, b1 0.8, b2 0.99), best of 100 initialisations, 200 steps");
+  std::puts("== MAP: AutoDelta, TraceEnum_ELBO(max_plate_nesting 1), Adam(step_size 0.1, b1 0.8, b2 0.99), best of "
+            "100 initialisations, 200 steps");
   const auto guide = tyche::AutoDelta(tyche::block(model, {.expose = {"weights", "locs", "scale"}}));
-  tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.1, .b1 = 0.8, .b2 = 0.99}), tyche::Trace_ELBO{});
+  tyche::SVI svi(tyche::config_enumerate(model), guide, tyche::optim::Adam({.step_size = 0.1, .b1 = 0.8, .b2 = 0.99}),
+                 tyche::TraceEnum_ELBO{.max_plate_nesting = 1});
   // The loss of a point-mass guide has no randomness left: -log p(x, weights,
   // locs, scale) at the guide's values, assignments summed out.
   std::uint64_t best_seed = 0;
@@ -286,10 +312,14 @@ int main(int argc, char** argv) {
     locs[k] = map_locs.data()[order[k]];
   }
   const double scale = map.at("scale").item();
-  std::printf("loss before the last step %.4f\n", result.losses.data()[result.losses.size() - 1]);
   std::printf("weights = [%.3f %.3f]   (the seed's: [0.375 0.625])\n", weights[0], weights[1]);
   std::printf("locs = [%.5f %.5f]   (the seed's: [ 0.49887404 10.984463  ])\n", locs[0], locs[1]);
   std::printf("scale = %.5f   (the seed's: 0.6514337062835693)\n", scale);
+  // The enumerated loss at the MAP against the model with the sum written
+  // out by MixtureSameFamily: -log p(x, weights, locs, scale) both.
+  const double map_loss = svi.evaluate(result.state, data);
+  const double marginal_loss = -tyche::log_density(marginal_model, std::tuple{data}, map).log_joint.item();
+  std::printf("loss at the MAP %.6f   (MixtureSameFamily's: %.6f)\n", map_loss, marginal_loss);
   if (options.check) {
     // The same loss as the seed's TraceEnum_ELBO: the best initial loss
     // agrees to float32 rounding (the seed's is a float32 sum of terms ~10).
@@ -304,10 +334,26 @@ int main(int argc, char** argv) {
       checks.near("MAP locs[" + std::to_string(k) + "]", locs[k], kSeedLocs[k], 1e-2, "deterministic fit");
     }
     checks.near("MAP scale", scale, kSeedScale, 1e-2, "deterministic fit");
+    checks.near("enumerated loss at the MAP", map_loss, marginal_loss, 1e-10, "the same sum, to rounding");
   }
 
-  std::printf("\n== NUTS on the marginalised model, %d chain(s) x (%d warm-up + %d draws), seed %llu, components "
-              "sorted by loc in every draw\n",
+  std::puts("\n== infer_discrete at temperature 0: the most probable assignments given the MAP (components sorted by "
+            "loc)");
+  const Tensor map_assignment =
+      tyche::infer_discrete(tyche::substitute(model, map), {.temperature = 0}).draw(data).at("assignment");
+  std::vector<double> assignment;
+  for (double label : tyche::examples::flat(map_assignment)) assignment.push_back(label == double(order[0]) ? 0 : 1);
+  std::printf("assignment = [");
+  for (std::size_t i = 0; i < assignment.size(); ++i) std::printf(i ? " %.0f" : "%.0f", assignment[i]);
+  std::puts("]");
+  if (options.check) {
+    // Each point's own most probable component (with one discrete site per
+    // point, the joint MAP is the pointwise one): the two clusters.
+    checks.that("MAP assignments are [0 0 1 1 1]", assignment == std::vector<double>{0, 0, 1, 1, 1});
+  }
+
+  std::printf("\n== NUTS with the assignments summed out, %d chain(s) x (%d warm-up + %d draws), seed %llu, "
+              "components sorted by loc in every draw\n",
               options.chains, options.num_warmup, options.num_samples, static_cast<unsigned long long>(options.seed));
   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = options.num_warmup,
                                         .num_samples = options.num_samples,
@@ -327,7 +373,7 @@ int main(int argc, char** argv) {
   const tyche::examples::Estimate lower = tyche::examples::posterior_mean(component(samples.at("locs"), 0));
   const tyche::examples::Estimate upper = tyche::examples::posterior_mean(component(samples.at("locs"), 1));
   const tyche::examples::Estimate scale_mean = tyche::examples::posterior_mean(samples.at("scale"));
-  const ExactMeans exact = exact_posterior_means(tyche::examples::flat(data));
+  const ExactPosterior exact = exact_posterior(tyche::examples::flat(data));
   std::printf("posterior means: lower loc %.3f (MCSE %.3f), upper loc %.3f (MCSE %.3f), scale %.3f (MCSE %.3f)\n",
               lower.value, lower.mcse, upper.value, upper.mcse, scale_mean.value, scale_mean.mcse);
   std::printf("exact (assignments and locs summed out, scale by quadrature): lower loc %.3f, upper loc %.3f, scale "
@@ -341,21 +387,53 @@ int main(int argc, char** argv) {
     checks.near("NUTS mean of the upper loc", upper.value, exact.upper_loc, 4 * upper.mcse, "4 MCSE");
   }
 
-  std::puts("\n== responsibilities at the MAP: P(assignment = k | x, MAP), what infer_discrete draws from");
-  // r[i, k] = w_k N(x_i | loc_k, scale) / sum_j w_j N(x_i | loc_j, scale),
-  // from the log densities, normalised with logsumexp for stability.
-  const Tensor sorted_weights{weights[0], weights[1]}, sorted_locs{locs[0], locs[1]};
-  const Tensor log_terms =
-      tyche::log(sorted_weights) + dist::Normal(sorted_locs, scale).log_prob(data.reshape({data.size(), 1}));
-  const Tensor responsibilities = tyche::exp(log_terms - tyche::logsumexp(log_terms, -1, true));  // (point, K)
-  std::printf("%6s  %12s  %12s\n", "x", "P(loc 0)", "P(loc 1)");
-  for (std::int64_t i = 0; i < data.size(); ++i) {
-    const double r0 = responsibilities.at({i, 0}), r1 = responsibilities.at({i, 1});
-    std::printf("%6.1f  %12.6g  %12.6g\n", data.data()[i], r0, r1);
-    if (options.check)
-      checks.near("responsibilities of x = " + std::to_string(data.data()[i]) + " sum", r0 + r1, 1.0, 1e-12,
-                  "probabilities, to rounding");
+  std::puts("\n== Predictive with .infer_discrete = true: an assignment per NUTS draw, from its posterior given the "
+            "draw");
+  const tyche::ValueMap draws = mcmc.get_samples();  // labels as NUTS drew them, chain after chain
+  const Tensor drawn = tyche::Predictive(model, draws,
+                                         {.return_sites = std::vector<std::string>{"assignment"}, .infer_discrete = true})(
+                           options.seed + 1, data)
+                           .at("assignment");  // (draw, point)
+  const Tensor &drawn_weights = draws.at("weights"), &drawn_locs = draws.at("locs"), &drawn_scale = draws.at("scale");
+  const std::int64_t num_draws = drawn.shape()[0], n = data.size();
+  // For each point: the fraction of draws that put it in the component with
+  // the larger loc; the mean over the draws of its probability given the
+  // draw, w_u N(x | loc_u, s) / sum_k w_k N(x | loc_k, s), what that fraction
+  // estimates; and its exact posterior probability.
+  std::printf("%6s  %10s  %16s  %8s\n", "x", "Predictive", "given the draws", "exact");
+  std::vector<double> fractions, expectations, tolerances;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double x = data.data()[i];
+    double in_upper = 0.0, expected = 0.0, variance = 0.0;
+    for (std::int64_t d = 0; d < num_draws; ++d) {
+      const std::int64_t up = drawn_locs.at({d, 0}) > drawn_locs.at({d, 1}) ? 0 : 1, down = 1 - up;
+      const double s = drawn_scale.data()[d];
+      const auto log_term = [&](std::int64_t k) {
+        const double z = (x - drawn_locs.at({d, k})) / s;
+        return std::log(drawn_weights.at({d, k})) - 0.5 * z * z;
+      };
+      const double r = 1.0 / (1.0 + std::exp(log_term(down) - log_term(up)));
+      in_upper += drawn.at({d, i}) == double(up);
+      expected += r;
+      variance += r * (1.0 - r);
+    }
+    in_upper /= double(num_draws), expected /= double(num_draws);
+    std::printf("%6.1f  %10.3f  %16.3f  %8.3f\n", x, in_upper, expected, exact.in_upper[std::size_t(i)]);
+    fractions.push_back(in_upper), expectations.push_back(expected);
+    // Given the NUTS draws, the assignments are independent Bernoulli(r)
+    // draws: the fraction's sd is sqrt(sum r (1 - r)) / N. 4 sd, plus one
+    // draw's worth (1/N) for the discreteness when nearly every r is 0 or 1.
+    tolerances.push_back(4.0 * std::sqrt(variance) / double(num_draws) + 1.0 / double(num_draws));
   }
+  // The exact column is printed, not checked: NUTS's error there is that of
+  // the scale's tail (the one-cluster explanation, where points change
+  // component), which the MCSE does not describe well (see above).
+  if (options.check)
+    for (std::size_t i = 0; i < std::size_t(n); ++i) {
+      char what[64];
+      std::snprintf(what, sizeof what, "P(x = %g in the upper component)", data.data()[i]);
+      checks.near(what, fractions[i], expectations[i], tolerances[i], "4 binomial sd given the draws + 1/N");
+    }
 
   if (options.has("--svg")) {
     const std::string path = options.get("--svg");
