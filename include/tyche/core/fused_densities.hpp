@@ -6,6 +6,7 @@
 //   auto lp = tyche::normal_log_density(y, theta, sigma);       // shape (2,)
 //   auto total = tyche::normal_log_density_sum(y, theta, sigma); // rank 0, one node
 //   auto ll = tyche::bernoulli_logit_log_mass_sum(tyche::Tensor{1.0, 0.0}, theta);
+//   auto lc = tyche::poisson_log_rate_log_mass_sum(tyche::Tensor{3.0, 0.0}, theta); // k, log rate
 #pragma once
 
 #include <Eigen/Core>
@@ -15,6 +16,8 @@
 #include <limits>
 #include <cmath>
 #include <numbers>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -516,6 +519,115 @@ Tensor bernoulli_logit(const std::type_identity_t<T>& y, const std::type_identit
   return result;
 }
 
+// Counts whose log mass is linear in a natural parameter eta (the log rate of
+// a Poisson, the logit of a binomial), as one node:
+//   log p(k) = k eta - n A(eta) + c(k, n),
+// Poisson:  n = 1, A = exp,      c = -lgamma(k + 1)
+// binomial: n trials, A = softplus, c = lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1).
+// No probability or rate is formed, so that no intermediate overflows or
+// underflows to 0 for large |eta| (Stan's poisson_log and binomial_logit).
+// The forward pass keeps n A'(eta), which d log p / d eta = k - n A'(eta) needs.
+// k and n are data: c(k, n) of a summed node is added up once, when it is made.
+struct CountLogMassNode : Node {
+  const double* k;
+  const double* trials;  // null for a Poisson
+  const double* eta;
+  const double* out;
+  double* expected;      // n A'(eta) per element, or null without a gradient
+  double* g_eta;
+  const double* g_out;
+  double constant;       // the sum of c(k, n) (summed nodes)
+  std::int64_t n;
+  std::int64_t k_stride, trials_stride, eta_stride, out_stride;  // out_stride 0: summed
+};
+
+// Each family's kernel(k, n, eta, expected) is k eta - n A(eta), and sets expected.
+struct PoissonLogFamily {
+  static double kernel(double k, double, double eta, double& expected) {
+    expected = std::exp(eta);  // overflows only where the log mass is -infinity anyway
+    return k * eta - expected;
+  }
+  static double constant(double k, double) { return -std::lgamma(k + 1.0); }
+};
+struct BinomialLogitFamily {
+  // n softplus(eta) = n max(eta, 0) + n log1p(e^-|eta|), the sigmoid from the
+  // same exponential. k eta - n max(eta, 0) is formed first: at k = n (or 0)
+  // and a large |eta| it is exactly 0, so that a tiny log mass such as
+  // -n e^-50 is kept instead of being rounded to 0.
+  static double kernel(double k, double trials, double eta, double& expected) {
+    const double e = std::exp(-std::abs(eta));
+    expected = trials * (eta >= 0.0 ? 1.0 : e) / (1.0 + e);
+    return (k * eta - trials * std::max(eta, 0.0)) - trials * std::log1p(e);
+  }
+  static double constant(double k, double trials) {
+    return std::lgamma(trials + 1.0) - std::lgamma(k + 1.0) - std::lgamma(trials - k + 1.0);
+  }
+};
+
+template <class Family>
+void count_log_mass_forward(const Node& base) {
+  const auto& nd = static_cast<const CountLogMassNode&>(base);
+  double* out = const_cast<double*>(nd.out);
+  double total = 0.0;
+  for (std::int64_t i = 0; i < nd.n; ++i) {
+    const double k = nd.k[i * nd.k_stride], eta = nd.eta[i * nd.eta_stride];
+    const double trials = nd.trials ? nd.trials[i * nd.trials_stride] : 1.0;
+    double expected;
+    const double lp = Family::kernel(k, trials, eta, expected);
+    if (nd.out_stride) out[i] = lp + Family::constant(k, trials);
+    else total += lp;
+    if (nd.expected) nd.expected[i] = expected;
+  }
+  if (!nd.out_stride) out[0] = total + nd.constant;
+}
+
+inline void count_log_mass_backward(const Node& base) {
+  const auto& nd = static_cast<const CountLogMassNode&>(base);
+  for (std::int64_t i = 0; i < nd.n; ++i)
+    nd.g_eta[i * nd.eta_stride] += nd.g_out[i * nd.out_stride] * (nd.k[i * nd.k_stride] - nd.expected[i]);
+}
+
+// trials: null for a Poisson.
+template <class Family, class T = Tensor>
+Tensor count_log_mass(const std::type_identity_t<T>& k, const std::type_identity_t<T>* trials,
+                      const std::type_identity_t<T>& eta, bool sum, const char* name) {
+  const Shape out = trials ? broadcast_shapes(broadcast_shapes(k.shape(), trials->shape(), name), eta.shape(), name)
+                           : broadcast_shapes(k.shape(), eta.shape(), name);
+  const auto full_or_single_of = [&](const Tensor& x) { return x.size() == 1 || x.shape() == out ? x : broadcast_to(x, out); };
+  const Tensor ks = full_or_single_of(k), etas = full_or_single_of(eta);
+  const Tensor ns = trials ? full_or_single_of(*trials) : Tensor(1.0);
+  Tape& tape = this_thread_tape();
+  const bool grad = needs_grad(tape, etas);
+  Access::check_live(ks);
+  Access::check_live(ns);
+  if ((Access::grad(ks) || Access::grad(ns)) && tape.recording())
+    throw std::invalid_argument(std::string("tyche: ") + name +
+                                ": the counts (and numbers of trials) must be data, not depend on parameters");
+  Tensor result = Access::result(sum ? Shape{} : out, grad);
+  CountLogMassNode local;
+  auto& node = tape.node_for(grad, local, &count_log_mass_forward<Family>, &count_log_mass_backward,
+                             {Access::operand(ks), Access::operand(ns), Access::operand(etas)},
+                             {Access::operand(result)});
+  node.k = Access::data(ks);
+  node.trials = trials ? Access::data(ns) : nullptr;
+  node.eta = Access::data(etas);
+  node.out = Access::data(result);
+  node.expected = grad ? tape.allocate_doubles(out.numel()) : nullptr;
+  node.g_eta = Access::grad(etas);
+  node.g_out = Access::grad(result);
+  node.n = out.numel();
+  node.k_stride = ks.size() == 1 ? 0 : 1;
+  node.trials_stride = ns.size() == 1 ? 0 : 1;
+  node.eta_stride = etas.size() == 1 ? 0 : 1;
+  node.out_stride = sum ? 0 : 1;
+  node.constant = 0.0;
+  if (sum)
+    for (std::int64_t i = 0; i < node.n; ++i)
+      node.constant += Family::constant(node.k[i * node.k_stride], node.trials ? node.trials[i * node.trials_stride] : 1.0);
+  count_log_mass_forward<Family>(node);
+  return result;
+}
+
 }  // namespace detail
 
 // log N(x | loc, scale), elementwise with broadcasting; the _sum form returns
@@ -564,6 +676,32 @@ Tensor bernoulli_logit_log_mass(const std::type_identity_t<T>& y, const std::typ
 template <class T = Tensor>
 Tensor bernoulli_logit_log_mass_sum(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits) {
   return detail::bernoulli_logit(y, logits, true);
+}
+
+// log Poisson(k | exp(log_rate)) = k log_rate - exp(log_rate) - lgamma(k + 1)
+// for counts k, elementwise with broadcasting, and its sum (Stan's
+// poisson_log). The gradient flows to log_rate only: k is data.
+template <class T = Tensor>
+Tensor poisson_log_rate_log_mass(const std::type_identity_t<T>& k, const std::type_identity_t<T>& log_rate) {
+  return detail::count_log_mass<detail::PoissonLogFamily, T>(k, nullptr, log_rate, false, "poisson_log_rate_log_mass");
+}
+template <class T = Tensor>
+Tensor poisson_log_rate_log_mass_sum(const std::type_identity_t<T>& k, const std::type_identity_t<T>& log_rate) {
+  return detail::count_log_mass<detail::PoissonLogFamily, T>(k, nullptr, log_rate, true, "poisson_log_rate_log_mass");
+}
+
+// log Binomial(k | total_count, sigmoid(logits)) for 0 <= k <= total_count,
+// elementwise with broadcasting, and its sum (Stan's binomial_logit). The
+// gradient flows to the logits only: k and total_count are data.
+template <class T = Tensor>
+Tensor binomial_logit_log_mass(const std::type_identity_t<T>& k, const std::type_identity_t<T>& total_count,
+                               const std::type_identity_t<T>& logits) {
+  return detail::count_log_mass<detail::BinomialLogitFamily, T>(k, &total_count, logits, false, "binomial_logit_log_mass");
+}
+template <class T = Tensor>
+Tensor binomial_logit_log_mass_sum(const std::type_identity_t<T>& k, const std::type_identity_t<T>& total_count,
+                                   const std::type_identity_t<T>& logits) {
+  return detail::count_log_mass<detail::BinomialLogitFamily, T>(k, &total_count, logits, true, "binomial_logit_log_mass");
 }
 
 }  // namespace tyche

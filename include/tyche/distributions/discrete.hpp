@@ -1,6 +1,7 @@
 // Discrete distributions: Bernoulli, Categorical and Binomial (each by
-// probabilities or by logits), Poisson, and NegativeBinomial2 (NumPyro's
-// mean and concentration form of the gamma-Poisson mixture).
+// probabilities or by logits), Poisson (by rate or by log rate), and
+// NegativeBinomial2 (NumPyro's mean and concentration form of the
+// gamma-Poisson mixture).
 //
 // C++ has no keyword arguments, so NumPyro's `Bernoulli(probs=p)` and
 // `Bernoulli(logits=eta)` are written with designated initializers; exactly
@@ -13,10 +14,17 @@
 //   dist::Categorical die({.probs = tyche::Tensor{0.2, 0.3, 0.5}});
 //   dist::Binomial b({.total_count = 10, .probs = 0.4}); // total_count defaults to 1
 //   tyche::Tensor k = dist::Poisson(3.5).sample(tyche::PRNGKey(0), {100});
+//   dist::Poisson counts({.log_rate = alpha + beta * x});  // same as dist::PoissonLogRate(eta)
 //   tyche::Tensor lp = dist::NegativeBinomial2(4.0, 2.0).log_prob(k);
 //
 // Values are doubles holding integers (categories count from 0). A value
 // outside the support (2.5, -1, a category >= K) has log_prob -infinity.
+// Beyond NumPyro (as Stan's poisson_log and binomial_logit): a Poisson by log
+// rate and a binomial by logits never form the rate or the probability, so
+// their log mass stays exact where exp(eta) or sigmoid(eta) would overflow or
+// round to 0 or 1, and their log_prob_sum is one fused node
+// (poisson_log_rate_log_mass_sum, binomial_logit_log_mass_sum).
+//
 // Bernoulli, Categorical and Binomial list their support with
 // enumerate_support(expand) (see distribution.hpp), as enumeration needs.
 #pragma once
@@ -26,8 +34,10 @@
 #include "tyche/distributions/distribution.hpp"
 #include "tyche/distributions/random.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <type_traits>
@@ -41,6 +51,10 @@ struct BernoulliArgs {
 struct CategoricalArgs {
   std::optional<Tensor> probs = std::nullopt;  // (..., K), rows on the simplex
   std::optional<Tensor> logits = std::nullopt; // (..., K), unnormalised
+};
+struct PoissonArgs {
+  std::optional<Tensor> rate = std::nullopt;
+  std::optional<Tensor> log_rate = std::nullopt;
 };
 struct BinomialArgs {
   Tensor total_count = 1.0;
@@ -243,9 +257,23 @@ class BinomialT : public Distribution {
     const Tensor& n = total_count_;
     const Tensor log_choose = lgamma(n + 1.0) - lgamma(value + 1.0) - lgamma(n - value + 1.0);
     // By logits: k eta - n log(1 + e^eta), which stays exact for large |eta|.
+    // Fused when the counts are data (they always are outside a trace).
+    if (by_logits_ && data_counts(value))
+      return detail::discrete_log_prob(binomial_logit_log_mass(value, n, parameter_), value, support());
     const Tensor lp = by_logits_ ? log_choose + value * parameter_ - n * softplus(parameter_)
                                  : log_choose + xlogy(value, parameter_) + xlog1py(n - value, -parameter_);
     return detail::discrete_log_prob(lp, value, support());
+  }
+  // Fused by logits when every count is in the support (the fused kernel
+  // checks none). Counts are data, so what is checked here holds in every replay.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    if (!by_logits_ || !data_counts(value) ||
+        !detail::fusable_value(value, [](double v) { return v >= 0.0 && std::floor(v) == v; }))
+      return Distribution::log_prob_sum(value);
+    const Tensor within = value <= total_count_;
+    const double* w = within.data();
+    if (!std::all_of(w, w + within.size(), [](double v) { return v != 0.0; })) return Distribution::log_prob_sum(value);
+    return binomial_logit_log_mass_sum(value, total_count_, parameter_);
   }
   Tensor mean() const override { return detail::broadcast_to_shape(total_count_ * probs(), batch_shape()); }
   Tensor variance() const override {
@@ -264,6 +292,7 @@ class BinomialT : public Distribution {
     if (by_logits_) detail::require_finite(distribution, "logits", parameter_);
     else detail::require_probability(distribution, "probs", parameter_);
   }
+  bool data_counts(const Tensor& value) const { return !value.requires_grad() && !total_count_.requires_grad(); }
   Tensor total_count_, parameter_;
   bool by_logits_;
 };
@@ -285,30 +314,71 @@ class BinomialLogitsT : public Binomial {
 };
 using BinomialLogits = BinomialLogitsT<>;
 
+// By rate, Poisson(rate) as NumPyro, or by log rate, Poisson({.log_rate = eta})
+// (beyond NumPyro): k eta - exp(eta) - lgamma(k + 1), with no exp node whose
+// overflow or underflow to 0 would make the log mass NaN or -infinity.
 template <class = void>
 class PoissonT : public Distribution {
  public:
   DistributionPtr share() const override { return std::make_shared<PoissonT>(*this); }
-  explicit PoissonT(Tensor rate) : Distribution(rate.shape(), {}), rate_(std::move(rate)) {
-    detail::require_positive("Poisson", "rate", rate_);
-  }
-  const Tensor& rate() const { return rate_; }
+  // A template, so that a braced Poisson({.log_rate = eta}) can only mean the
+  // arguments (a Tensor is constructible from braces too).
+  template <class Rate>
+    requires std::is_convertible_v<Rate, Tensor>
+  explicit PoissonT(Rate&& rate) : PoissonT(Tensor(std::forward<Rate>(rate)), false) {}
+  explicit PoissonT(const PoissonArgs& args) : PoissonT(rate_or_log_rate(args), args.log_rate.has_value()) {}
 
-  std::string name() const override { return "Poisson"; }
+  bool has_log_rate() const { return by_log_rate_; }
+  Tensor rate() const { return by_log_rate_ ? exp(parameter_) : parameter_; }
+  Tensor log_rate() const { return by_log_rate_ ? parameter_ : log(parameter_); }
+
+  std::string name() const override { return by_log_rate_ ? "PoissonLogRate" : "Poisson"; }
   constraints::Constraint support() const override { return constraints::nonnegative_integer; }
   Tensor draw(Key key, const Shape& sample_shape) const override {
-    return random::poisson(key, rate_, shape(sample_shape));
+    return random::poisson(key, rate(), shape(sample_shape));
   }
   Tensor log_prob(const Tensor& value) const override {
-    return detail::discrete_log_prob(xlogy(value, rate_) - lgamma(value + 1.0) - rate_, value, support());
+    const Tensor lp = !by_log_rate_          ? xlogy(value, parameter_) - lgamma(value + 1.0) - parameter_
+                      : value.requires_grad() ? value * parameter_ - exp(parameter_) - lgamma(value + 1.0)
+                                              : poisson_log_rate_log_mass(value, parameter_);
+    return detail::discrete_log_prob(lp, value, support());
   }
-  Tensor mean() const override { return rate_; }
-  Tensor variance() const override { return rate_; }
+  // Fused by log rate when every count is a nonnegative integer (the fused
+  // kernel checks no support). Counts are data, so what is checked here
+  // holds in every replay.
+  Tensor log_prob_sum(const Tensor& value) const override {
+    if (!by_log_rate_ || value.requires_grad() ||
+        !detail::fusable_value(value, [](double v) { return v >= 0.0 && v < HUGE_VAL && std::floor(v) == v; }))
+      return Distribution::log_prob_sum(value);
+    return poisson_log_rate_log_mass_sum(value, parameter_);
+  }
+  Tensor mean() const override { return rate(); }
+  Tensor variance() const override { return rate(); }
 
  private:
-  Tensor rate_;
+  PoissonT(Tensor parameter, bool by_log_rate)
+      : Distribution(parameter.shape(), {}), parameter_(std::move(parameter)), by_log_rate_(by_log_rate) {
+    if (by_log_rate_) detail::require_finite("PoissonLogRate", "log_rate", parameter_);
+    else detail::require_positive("Poisson", "rate", parameter_);
+  }
+  static Tensor rate_or_log_rate(const PoissonArgs& args) {
+    if (args.rate.has_value() == args.log_rate.has_value())
+      throw std::invalid_argument(std::string("tyche: Poisson: give exactly one of rate and log_rate, got ") +
+                                  (args.rate ? "both" : "neither"));
+    return args.rate ? *args.rate : *args.log_rate;
+  }
+  Tensor parameter_;
+  bool by_log_rate_;
 };
 using Poisson = PoissonT<>;
+
+// Stan's poisson_log: Poisson({.log_rate = log_rate}).
+template <class = void>
+class PoissonLogRateT : public Poisson {
+ public:
+  explicit PoissonLogRateT(Tensor log_rate) : Poisson({.log_rate = std::move(log_rate)}) {}
+};
+using PoissonLogRate = PoissonLogRateT<>;
 
 // Counts with mean `mean` and variance mean + mean^2 / concentration: Poisson
 // counts whose rate is Gamma(concentration, concentration / mean).
