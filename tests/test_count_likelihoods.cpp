@@ -140,6 +140,18 @@ TEST_CASE("Poisson by log rate and Binomial by logits: log_prob_sum is one node 
   CHECK(binomial.log_prob_sum(Tensor{2.0, 0.0, 4.0, 3.0, 40.0, 9.0}).item() ==
         -std::numeric_limits<double>::infinity());  // 2 > total_count 1
   CHECK(binomial.log_prob_sum(Tensor{-1.0, 0.0, 4.0, 3.0, 40.0, 9.0}).item() == -std::numeric_limits<double>::infinity());
+
+  // one node each in a compiled gradient (by rate, the Poisson records several)
+  const Eigen::VectorXd q0 = Eigen::VectorXd::LinSpaced(6, -1.0, 1.0);
+  auto fused_poisson = tyche::compile_gradient(
+      [k](const Tensor& q) { return dist::PoissonLogRate(q).log_prob_sum(k); }, q0);
+  auto fused_binomial = tyche::compile_gradient(
+      [kb, n](const Tensor& q) { return dist::BinomialLogits(q, n).log_prob_sum(kb); }, q0);
+  auto by_rate = tyche::compile_gradient(
+      [k](const Tensor& q) { return dist::Poisson(tyche::exp(q)).log_prob_sum(k); }, q0);
+  CHECK(fused_poisson.size() == 1);
+  CHECK(fused_binomial.size() == 1);
+  CHECK(by_rate.size() > 1);
 }
 
 TEST_CASE("Poisson by log rate and Binomial by logits: gradients match finite differences, eager and compiled") {
