@@ -582,29 +582,16 @@ TEST_CASE("enum_log_density refuses plates that do not nest around an enumerated
   REQUIRE_THROWS_CONTAINING(tyche::enum_log_density(tr, 2), std::invalid_argument, "do not nest as a tree");
 }
 
-namespace {
-namespace dist = tyche::dist;
-using tyche::Tensor;
-auto enumeration_mixture2 = [](const Tensor& data) {
-  auto weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
-  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
-  Tensor locs;
-  {
-    tyche::plate components("components", 2);
-    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
-  }
-  tyche::plate points("data", data.size());
-  auto assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
-  tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
-};
-}  // namespace
 
-TEST_CASE("NUTS, then Predictive with infer_discrete, on seed 003's mixture", "[enumeration][infer_discrete][statistical]") {
+TEST_CASE("NUTS, then Predictive with infer_discrete, on seed 003's mixture",
+          "[enumeration][infer_discrete][statistical]") {
   const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
-  tyche::MCMC mcmc(tyche::NUTS(enumeration_mixture2), {.num_warmup = 500, .num_samples = 500, .progress_bar = false});
+  tyche::MCMC mcmc(tyche::NUTS(enumeration_mixture), {.num_warmup = 500, .num_samples = 500, .progress_bar = false});
   mcmc.run(0, data);
   const tyche::ValueMap samples = mcmc.get_samples();
-  const tyche::ValueMap drawn = tyche::Predictive(enumeration_mixture2, samples, {.return_sites = std::vector<std::string>{"assignment"}, .infer_discrete = true})(1, data);
+  const tyche::ValueMap drawn = tyche::Predictive(
+      enumeration_mixture, samples,
+      {.return_sites = std::vector<std::string>{"assignment"}, .infer_discrete = true})(1, data);
   const Tensor& z = drawn.at("assignment");
   REQUIRE(z.shape() == tyche::Shape{500, 5});
   // The issue's check: the first two points in one component, the last three in the other.
@@ -618,8 +605,8 @@ TEST_CASE("NUTS, then Predictive with infer_discrete, on seed 003's mixture", "[
 
 TEST_CASE("AutoNormal leaves enumerated sites to TraceEnum_ELBO", "[enumeration][svi]") {
   const Tensor data{0.0, 1.0, 10.0, 11.0, 12.0};
-  const auto model = tyche::config_enumerate(enumeration_mixture2);
-  tyche::SVI svi(model, tyche::AutoNormal(enumeration_mixture2), tyche::optim::Adam({.step_size = 0.05}),
+  const auto model = tyche::config_enumerate(enumeration_mixture);
+  tyche::SVI svi(model, tyche::AutoNormal(enumeration_mixture), tyche::optim::Adam({.step_size = 0.05}),
                  tyche::TraceEnum_ELBO{.max_plate_nesting = 1});
   const auto result = svi.run(0, 300, data, tyche::SVIRunOptions{.progress_bar = false});
   CHECK(std::isfinite(result.losses.data()[299]));
