@@ -255,11 +255,11 @@ class BinomialT : public Distribution {
   }
   Tensor log_prob(const Tensor& value) const override {
     const Tensor& n = total_count_;
-    const Tensor log_choose = lgamma(n + 1.0) - lgamma(value + 1.0) - lgamma(n - value + 1.0);
-    // By logits: k eta - n log(1 + e^eta), which stays exact for large |eta|.
-    // Fused when the counts are data (they always are outside a trace).
+    // By logits: k eta - n log(1 + e^eta), which stays exact for large |eta|;
+    // one fused node when the counts are data (they always are outside a trace).
     if (by_logits_ && data_counts(value))
       return detail::discrete_log_prob(binomial_logit_log_mass(value, n, parameter_), value, support());
+    const Tensor log_choose = lgamma(n + 1.0) - lgamma(value + 1.0) - lgamma(n - value + 1.0);
     const Tensor lp = by_logits_ ? log_choose + value * parameter_ - n * softplus(parameter_)
                                  : log_choose + xlogy(value, parameter_) + xlog1py(n - value, -parameter_);
     return detail::discrete_log_prob(lp, value, support());
