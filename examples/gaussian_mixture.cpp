@@ -25,8 +25,10 @@
 //    assignments, weights and locs integrated in closed form, the scale by
 //    quadrature).
 // 4. Predictive with .infer_discrete = true: one assignment per NUTS draw,
-//    from its posterior given that draw; the fraction of draws that put each
-//    point in the upper component, against its exact probability.
+//    from its posterior given that draw. For each point, the fraction of
+//    draws that put it in the upper component is checked against the mean of
+//    its probability given each draw (a binomial tolerance), and printed
+//    beside its exact posterior probability.
 // 5. With --svg FILE, the fitted density with the data drawn as an SVG.
 //
 // Run: cmake --build build --target gaussian_mixture && ./build/examples/gaussian_mixture --svg mixture.svg
