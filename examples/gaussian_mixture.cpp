@@ -276,11 +276,12 @@ bool write_density_svg(const std::string& path, const std::vector<double>& data,
 }  // namespace
 
 int main(int argc, char** argv) {
-  tyche::examples::Options options("gaussian_mixture",
-                                   "Seed 003: a two-component Gaussian mixture with its assignments enumerated: MAP with "
-                                   "AutoDelta, TraceEnum_ELBO and Adam (best of 100 initialisations), the MAP "
-                                   "assignments by infer_discrete, then NUTS and each point's assignment posterior.",
-                                   {.seed = 0, .num_samples = 1000, .num_warmup = 1000, .chains = 4});
+  tyche::examples::Options options(
+      "gaussian_mixture",
+      "Seed 003: a two-component Gaussian mixture with its assignments enumerated: MAP with AutoDelta, TraceEnum_ELBO "
+      "and Adam (best of 100 initialisations), the MAP assignments by infer_discrete, then NUTS and each point's "
+      "assignment posterior.",
+      {.seed = 0, .num_samples = 1000, .num_warmup = 1000, .chains = 4});
   options.add("--svg", "FILE", "write the fitted density with the data points as an SVG drawing");
   if (!options.parse(argc, argv)) return options.exit_code();
   tyche::examples::Checks checks;
@@ -392,10 +393,10 @@ int main(int argc, char** argv) {
   std::puts("\n== Predictive with .infer_discrete = true: an assignment per NUTS draw, from its posterior given the "
             "draw");
   const tyche::ValueMap draws = mcmc.get_samples();  // labels as NUTS drew them, chain after chain
-  const Tensor drawn = tyche::Predictive(model, draws,
-                                         {.return_sites = std::vector<std::string>{"assignment"}, .infer_discrete = true})(
-                           options.seed + 1, data)
-                           .at("assignment");  // (draw, point)
+  const tyche::PredictiveOptions per_draw{.return_sites = std::vector<std::string>{"assignment"},
+                                         .infer_discrete = true};
+  // (draw, point)
+  const Tensor drawn = tyche::Predictive(model, draws, per_draw)(options.seed + 1, data).at("assignment");
   const Tensor &drawn_weights = draws.at("weights"), &drawn_locs = draws.at("locs"), &drawn_scale = draws.at("scale");
   const std::int64_t num_draws = drawn.shape()[0], n = data.size();
   // For each point: the fraction of draws that put it in the component with
