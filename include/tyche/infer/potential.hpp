@@ -42,6 +42,7 @@
 #pragma once
 
 #include "tyche/distributions/biject_to.hpp"
+#include "tyche/distributions/continuous.hpp"
 #include "tyche/distributions/delta.hpp"
 #include "tyche/effects/handlers/enum.hpp"
 #include "tyche/effects/handlers/seed.hpp"
@@ -353,14 +354,7 @@ namespace detail {
 template <class = void>
 std::optional<Tensor> feasible_if_improper(const Message& site) {
   if (site.type != SiteType::sample || site.is_observed || site.value) return std::nullopt;
-  const dist::Distribution* d = site.fn.get();
-  for (;;) {
-    if (const auto* independent = dynamic_cast<const dist::Independent*>(d)) d = &independent->base();
-    else if (const auto* expanded = dynamic_cast<const dist::ExpandedDistribution*>(d)) d = &expanded->base();
-    else if (const auto* masked = dynamic_cast<const dist::MaskedDistribution*>(d)) d = &masked->base();
-    else break;
-  }
-  if (d->name() != "ImproperUniform") return std::nullopt;
+  if (!dynamic_cast<const dist::ImproperUniform*>(&innermost(*site.fn))) return std::nullopt;
   return site.fn->support().feasible_like(Tensor::zeros(site.fn->shape(site.sample_shape)));
 }
 
