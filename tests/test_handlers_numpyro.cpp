@@ -143,7 +143,7 @@ TEST_CASE("uncondition inside a block gets its key from the seed outside") {
   CHECK(blocked == unblocked);
 }
 
-TEST_CASE("block's list options: an empty hide list hides nothing (NumPyro's hide=[]), double braces still list names") {
+TEST_CASE("block's list options: an empty hide list hides nothing (NumPyro's empty hide list), double braces still list names") {
   auto model = [] {
     tyche::sample("slope", dist::Normal(0.0, 1.0));
     tyche::sample("intercept", dist::Normal(0.0, 1.0));

@@ -270,7 +270,7 @@ TEST_CASE("mixture draws have the closed-form mixture mean and variance") {
   check_mixture_moments(counts, 3, {5.0}, {mixture_variance({0.5, 0.5}, {1.0, 9.0}, {1.0, 9.0})});
 }
 
-TEST_CASE("mixture draws use the keys as NumPyro: components on split(key)[0], the index on split(key)[1]") {
+TEST_CASE("mixture draws use the keys as NumPyro: components on the first half of split(key), the index on the second") {
   const Tensor mu{-5.0, 0.0, 5.0};
   const Tensor w{0.2, 0.3, 0.5};
   const dist::Normal component(mu, 1.0);

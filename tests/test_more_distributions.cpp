@@ -106,7 +106,7 @@ TEST_CASE("SkewNormal log_prob matches Boost.Math's skew_normal pdf") {
   CHECK(close_to_reference(dist::SkewNormal(1.0, 2.0).log_prob(0.3).item(), dist::Normal(1.0, 2.0).log_prob(0.3).item()));
 }
 
-TEST_CASE("VonMises log_prob is log(exp(k cos(x - loc)) / (2 pi I0(k))) on [-pi, pi], I0 from Boost.Math") {
+TEST_CASE("VonMises log_prob is log(exp(k cos(x - loc)) / (2 pi I0(k))) on -pi..pi, I0 from Boost.Math") {
   const Tensor loc{0.0, -2.0, 2.5}, concentration{0.01, 1.5, 45.0};
   const std::vector<double> points{-kPi, -3.0, -1.0, -0.3, 0.0, 0.2, 1.7, 3.0, kPi};
   check_log_prob(dist::VonMises(loc, concentration), points, [&](std::int64_t j, double x) {
@@ -359,7 +359,7 @@ TEST_CASE("Weibull and Pareto draws transform JAX's exponential on the same key,
   }
 }
 
-TEST_CASE("VonMises draws lie in [-pi, pi) with mean resultant length I1 / I0 = 1 - variance()") {
+TEST_CASE("VonMises draws lie in -pi..pi (pi excluded) with mean resultant length I1 / I0 = 1 - variance()") {
   // E[cos(x - loc)] = I1(k) / I0(k) and E[sin(x - loc)] = 0; each sample mean
   // is within 5 standard errors (sd of cos or sin <= 1, estimated from the sample).
   const Tensor loc{3.0, -1.0, 0.0}, concentration{0.05, 2.0, 300.0};

@@ -251,7 +251,7 @@ TEST_CASE("beta passes Kolmogorov-Smirnov tests against Boost.Math's beta CDF") 
   }
 }
 
-TEST_CASE("beta with tiny parameters gives values in [0, 1] with the right mean") {
+TEST_CASE("beta with tiny parameters gives values in the unit interval with the right mean") {
   // Beta(0.01, 0.03) puts nearly all mass within 1e-10 of 0 or 1; mean 0.25,
   // sd ~ 0.43, so the standard error of the mean of 20000 draws is 0.003.
   const Tensor x = tyche::random::beta(tyche::PRNGKey(106), 0.01, 0.03, {kRandomDraws});

@@ -172,7 +172,7 @@ TEST_CASE("LocScaleReparam(1) leaves the site unchanged and LocScaleReparam(0) d
   }
 }
 
-TEST_CASE("LocScaleReparam without centered learns `{name}_centered`, a param in [0, 1] over the event shape") {
+TEST_CASE("LocScaleReparam without centered learns `{name}_centered`, a param in the unit interval over the event shape") {
   for (const ReparamFamily& family : reparam_families()) {
     INFO(family.name);
     const auto model = [&] { tyche::sample("x", *family.make(kReparamLoc, kReparamScale)); };

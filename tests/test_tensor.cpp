@@ -416,7 +416,7 @@ TEST_CASE("transpose reverses the axes by default and applies a given permutatio
   CHECK(tensor_values(tyche::transpose(Tensor{1.0, 2.0})) == std::vector<double>{1.0, 2.0});
 }
 
-TEST_CASE("operator[] picks along the first axis, counts negative indices from the end and shares memory") {
+TEST_CASE("subscripting with one integer picks along the first axis, counts negative indices from the end and shares memory") {
   const Tensor x = filled(Shape{2, 3, 4}, 0.0, 1.0);
   const Tensor second = x[1];
   CHECK(shape_of(second) == "(3, 4)");
@@ -461,7 +461,7 @@ TEST_CASE("slice(x, axis, start, stop) slices any axis, with negative axes and b
   for (const Dims& i : multi_indices({2, 3, 2})) CHECK(last.at({i[0], i[1], i[2]}) == x.at({i[0], i[1], i[2] + 1}));
 }
 
-TEST_CASE("locs[assignment] gathers like NumPy fancy indexing") {
+TEST_CASE("subscripting with an index array gathers like NumPy fancy indexing") {
   const Tensor locs{-1.0, 0.0, 5.0}, assignment{2.0, 0.0, 0.0, 1.0};
   CHECK(tensor_values(locs[assignment]) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
   CHECK(tensor_values(tyche::take(locs, assignment)) == std::vector<double>{5.0, -1.0, -1.0, 0.0});
@@ -545,7 +545,7 @@ TEST_CASE("comparisons give broadcast arrays of 0 and 1, and false for NaN excep
   }
 }
 
-TEST_CASE("clamp limits elements to [low, high]") {
+TEST_CASE("clamp limits elements to low..high") {
   const Tensor x{-2.0, -1.0, 0.5, 1.0, 3.0, -kInf, kInf};
   CHECK(tensor_values(tyche::clamp(x, -1.0, 1.0)) == std::vector<double>{-1.0, -1.0, 0.5, 1.0, 1.0, -1.0, 1.0});
   CHECK(tensor_values(tyche::clamp(x, 0.5, 0.5)) == std::vector<double>(7, 0.5));

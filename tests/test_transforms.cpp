@@ -212,7 +212,7 @@ TEST_CASE("elementwise transforms give the values, inverses and log-derivatives 
   }
 }
 
-TEST_CASE("SigmoidTransform stays strictly inside (0, 1), as NumPyro clips to [tiny, 1 - eps]") {
+TEST_CASE("SigmoidTransform stays strictly inside (0, 1), as NumPyro clips to tiny..1 - eps") {
   tr::SigmoidTransform t;
   const Tensor x{-800.0, -30.0, 30.0, 800.0};
   const Tensor y = t.forward(x);
