@@ -581,7 +581,8 @@ void count_log_mass_forward(const Node& base) {
   if (!nd.out_stride) out[0] = total + nd.constant;
 }
 
-inline void count_log_mass_backward(const Node& base) {
+template <class = void>
+void count_log_mass_backward(const Node& base) {
   const auto& nd = static_cast<const CountLogMassNode&>(base);
   for (std::int64_t i = 0; i < nd.n; ++i)
     nd.g_eta[i * nd.eta_stride] += nd.g_out[i * nd.out_stride] * (nd.k[i * nd.k_stride] - nd.expected[i]);
@@ -605,7 +606,7 @@ Tensor count_log_mass(const std::type_identity_t<T>& k, const std::type_identity
                                 ": the counts (and numbers of trials) must be data, not depend on parameters");
   Tensor result = Access::result(sum ? Shape{} : out, grad);
   CountLogMassNode local;
-  auto& node = tape.node_for(grad, local, &count_log_mass_forward<Family>, &count_log_mass_backward,
+  auto& node = tape.node_for(grad, local, &count_log_mass_forward<Family>, &count_log_mass_backward<>,
                              {Access::operand(ks), Access::operand(ns), Access::operand(etas)},
                              {Access::operand(result)});
   node.k = Access::data(ks);

@@ -25,13 +25,15 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace tyche::dist {
 namespace detail {
 
 // Throws unless every row (last axis) of x strictly increases, naming the
 // first offending pair (constraints::ordered_vector, with a message).
-inline void require_increasing_rows(const char* distribution, const char* parameter, const Tensor& x) {
+template <class T = Tensor>
+void require_increasing_rows(const char* distribution, const char* parameter, const std::type_identity_t<T>& x) {
   const std::int64_t k = x.dim(-1), rows = k == 0 ? 0 : x.size() / k;
   const double* p = Access::values_unguarded(x);  // validation only, as require_each
   for (std::int64_t r = 0; r < rows; ++r)

@@ -390,10 +390,13 @@ using LowerCholeskyTransform = LowerCholeskyTransformT<>;
 namespace detail {
 
 // The last n entries of x (the diagonal's coordinates) and the rest.
-inline Tensor diagonal_part(const Tensor& x, std::int64_t n) { return slice(x, -1, x.dim(-1) - n, x.dim(-1)); }
-inline Tensor strict_part(const Tensor& x, std::int64_t n) { return slice(x, -1, 0, x.dim(-1) - n); }
+template <class T = Tensor>
+Tensor diagonal_part(const std::type_identity_t<T>& x, std::int64_t n) { return slice(x, -1, x.dim(-1) - n, x.dim(-1)); }
+template <class T = Tensor>
+Tensor strict_part(const std::type_identity_t<T>& x, std::int64_t n) { return slice(x, -1, 0, x.dim(-1) - n); }
 // (..., n) -> (..., n, 1): each entry scales a row.
-inline Tensor as_column(const Tensor& d) {
+template <class T = Tensor>
+Tensor as_column(const std::type_identity_t<T>& d) {
   std::vector<std::int64_t> dims(d.shape().begin(), d.shape().end());
   dims.push_back(1);
   return d.reshape(dims);

@@ -181,23 +181,26 @@ void setup_prototype(AutoPrototype& prototype, const Model& model, const InitStr
 }
 
 // Enters a site's plates (outermost first) for the guard's lifetime.
-class PlatesOf {
+template <class = void>
+class PlatesOfT {
  public:
-  explicit PlatesOf(const std::vector<CondIndepStackFrame>& frames) {
+  explicit PlatesOfT(const std::vector<CondIndepStackFrame>& frames) {
     for (auto it = frames.rbegin(); it != frames.rend(); ++it)
       plates_.push_back(std::make_unique<plate>(it->name, it->size, std::nullopt, it->dim));
   }
-  ~PlatesOf() {
+  ~PlatesOfT() {
     while (!plates_.empty()) plates_.pop_back();  // innermost first
   }
-  PlatesOf(const PlatesOf&) = delete;
-  PlatesOf& operator=(const PlatesOf&) = delete;
+  PlatesOfT(const PlatesOfT&) = delete;
+  PlatesOfT& operator=(const PlatesOfT&) = delete;
 
  private:
   std::vector<std::unique_ptr<plate>> plates_;
 };
+using PlatesOf = PlatesOfT<>;
 
-inline const Tensor& param_value(const ValueMap& params, const std::string& name) {
+template <class M = ValueMap>
+const Tensor& param_value(const std::type_identity_t<M>& params, const std::string& name) {
   const auto it = params.find(name);
   if (it == params.end()) throw std::invalid_argument("tyche: autoguide: no param `" + name + "` in the params given");
   return it->second;
@@ -371,7 +374,8 @@ struct FlatSite {
 };
 
 // The sites in the order of their names, one after the other.
-inline std::vector<FlatSite> flat_sites(const AutoPrototype& prototype) {
+template <class P = AutoPrototype>
+std::vector<FlatSite> flat_sites(const std::type_identity_t<P>& prototype) {
   std::vector<FlatSite> flat;
   for (const AutoSite& site : prototype.sites) flat.push_back({&site, 0, site.init_loc.size()});
   std::sort(flat.begin(), flat.end(), [](const FlatSite& a, const FlatSite& b) { return a.site->name < b.site->name; });
@@ -383,7 +387,8 @@ inline std::vector<FlatSite> flat_sites(const AutoPrototype& prototype) {
   return flat;
 }
 
-inline std::int64_t latent_dim(const AutoPrototype& prototype) {
+template <class P = AutoPrototype>
+std::int64_t latent_dim(const std::type_identity_t<P>& prototype) {
   std::int64_t d = 0;
   for (const AutoSite& site : prototype.sites) d += site.init_loc.size();
   return d;
@@ -399,7 +404,8 @@ Tensor init_latent(const std::type_identity_t<P>& prototype) {
 }
 
 // A site's coordinates in `latent` (..., D): shape (..., its unconstrained shape).
-inline Tensor site_coordinates(const Tensor& latent, const FlatSite& f) {
+template <class T = Tensor>
+Tensor site_coordinates(const std::type_identity_t<T>& latent, const FlatSite& f) {
   std::vector<std::int64_t> dims(latent.shape().begin(), latent.shape().end() - 1);
   for (std::int64_t d : f.site->init_loc.shape()) dims.push_back(d);
   return slice(latent, -1, f.offset, f.offset + f.size).reshape(dims);
@@ -435,7 +441,8 @@ ValueMap continuous_guide_sites(const std::type_identity_t<P>& prototype, const 
 inline Infer auxiliary() { return {{"is_auxiliary", true}}; }
 
 // Phi^-1(q) for each q in (0, 1), checked.
-inline std::vector<double> normal_quantiles(const char* guide, const std::vector<double>& qs) {
+template <class V = std::vector<double>>
+std::vector<double> normal_quantiles(const char* guide, const std::type_identity_t<V>& qs) {
   std::vector<double> z;
   for (double q : qs) {
     if (!(q > 0.0 && q < 1.0))
@@ -448,7 +455,9 @@ inline std::vector<double> normal_quantiles(const char* guide, const std::vector
 
 // loc + scale * z for each z: shape (len(z), D); scale = the row norms of scale_tril,
 // the marginal standard deviations (NumPyro's quantiles).
-inline Tensor latent_quantiles(const Eigen::VectorXd& loc, const Eigen::MatrixXd& scale_tril, const std::vector<double>& z) {
+template <class V = Eigen::VectorXd, class M = Eigen::MatrixXd>
+Tensor latent_quantiles(const std::type_identity_t<V>& loc, const std::type_identity_t<M>& scale_tril,
+                        const std::vector<double>& z) {
   const Eigen::VectorXd scale = scale_tril.rowwise().norm();
   std::vector<double> values;
   for (double zq : z)
@@ -457,8 +466,9 @@ inline Tensor latent_quantiles(const Eigen::VectorXd& loc, const Eigen::MatrixXd
 }
 
 // num_samples draws loc + L eps, eps standard normal drawn with `key`: shape (num_samples, D).
-inline Tensor latent_draws(Key key, const Eigen::VectorXd& loc, const Eigen::MatrixXd& scale_tril,
-                           std::int64_t num_samples) {
+template <class V = Eigen::VectorXd, class M = Eigen::MatrixXd>
+Tensor latent_draws(Key key, const std::type_identity_t<V>& loc, const std::type_identity_t<M>& scale_tril,
+                    std::int64_t num_samples) {
   const std::int64_t d = loc.size();
   const Tensor eps = dist::Normal(0.0, 1.0).sample(key, {num_samples, d});
   std::vector<double> values(std::size_t(num_samples * d));
@@ -469,9 +479,11 @@ inline Tensor latent_draws(Key key, const Eigen::VectorXd& loc, const Eigen::Mat
   return Tensor(values, Shape{num_samples, d});
 }
 
-inline Eigen::VectorXd as_vector(const Tensor& t) { return Eigen::Map<const Eigen::VectorXd>(t.data(), t.size()); }
+template <class T = Tensor>
+Eigen::VectorXd as_vector(const std::type_identity_t<T>& t) { return Eigen::Map<const Eigen::VectorXd>(t.data(), t.size()); }
 
-inline Eigen::MatrixXd as_matrix(const Tensor& t) {
+template <class T = Tensor>
+Eigen::MatrixXd as_matrix(const std::type_identity_t<T>& t) {
   return Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(t.data(), t.dim(0),
                                                                                                  t.dim(1));
 }

@@ -277,7 +277,8 @@ Tensor negative_mean_over_particles(Key key, int num_particles, const char* loss
 }
 
 // A site's log_prob array, weighted by its scale (NumPyro's site["log_prob"]).
-inline Tensor scaled_log_prob(const Message& site) {
+template <class M = Message>
+Tensor scaled_log_prob(const std::type_identity_t<M>& site) {
   const Tensor log_prob = site.fn->log_prob(*site.value);
   return site.scale ? log_prob * *site.scale : log_prob;
 }

@@ -61,14 +61,16 @@ namespace tyche {
 
 namespace detail {
 
-inline bool marked_parallel(const Message& msg) {
+template <class M = Message>
+bool marked_parallel(const std::type_identity_t<M>& msg) {
   const auto it = msg.infer.find("enumerate");
   return it != msg.infer.end() && std::holds_alternative<std::string>(it->second) &&
          std::get<std::string>(it->second) == "parallel";
 }
 
 // The dim the enumerate handler gave a site; none when it enumerated none.
-inline std::optional<int> enumerate_dim(const Message& msg) {
+template <class M = Message>
+std::optional<int> enumerate_dim(const std::type_identity_t<M>& msg) {
   const auto it = msg.infer.find("_enumerate_dim");
   if (it == msg.infer.end() || !std::holds_alternative<double>(it->second)) return std::nullopt;
   return int(std::get<double>(it->second));
@@ -148,7 +150,8 @@ auto config_enumerate(Fn model, std::string default_strategy = "parallel") {
 
 // The deepest plate nesting of a trace: how many dims right of the
 // enumerated ones the plates take (NumPyro's _guess_max_plate_nesting).
-inline int max_plate_nesting(const Trace& trace) {
+template <class T = Trace>
+int max_plate_nesting(const std::type_identity_t<T>& trace) {
   int nesting = 0;
   for (const Message& site : trace)
     for (const CondIndepStackFrame& frame : site.cond_indep_stack) nesting = std::max(nesting, -frame.dim);
