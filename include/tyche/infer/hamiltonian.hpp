@@ -106,8 +106,9 @@ struct InverseMassMatrix {
 
   bool dense() const { return !blocks.empty(); }
   // The whole matrix, zero between blocks and off the diagonal elsewhere.
-  Eigen::MatrixXd matrix() const {
-    Eigen::MatrixXd m = diagonal.asDiagonal();
+  template <class M = Eigen::MatrixXd>
+  M matrix() const {
+    M m = diagonal.asDiagonal();
     for (std::size_t b = 0; b < blocks.size(); ++b)
       for (std::size_t i = 0; i < blocks[b].size(); ++i)
         for (std::size_t j = 0; j < blocks[b].size(); ++j)

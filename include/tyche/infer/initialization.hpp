@@ -52,7 +52,8 @@ inline Key init_key(const Message& site) {
 
 // The elementwise median of draws stacked on axis 0 (the middle one of an
 // odd count, the mean of the two middle ones of an even count).
-inline Tensor median_over_draws(const Tensor& draws) {
+template <class T = Tensor>
+Tensor median_over_draws(const std::type_identity_t<T>& draws) {
   const std::int64_t n = draws.dim(0), m = draws.size() / n;
   const double* values = draws.data();
   std::vector<double> column(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(m));
