@@ -56,15 +56,22 @@ namespace {
 
 constexpr std::int64_t K = 2;  // the number of components, fixed as in the seed
 
+// The seed's priors, shared by the two ways of writing its likelihood.
+struct MixtureParameters {
+  Tensor weights, scale, locs;
+};
+MixtureParameters priors() {
+  MixtureParameters p;
+  p.weights = tyche::sample("weights", dist::Dirichlet(0.5 * Tensor::ones({K})));
+  p.scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+  tyche::plate components("components", K);
+  p.locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+  return p;
+}
+
 // The seed's model.
 auto model = [](const Tensor& data) {
-  auto weights = tyche::sample("weights", dist::Dirichlet(0.5 * Tensor::ones({K})));
-  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
-  Tensor locs;
-  {
-    tyche::plate components("components", K);
-    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
-  }
+  const auto [weights, scale, locs] = priors();
   tyche::plate points("data", data.size());
   auto assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
   tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
@@ -74,13 +81,7 @@ auto model = [](const Tensor& data) {
 // density sum_k weights[k] Normal(x[i] | locs[k], scale). The reference for
 // the enumerated loss.
 auto marginal_model = [](const Tensor& data) {
-  auto weights = tyche::sample("weights", dist::Dirichlet(0.5 * Tensor::ones({K})));
-  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
-  Tensor locs;
-  {
-    tyche::plate components("components", K);
-    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
-  }
+  const auto [weights, scale, locs] = priors();
   tyche::plate points("data", data.size());
   tyche::sample("obs",
                 dist::MixtureSameFamily(dist::Categorical({.probs = weights}), dist::Normal(locs, scale)), data);

@@ -104,15 +104,22 @@ double enumeration_summed(const Model& model, const tyche::ValueMap& fixed, int 
   return tyche::enum_log_density(tyche::trace(enumerated).get_trace(args...), max_plate_nesting).item();
 }
 
+// Seed 003's mixture priors, shared by the two ways of writing its likelihood.
+struct MixtureParameters {
+  Tensor weights, scale, locs;
+};
+MixtureParameters enumeration_mixture_priors() {
+  MixtureParameters p;
+  p.weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
+  p.scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+  tyche::plate components("components", 2);
+  p.locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+  return p;
+}
+
 // Seed 003's mixture with its assignments as a latent site.
 auto enumeration_mixture = [](const Tensor& data) {
-  auto weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
-  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
-  Tensor locs;
-  {
-    tyche::plate components("components", 2);
-    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
-  }
+  const auto [weights, scale, locs] = enumeration_mixture_priors();
   tyche::plate points("data", data.size());
   auto assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
   tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
@@ -342,13 +349,7 @@ namespace {
 
 // Seed 003's mixture with the assignments summed out by hand (as tests/test_svi.cpp).
 auto enumeration_mixture_by_hand = [](const Tensor& data) {
-  auto weights = tyche::sample("weights", dist::Dirichlet(Tensor{0.5, 0.5}));
-  auto scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
-  Tensor locs;
-  {
-    tyche::plate components("components", 2);
-    locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
-  }
+  const auto [weights, scale, locs] = enumeration_mixture_priors();
   tyche::plate points("data", data.size());
   const Tensor terms = tyche::log(weights) + dist::Normal(locs, scale).log_prob(data.reshape({data.size(), 1}));
   tyche::factor("obs", tyche::logsumexp(terms, -1));
