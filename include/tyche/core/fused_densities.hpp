@@ -25,6 +25,7 @@
 #include "tyche/core/elementwise.hpp"
 #include "tyche/core/fma.hpp"
 #include "tyche/core/indexing.hpp"
+#include "tyche/core/special.hpp"
 #include "tyche/core/tensor.hpp"
 
 namespace tyche {
@@ -547,7 +548,7 @@ struct PoissonLogFamily {
     expected = std::exp(eta);  // overflows only where the log mass is -infinity anyway
     return k * eta - expected;
   }
-  static double constant(double k, double) { return -std::lgamma(k + 1.0); }
+  static double constant(double k, double) { return -special::lgamma<>(k + 1.0); }
 };
 struct BinomialLogitFamily {
   // n softplus(eta) = n max(eta, 0) + n log1p(e^-|eta|), the sigmoid from the
@@ -560,7 +561,7 @@ struct BinomialLogitFamily {
     return (k * eta - trials * std::max(eta, 0.0)) - trials * std::log1p(e);
   }
   static double constant(double k, double trials) {
-    return std::lgamma(trials + 1.0) - std::lgamma(k + 1.0) - std::lgamma(trials - k + 1.0);
+    return special::lgamma<>(trials + 1.0) - special::lgamma<>(k + 1.0) - special::lgamma<>(trials - k + 1.0);
   }
 };
 

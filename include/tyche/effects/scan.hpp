@@ -46,8 +46,9 @@
 // sites; a site's support must not depend on the carry (it is taken from the
 // first step, as the unconstrained space is laid out once). .history (the
 // number of previous steps visible to discrete enumeration) is accepted for
-// NumPyro's signature and has no effect: tyche does not enumerate discrete
-// sites. The compiled gradient of a model with scan records every step (the
+// NumPyro's signature and has no effect: tyche enumerates discrete sites
+// outside a scan only (no markov); a discrete latent site inside f is not
+// summed out step by step. The compiled gradient of a model with scan records every step (the
 // recording grows with T); it does not record the step once and replay it.
 #pragma once
 
