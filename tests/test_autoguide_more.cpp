@@ -271,7 +271,7 @@ TEST_CASE("SVI::run with .init_state continues where a run stopped, as one longe
                             std::invalid_argument, "init_state holds 2", "`loc`");
 }
 
-TEST_CASE("kl_divergence: Normal || Normal as the textbook formula, under expand, to_event and mask; other pairs throw",
+TEST_CASE("kl_divergence: Normal || Normal as the textbook formula, under expand, to_event and mask, other pairs throw",
           "[svi][autoguide]") {
   CHECK_THAT(dist::kl_divergence(dist::Normal(0.3, 0.7), dist::Normal(-1.0, 2.0)).item(),
              WithinRel(autoguide_more_kl_normal(0.3, 0.7, -1.0, 2.0), 1e-13));
@@ -336,7 +336,7 @@ TEST_CASE("TraceMeanField_ELBO: the closed-form ELBO in expectation, as Trace_EL
   CHECK(std::abs(mean - trace_mean) > 1e-6);
 }
 
-TEST_CASE("TraceMeanField_ELBO: KL summed over a plate and weighted by the guide site's scale; others fall back to Monte Carlo",
+TEST_CASE("TraceMeanField_ELBO: KL summed over a plate and weighted by the guide site's scale, others fall back to Monte Carlo",
           "[svi][autoguide]") {
   const tyche::Tensor y{0.4, -1.1, 2.0};
   const auto model = [](const tyche::Tensor& data) {
@@ -413,7 +413,7 @@ TEST_CASE("AutoMultivariateNormal: NumPyro's params and sites, a Delta per site 
   CHECK_THAT(q.at("theta").at({1, 1}), WithinRel(0.7 + 0.1 * 1.959963984540054, 1e-9));
 }
 
-TEST_CASE("AutoLaplaceApproximation: SVI finds the MAP; the covariance is the exact posterior's; draws within MC error",
+TEST_CASE("AutoLaplaceApproximation: SVI finds the MAP, the covariance is the exact posterior's, draws within MC error",
           "[svi][autoguide]") {
   const AgRegressionPosterior exact = autoguide_more_regression_posterior();
   auto guide = tyche::AutoLaplaceApproximation(autoguide_more_regression);
@@ -473,7 +473,7 @@ TEST_CASE("AutoMultivariateNormal fitted by SVI recovers a correlated 2-D Gaussi
         Approx(exact.covariance(0, 1) / std::sqrt(exact.covariance(0, 0) * exact.covariance(1, 1))).margin(0.03));
 }
 
-TEST_CASE("TraceGraph_ELBO: one particle's value and gradient by hand; each plate element's score sees its own costs",
+TEST_CASE("TraceGraph_ELBO: one particle's value and gradient by hand, each plate element's score sees its own costs",
           "[svi][autoguide]") {
   const Eigen::Vector3d probs(0.2, 0.5, 0.7);
   const tyche::Key key = tyche::PRNGKey(12);
@@ -505,7 +505,7 @@ TEST_CASE("TraceGraph_ELBO: one particle's value and gradient by hand; each plat
                             std::invalid_argument, "`z`", "Bernoulli");
 }
 
-TEST_CASE("TraceGraph_ELBO: the mean gradient of many particles is the exact gradient (Bernoulli plate; Poisson then Normal)",
+TEST_CASE("TraceGraph_ELBO: the mean gradient of many particles is the exact gradient (Bernoulli plate, Poisson then Normal)",
           "[svi][autoguide]") {
   constexpr int kParticles = 4000;
   // Four standard errors of the mean of kParticles independent gradients (fixed seed), per coordinate.

@@ -354,7 +354,7 @@ TEST_CASE("an error in a site's log density names the site and keeps its type") 
                             "tyche: site `L`: LKJCholesky: log_prob of a value of shape (3, 1)");
 }
 
-TEST_CASE("errors raised by handlers name the site; a user's own exception types pass unchanged") {
+TEST_CASE("errors raised by handlers name the site, a user's own exception types pass unchanged") {
   struct UserError : std::runtime_error {
     using std::runtime_error::runtime_error;
   };

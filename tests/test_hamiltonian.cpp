@@ -157,7 +157,7 @@ TEST_CASE("Dual averaging: the first update by hand, and convergence to the targ
   CHECK(averaging.final_step_size() == Approx(-std::log(0.8)).epsilon(0.02));
 }
 
-TEST_CASE("Welford estimates equal the direct sample variance and covariance; Stan's shrinkage") {
+TEST_CASE("Welford estimates equal the direct sample variance and covariance, Stan's shrinkage") {
   MatrixXd x(6, 3);
   x << 1.0, 2.0, -1.0, 0.5, 3.5, 0.0, -2.0, 1.0, 4.0, 3.0, 0.0, 2.5, 0.25, -1.0, 1.0, 1.5, 2.0, -3.0;
   tyche::WelfordVariance variance(3);
@@ -629,7 +629,7 @@ TEST_CASE("HMC: num_steps fixed or ceil(trajectory_length / step_size), Gaussian
   }
 }
 
-TEST_CASE("The same key gives the same draws; another key other draws") {
+TEST_CASE("The same key gives the same draws, another key other draws") {
   const auto potential = gaussian_potential(VectorXd::Zero(3), MatrixXd::Identity(3, 3));
   HamiltonianSettings settings;
   settings.step_size_jitter = 0.2;

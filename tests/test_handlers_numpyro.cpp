@@ -306,7 +306,7 @@ TEST_CASE("subsample(data, event_dim) takes the enclosing plates' indices along 
   CHECK_THROWS_WITH(tyche::subsample(x, -1), Catch::Contains("event_dim must be >= 0"));
 }
 
-TEST_CASE("param with event_dim inside a subsampling plate is subsampled; a trace outside keeps the whole value") {
+TEST_CASE("param with event_dim inside a subsampling plate is subsampled, a trace outside keeps the whole value") {
   const Tensor init = Tensor::arange(5) * 10.0;
   Tensor indices, local;
   auto model = [&] {

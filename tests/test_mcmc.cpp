@@ -196,7 +196,7 @@ TEST_CASE("MCMC NUTS: eight schools as seed 001 runs it", "[mcmc][statistical][e
   CHECK(min_n_eff >= 0.5 * 4 * kMcmcSamples);
 }
 
-TEST_CASE("MCMC: chains do not depend on the chain method; a seed repeats its draws", "[mcmc]") {
+TEST_CASE("MCMC: chains do not depend on the chain method, a seed repeats its draws", "[mcmc]") {
   const auto run = [](tyche::ChainMethod method, std::uint64_t seed) {
     tyche::MCMC mcmc(tyche::NUTS(normal_normal(kNormalData)),
                      {.num_warmup = 50, .num_samples = 50, .num_chains = 3, .chain_method = method,
@@ -212,7 +212,7 @@ TEST_CASE("MCMC: chains do not depend on the chain method; a seed repeats its dr
   CHECK(!std::equal(parallel.begin(), parallel.begin() + 50, parallel.begin() + 50));
 }
 
-TEST_CASE("MCMC: thinning keeps num_samples / thinning draws; extra fields have one value per draw", "[mcmc]") {
+TEST_CASE("MCMC: thinning keeps num_samples / thinning draws, extra fields have one value per draw", "[mcmc]") {
   tyche::MCMC mcmc(tyche::NUTS(normal_normal(kNormalData)),
                    {.num_warmup = 20, .num_samples = 10, .num_chains = 2, .thinning = 3, .progress_bar = false});
   mcmc.run(9);
@@ -232,7 +232,7 @@ TEST_CASE("MCMC: thinning keeps num_samples / thinning draws; extra fields have 
   CHECK(extra.at("potential_energy").data()[4] == Approx(potential(tyche::Tensor(u)).item()).epsilon(1e-12));
 }
 
-TEST_CASE("MCMC: continuing from last_state skips warm-up; warmup() then run()", "[mcmc]") {
+TEST_CASE("MCMC: continuing from last_state skips warm-up, warmup() then run()", "[mcmc]") {
   const auto model = normal_normal(kNormalData);
   tyche::MCMC mcmc(tyche::NUTS(model), {.num_warmup = 200, .num_samples = 50, .num_chains = 2, .progress_bar = false});
   mcmc.run(10);

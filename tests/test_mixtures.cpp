@@ -69,7 +69,7 @@ double mixture_variance(const std::vector<double>& w, const std::vector<double>&
 
 }  // namespace
 
-TEST_CASE("MixtureSameFamily log_prob is log(sum_k w_k N(x; mu_k, s_k)) with Boost.Math's normal pdf") {
+TEST_CASE("MixtureSameFamily log_prob is log(sum_k w_k N(x, mu_k, s_k)) with Boost.Math's normal pdf") {
   const std::vector<double> w{0.2, 0.5, 0.3}, mu{-1.0, 0.5, 3.0}, s{0.5, 1.0, 2.0};
   const std::vector<double> points{-30.0, -4.0, -1.0, 0.0, 0.7, 2.5, 6.0, 40.0};
   const dist::MixtureSameFamily by_probs(categorical_probs(Tensor(w)), dist::Normal(Tensor(mu), Tensor(s)).share());

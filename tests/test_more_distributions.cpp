@@ -464,7 +464,7 @@ TEST_CASE("undefined and infinite moments follow NumPyro's conventions") {
 
 // ---- shapes, supports, arguments ----------------------------------------------
 
-TEST_CASE("shapes: parameters broadcast to the batch shape; draws are sample + batch shape") {
+TEST_CASE("shapes: parameters broadcast to the batch shape, draws are sample + batch shape") {
   const dist::BetaBinomial b(Tensor{1.0, 2.0}, 3.0, Tensor{{5.0}, {10.0}});
   REQUIRE(b.batch_shape() == Shape{2, 2});
   CHECK(b.sample(tyche::PRNGKey(0), {4}).shape() == Shape{4, 2, 2});

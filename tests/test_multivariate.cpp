@@ -383,7 +383,7 @@ TEST_CASE("LKJCholesky mean() and variance() match the moments of its draws") {
   CHECK(dist::LKJCholesky(3, Tensor{1.0, 2.0, 3.0}).mean().shape() == Shape{3, 3, 3});
 }
 
-TEST_CASE("LKJCholesky log_prob gradients match finite differences; bad values and arguments") {
+TEST_CASE("LKJCholesky log_prob gradients match finite differences, bad values and arguments") {
   check_gradient("LKJCholesky(2): concentration and value",
                  [](const Inputs& in) { return dist::LKJCholesky(2, in[0]).log_prob(corr_cholesky2(in[1][0])); },
                  {{Shape{2}, tyche_test::kPositive}, {Shape{1}, {-0.8, 0.8}}});

@@ -265,7 +265,7 @@ TEST_CASE("scan: history only matters to enumeration, which tyche does not do", 
   scan_require_throws<std::invalid_argument>([&] { tyche::seed(with_history(-1), 2)(); }, {"history"});
 }
 
-TEST_CASE("scan: plates go inside f; the time axis leads the plate's", "[scan]") {
+TEST_CASE("scan: plates go inside f, the time axis leads the plate's", "[scan]") {
   const tyche::Tensor data{{0.1, 0.2, 0.3}, {0.4, -0.5, 0.6}};
   const auto panel = [](std::optional<tyche::Tensor> y) {
     const tyche::Tensor phi = tyche::sample("phi", dist::Normal(0.0, 1.0));

@@ -173,7 +173,7 @@ TEST_CASE("SVI: a hand-written guide fits the exact Normal-Normal posterior", "[
   CHECK(tail / 500 < result.losses.data()[0]);
 }
 
-TEST_CASE("AutoNormal fits the exact Normal-Normal posterior; median and quantiles", "[svi]") {
+TEST_CASE("AutoNormal fits the exact Normal-Normal posterior, median and quantiles", "[svi]") {
   constexpr std::int64_t kSteps = 4000;
   const auto guide = tyche::AutoNormal(normal_model);
   tyche::SVI svi(normal_model, guide, tyche::optim::Adam({.step_size = decaying(0.05, 0.002, kSteps)}),

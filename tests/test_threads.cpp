@@ -182,7 +182,7 @@ TEST_CASE("handler stacks on different threads are independent") {
 // MCMC chains on threads share the model's data and nothing else: each
 // records its own potential, and the draws are those of the chains run one
 // after the other. A failing chain stops the others and is reported.
-TEST_CASE("MCMC: parallel chains give the sequential chains' draws; a thread's exception reaches run") {
+TEST_CASE("MCMC: parallel chains give the sequential chains' draws, a thread's exception reaches run") {
   const tyche::Tensor y{1.2, 0.4, 2.9, 1.8, -0.3};
   const auto model = [&] {
     const tyche::Tensor mu = tyche::sample("mu", tyche::dist::Normal(0.0, 10.0));
