@@ -154,9 +154,13 @@ class Options {
   int exit_code_ = 0;
 };
 
-// The --check comparisons: each prints one line and counts failures.
+// The --check comparisons: each prints one line and counts failures. A
+// Checks made with `enabled` false (no --check) ignores them, so that an
+// example can state its checks where it computes the numbers.
 class Checks {
  public:
+  explicit Checks(bool enabled = true) : enabled_(enabled) {}
+
   // |value - expected| <= tolerance, where the tolerance's reason is stated.
   void near(const std::string& what, double value, double expected, double tolerance, const std::string& why) {
     const bool ok = std::isfinite(value) && std::abs(value - expected) <= tolerance;
@@ -178,10 +182,12 @@ class Checks {
     return buffer;
   }
   void report(bool ok, const std::string& line) {
+    if (!enabled_) return;
     ++total_;
     if (!ok) ++failed_;
     std::printf("check %s: %s\n", ok ? "ok    " : "FAILED", line.c_str());
   }
+  bool enabled_;
   int total_ = 0;
   int failed_ = 0;
 };
