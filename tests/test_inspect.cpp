@@ -208,11 +208,50 @@ TEST_CASE("ProvenanceRecording: the leaves an array was computed from", "[inspec
   // An array written in parts collects every part's labels.
   CHECK(recording.sources(tyche::concatenate({a, tyche::Tensor{5.0}, b.reshape({1})})) == std::vector<int>{0, 1});
   CHECK(recording.sources(tyche::concatenate({tyche::Tensor{5.0}, b.reshape({1})})) == std::vector<int>{1});
-  // A gather keeps the array's labels, a mask (a constant here) passes both sides'.
+  // A gather keeps the array's labels and its index array's (as JAX's gather
+  // takes the index as an operand); a mask (a constant here) passes both sides'.
   CHECK(recording.sources(tyche::take(unused, tyche::Tensor{1.0})) == std::vector<int>{2});
+  const tyche::Tensor index = recording.leaf(tyche::Tensor{1.0, 0.0}, 3);
+  CHECK(recording.sources(tyche::take(unused, index)) == std::vector<int>{2, 3});
+  CHECK(recording.sources(tyche::take(tyche::Tensor{5.0, 6.0}, index)) == std::vector<int>{3});
+  CHECK(recording.sources(a[index]) == std::vector<int>{0, 3});
   CHECK(recording.sources(tyche::where(tyche::Tensor{1.0, 0.0}, a, b)) == std::vector<int>{0, 1});
   // A value read as a number is a constant to the recording (the documented limit).
   CHECK(recording.sources(tyche::Tensor(a.at({0}))).empty());
+}
+
+TEST_CASE("take with a variable index array: the gradient reaches the gathered array only", "[inspect]") {
+  // f(q) = sum(take(3 q, q)) at q = (1, 0) gathers (3 q1, 3 q0): the gradient
+  // is (3, 3); the index, though a variable, receives none (it is read as
+  // integers). take of a constant by a variable index has gradient 0.
+  Eigen::VectorXd q(2), g(2);
+  q << 1.0, 0.0;
+  CHECK(tyche::value_and_grad([](const tyche::Tensor& p) { return tyche::sum(tyche::take(3.0 * p, p)); }, q, g) == 3.0);
+  CHECK(g(0) == 3.0);
+  CHECK(g(1) == 3.0);
+  CHECK(tyche::value_and_grad([](const tyche::Tensor& p) { return tyche::sum(tyche::take(tyche::Tensor{5.0, 7.0}, p)) + 0.0 * p[0]; },
+                              q, g) == 12.0);
+  CHECK(g(0) == 0.0);
+  CHECK(g(1) == 0.0);
+}
+
+TEST_CASE("get_model_relations: an index array is a dependency (seed 003's mixture)", "[inspect]") {
+  // NumPyro draws assignment -> obs for Normal(locs[assignment], scale).
+  const auto mixture = [](const tyche::Tensor& data) {
+    const tyche::Tensor weights = tyche::sample("weights", dist::Dirichlet(tyche::Tensor{0.5, 0.5}));
+    const tyche::Tensor scale = tyche::sample("scale", dist::LogNormal(0.0, 2.0));
+    tyche::Tensor locs;
+    {
+      tyche::plate components("components", 2);
+      locs = tyche::sample("locs", dist::Normal(0.0, 10.0));
+    }
+    tyche::plate points("data", data.size());
+    const tyche::Tensor assignment = tyche::sample("assignment", dist::Categorical({.probs = weights}));
+    tyche::sample("obs", dist::Normal(tyche::take(locs, assignment), scale), data);
+  };
+  const tyche::ModelRelations r = tyche::get_model_relations(mixture, tyche::Tensor{0.0, 1.0, 10.0, 11.0, 12.0});
+  CHECK(r.sample_sample.at("assignment") == Names{"weights"});
+  CHECK(r.sample_sample.at("obs") == Names{"scale", "locs", "assignment"});  // in site order
 }
 
 TEST_CASE("get_model_relations: NumPyro's docstring example", "[inspect]") {

@@ -88,6 +88,11 @@ TEST_CASE("Predictive: prior predictive, seeds and threads", "[predictive]") {
   const tyche::ValueMap draws = prior(7, std::int64_t(2), std::nullopt);
   CHECK(draws.at("a").shape() == tyche::Shape{200});
   CHECK(draws.at("y").shape() == tyche::Shape{200, 2});
+  // batch_ndims = 2 without samples: NumPyro's batch shape (1, num_samples).
+  const tyche::ValueMap one_chain = tyche::Predictive(kModel, {.num_samples = 200, .batch_ndims = 2})(7, std::int64_t(2), std::nullopt);
+  CHECK(one_chain.at("a").shape() == tyche::Shape{1, 200});
+  CHECK(one_chain.at("y").shape() == tyche::Shape{1, 200, 2});
+  CHECK(one_chain.at("y").to_std_vector() == draws.at("y").to_std_vector());
   // The same seed gives the same draws, on threads or not; another seed others.
   const tyche::Predictive threaded(kModel, {.num_samples = 200, .parallel = true});
   CHECK(threaded(7, std::int64_t(2), std::nullopt).at("y").to_std_vector() == draws.at("y").to_std_vector());

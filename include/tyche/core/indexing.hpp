@@ -80,14 +80,27 @@ inline Strides row_major_strides(const Shape& shape) {
   return s;
 }
 
-// y[i] = x[index[i]] for a result of the given shape.
+inline void no_backward(const Node&) {}
+
+// y[i] = x[index[i]] for a result of the given shape. `index_source`, when
+// given, is the array the offsets were read from: a variable there is listed
+// as an input the gradient does not flow to, so that provenance
+// (core/provenance.hpp) sees that y depends on it (take(locs, z) with a
+// latent z). Outside a provenance recording an index array is a constant and
+// nothing changes.
 template <class T = Tensor>
-Tensor gather_flat(const std::type_identity_t<T>& x, const Shape& shape, const std::int64_t* index) {
+Tensor gather_flat(const std::type_identity_t<T>& x, const Shape& shape, const std::int64_t* index,
+                   const T* index_source = nullptr) {
   Tape& tape = this_thread_tape();
-  const bool grad = needs_grad(tape, x);
+  const bool index_is_variable = index_source != nullptr && needs_grad(tape, *index_source);
+  const bool grad = needs_grad(tape, x) || index_is_variable;
   Tensor y = Access::result(shape, grad);
   MoveNode local;
-  auto& node = tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)}, {Access::operand(y)});
+  auto& node = index_is_variable
+                   ? tape.node_for(grad, local, &move_forward, Access::grad(x) ? &move_backward : &no_backward,
+                                   {Access::operand(x), Access::operand(*index_source)}, {Access::operand(y)})
+                   : tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)},
+                                   {Access::operand(y)});
   node.x_index = index;
   node.y_index = nullptr;
   node.count = shape.numel();
@@ -278,9 +291,10 @@ Tensor slice(const std::type_identity_t<T>& x, int axis, std::int64_t start, std
 }
 
 namespace detail {
-// Gathers rows index(0..count-1) of x into a result of shape index_shape + x.shape[1:].
+// Gathers rows index(0..count-1) of x into a result of shape index_shape +
+// x.shape[1:]; `index_source` as gather_flat's.
 template <class Index>
-Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index) {
+Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index, const Tensor* index_source = nullptr) {
   if (x.ndim() == 0) throw ShapeError("tyche: cannot index an array of rank 0");
   const std::int64_t row = x.shape().drop_front().numel();
   Shape shape = index_shape;
@@ -290,7 +304,7 @@ Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index) {
     const std::int64_t first = index(j) * row;
     for (std::int64_t r = 0; r < row; ++r) offsets[j * row + r] = first + r;
   }
-  return gather_flat(x, shape, offsets);
+  return gather_flat(x, shape, offsets, index_source);
 }
 }  // namespace detail
 
@@ -299,9 +313,8 @@ Tensor take_rows(const Tensor& x, const Shape& index_shape, Index index) {
 template <class T = Tensor>
 Tensor take(const std::type_identity_t<T>& x, const std::type_identity_t<T>& index) {
   const double* pi = index.data();
-  return detail::take_rows(x, index.shape(), [&](std::int64_t j) {
-    return detail::integer_index(pi[j], x.shape()[0], "take");
-  });
+  return detail::take_rows(
+      x, index.shape(), [&](std::int64_t j) { return detail::integer_index(pi[j], x.shape()[0], "take"); }, &index);
 }
 
 namespace detail {

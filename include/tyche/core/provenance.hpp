@@ -20,11 +20,11 @@
 // such as x[i] or a reshape, shares a slice of its base's buffer). Nothing is
 // differentiated; the walk reads the operand tables only.
 //
+// An index array given to take (or operator[] with an array) is seen: take
+// lists it as an input of its result, as JAX's gather takes it as an operand.
 // What it cannot see, because the value enters the computation as a number
 // and not as an array on the tape: an element read with item(), data() or
-// at(); an integer index given to take (or operator[] with an array); a
-// comparison made into a mask or a branch. NumPyro traces an index, since
-// JAX's gather takes it as an operand.
+// at(); a comparison made into a mask or a branch.
 //
 // The recording is an ordinary gradient session: one per thread at a time,
 // and the arrays made inside it must not be used after it ends.

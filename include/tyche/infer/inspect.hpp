@@ -19,7 +19,7 @@
 // means that b's distribution (or an observation given to b) was computed
 // from a's value; a deterministic site stands between the sites it was
 // computed from and those computed from it. What the recording cannot follow
-// is listed in core/provenance.hpp (integer indices, comparisons, values read
+// is listed in core/provenance.hpp (comparisons, values read
 // as numbers). A site with an ImproperUniform prior takes a feasible point of
 // its support, since it cannot be sampled.
 //

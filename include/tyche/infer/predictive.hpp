@@ -11,7 +11,7 @@
 // Per draw i, the model runs under seed with the i-th key split from the
 // seed's and under substitute with draw i's values. What comes back, as
 // NumPyro's _predictive, with a leading draw axis (two, (chain, draw), with
-// batch_ndims = 2):
+// batch_ndims = 2; from the prior, (1, num_samples) then, as NumPyro's):
 // - by default, the sample sites the samples do not hold (observed ones
 //   included: a site whose observation the caller left out is redrawn, one
 //   whose observation was given returns it) and every deterministic site;
@@ -53,6 +53,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -173,10 +174,15 @@ class Predictive {
   static constexpr bool has_guide = !std::is_same_v<Guide, detail::NoGuide>;
 
  public:
-  // Posterior predictive: one model run per draw of the samples.
-  Predictive(Model model, ValueMap posterior_samples, PredictiveOptions options = {})
-    requires(!has_guide)
-      : model_(std::move(model)), samples_(std::move(posterior_samples)), options_(std::move(options)) {
+  // Posterior predictive: one model run per draw of the samples. The samples
+  // are a ValueMap or a braced list of (name, draws) pairs, never any other
+  // braced list: std::map's unconstrained (first, last) constructor would
+  // take {.num_samples = 100, .batch_ndims = 2} and make the prior
+  // predictive's spelling ambiguous.
+  template <class Samples>
+    requires(!has_guide && std::is_same_v<std::remove_cvref_t<Samples>, ValueMap>)
+  Predictive(Model model, Samples&& posterior_samples, PredictiveOptions options = {})
+      : model_(std::move(model)), samples_(std::forward<Samples>(posterior_samples)), options_(std::move(options)) {
     batch_ndims_ = options_.batch_ndims.value_or(1);
     batch_ = detail::predictive_batch_shape(samples_, batch_ndims_, "Predictive");
     if (samples_.empty()) {
@@ -187,12 +193,17 @@ class Predictive {
                                   " draws (NumPyro warns and uses the samples' count)");
     }
   }
+  Predictive(Model model, std::initializer_list<ValueMap::value_type> posterior_samples,
+             PredictiveOptions options = {})
+    requires(!has_guide)
+      : Predictive(std::move(model), ValueMap(posterior_samples), std::move(options)) {}
   // Prior predictive: num_samples runs of the model.
   Predictive(Model model, PredictiveOptions options)
     requires(!has_guide)
-      : model_(std::move(model)), options_(std::move(options)), batch_(prior_batch()) {
+      : model_(std::move(model)), options_(std::move(options)) {
     batch_ndims_ = options_.batch_ndims.value_or(1);
     detail::predictive_batch_shape(samples_, batch_ndims_, "Predictive");  // checks batch_ndims
+    batch_ = prior_batch();
   }
   // From a guide: num_samples runs of the guide, each followed by one of the
   // model with the guide's draw (see the top).
@@ -277,7 +288,8 @@ class Predictive {
     if (*options_.num_samples < 1)
       throw std::invalid_argument("tyche: Predictive: num_samples must be >= 1, got " +
                                   std::to_string(*options_.num_samples));
-    return Shape{*options_.num_samples};
+    // NumPyro's (1,) * (batch_ndims - 1) + (num_samples,): one chain of draws.
+    return batch_ndims_ == 2 ? Shape{1, *options_.num_samples} : Shape{*options_.num_samples};
   }
 
   // `drawn`: draw 0's samples (the guide's sites with a guide).
@@ -307,11 +319,15 @@ class Predictive {
   Shape batch_;
 };
 
+template <class Model, class Samples>
+  requires std::is_same_v<std::remove_cvref_t<Samples>, ValueMap>
+Predictive(Model, Samples&&, PredictiveOptions = {}) -> Predictive<Model>;
 template <class Model>
-Predictive(Model, ValueMap, PredictiveOptions = {}) -> Predictive<Model>;
+Predictive(Model, std::initializer_list<ValueMap::value_type>, PredictiveOptions = {}) -> Predictive<Model>;
 template <class Model>
 Predictive(Model, PredictiveOptions) -> Predictive<Model>;
 template <class Model, class Guide>
+  requires(!std::is_same_v<std::remove_cvref_t<Guide>, ValueMap>)
 Predictive(Model, Guide, PredictiveOptions) -> Predictive<Model, Guide>;
 
 // The pointwise log density of each observed sample site at each draw:
