@@ -36,8 +36,8 @@
 // enumerate(config_enumerate(model)) and sums them out with
 // enum_log_density (effects/handlers/enum.hpp), so HMC and NUTS sample the
 // continuous sites from their marginal; a notice says so once per process.
-// tyche::infer_discrete draws them afterwards. max_plate_nesting is the
-// deepest plate nesting (or batch rank of a sample site) of the first run.
+// tyche::infer_discrete draws them afterwards. max_plate_nesting is guessed
+// from the first run (guess_max_plate_nesting).
 // Other discrete latent sites (Poisson, ...) are an error.
 #pragma once
 
@@ -147,7 +147,6 @@ class LatentLayout {
                                     " of " + std::to_string(site.plate_size) +
                                     " elements: the potential energy needs the whole data set (NumPyro would keep "
                                     "the first subsample for every evaluation); remove the subsample size");
-      if (site.type == SiteType::sample) max_plate_nesting_ = std::max(max_plate_nesting_, site.fn->batch_shape().rank());
       if (!detail::is_latent(site)) continue;
       if (const std::string why = detail::unsupported_latent(site); !why.empty()) throw std::invalid_argument(why);
       if (detail::enumerated_latent(site)) {
@@ -157,7 +156,7 @@ class LatentLayout {
       const Shape shape = site.value->shape();
       sites_.push_back({site.name, 0, shape, biject_to(site.fn->support())->inverse_shape(shape)});
     }
-    max_plate_nesting_ = std::max(max_plate_nesting_, tyche::max_plate_nesting(trace));
+    max_plate_nesting_ = guess_max_plate_nesting<T>(trace);
     std::string enumerated;
     for (const std::string& name : enumerated_) enumerated += (enumerated.empty() ? "`" : ", `") + name + "`";
     if (sites_.empty() && !enumerated_.empty())

@@ -48,7 +48,7 @@ struct TraceEnum_ELBO {
       throw std::invalid_argument("tyche: TraceEnum_ELBO: num_particles must be >= 1, got " +
                                   std::to_string(num_particles));
     const int nesting = max_plate_nesting ? *max_plate_nesting : std::apply([&](const auto&... a) {
-      return tyche::max_plate_nesting(trace(substitute(seed(std::cref(model), key), params)).get_trace(a...));
+      return guess_max_plate_nesting(trace(substitute(seed(std::cref(model), key), params)).get_trace(a...));
     }, args);
     if (nesting < 0)
       throw std::invalid_argument("tyche: TraceEnum_ELBO: max_plate_nesting must be >= 0, got " +
