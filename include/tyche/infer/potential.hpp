@@ -50,6 +50,7 @@
 #include "tyche/effects/handlers/trace.hpp"
 #include "tyche/effects/log_density.hpp"
 #include "tyche/effects/primitives.hpp"
+#include "tyche/infer/initial_trace.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -79,14 +80,6 @@ struct LatentSite {
 };
 
 namespace detail {
-
-// The distribution under expand, to_event and mask wrappers.
-inline const dist::Distribution& innermost(const dist::Distribution& fn) {
-  if (const auto* d = dynamic_cast<const dist::ExpandedDistribution*>(&fn)) return innermost(d->base());
-  if (const auto* d = dynamic_cast<const dist::Independent*>(&fn)) return innermost(d->base());
-  if (const auto* d = dynamic_cast<const dist::MaskedDistribution*>(&fn)) return innermost(d->base());
-  return fn;
-}
 
 inline bool is_latent(const Message& site) {
   if (site.type != SiteType::sample || site.is_observed) return false;
@@ -345,31 +338,13 @@ class PotentialEnergy {
   LatentLayout layout_;
 };
 
-namespace detail {
-
-// For the run that finds the latent sites: a point of the support for an
-// ImproperUniform site (under any wrapper a plate or to_event adds), which
-// cannot be sampled; none for the other sites, which seed draws.
-template <class = void>
-std::optional<Tensor> feasible_if_improper(const Message& site) {
-  if (site.type != SiteType::sample || site.is_observed || site.value) return std::nullopt;
-  if (!dynamic_cast<const dist::ImproperUniform*>(&innermost(*site.fn))) return std::nullopt;
-  return site.fn->support().feasible_like(Tensor::zeros(site.fn->shape(site.sample_shape)));
-}
-
-}  // namespace detail
-
 // The potential energy of model(args...): one run under seed(0) finds the
 // latent sites and their shapes (NumPyro's initialize_model), values are
 // then given by u. The arguments are copied (a Tensor copy shares its data).
 template <class Model, class... Args>
 PotentialEnergy<Model, std::decay_t<Args>...> potential_energy(Model model, Args&&... args) {
   std::tuple<std::decay_t<Args>...> arguments(std::forward<Args>(args)...);
-  LatentLayout layout(std::apply(
-      [&](const auto&... a) {
-        return trace(substitute(seed(std::cref(model), 0), detail::feasible_if_improper<>)).get_trace(a...);
-      },
-      arguments));
+  LatentLayout layout(detail::initial_trace(model, arguments));
   return {std::move(model), std::move(arguments), std::move(layout)};
 }
 
