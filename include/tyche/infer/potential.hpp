@@ -202,6 +202,22 @@ class LatentLayout {
 
 namespace detail {
 
+// A value on `support` (of a distribution with `event_dim` event axes) from
+// its unconstrained coordinates, and log |det J| of that map summed to the
+// value's batch shape.
+struct ConstrainedValue {
+  Tensor value, log_det;
+};
+
+template <class T = Tensor>
+ConstrainedValue constrain_coordinates(const constraints::Constraint& support,
+                                       const std::type_identity_t<T>& coordinates, int event_dim) {
+  const transforms::TransformPtr transform = biject_to(support);
+  Tensor value = transform->forward(coordinates);
+  const Tensor log_det = transform->log_abs_det_jacobian(coordinates, value);
+  return {value, transforms::detail::sum_rightmost(log_det, log_det.ndim() - value.ndim() + event_dim)};
+}
+
 // A latent site's value at u: its coordinates mapped onto its support, with
 // the log-Jacobian of the map added as a factor site (inside the site's
 // plates, scale and mask, which the factor passes through as well).
@@ -210,12 +226,9 @@ Tensor constrain_site(const Message& msg, const LatentSite& site, const std::typ
   const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
   const constraints::Constraint support = msg.fn->support();
   if (support.kind() == constraints::Kind::real) return coordinates;
-  const transforms::TransformPtr transform = biject_to(support);
-  Tensor value = transform->forward(coordinates);
-  const Tensor log_det = transform->log_abs_det_jacobian(coordinates, value);
-  factor("_" + msg.name + "_log_det",
-         transforms::detail::sum_rightmost(log_det, log_det.ndim() - value.ndim() + msg.fn->event_dim()));
-  return value;
+  ConstrainedValue constrained = constrain_coordinates(support, coordinates, msg.fn->event_dim());
+  factor("_" + msg.name + "_log_det", constrained.log_det);
+  return std::move(constrained.value);
 }
 
 }  // namespace detail
