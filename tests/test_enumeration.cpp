@@ -191,7 +191,8 @@ TEST_CASE("enumerate puts each marked site on its own dim left of the plates", "
   CHECK(!tr["x"].infer.contains("enumerate"));  // observed: not marked
   // log_prob of x depends on both enumerated dims and the plate.
   CHECK(tr["x"].fn->log_prob(*tr["x"].value).shape() == tyche::Shape{3, 2, 3});
-  CHECK(tyche::max_plate_nesting(tr) == 1);
+  // The guess comes from a run without enumeration, whose batch axes are the plates'.
+  CHECK(tyche::guess_max_plate_nesting(tyche::trace(tyche::seed(model, 0)).get_trace()) == 1);
 
   // A site marked by hand; the handler as a guard; errors.
   {
@@ -331,6 +332,32 @@ TEST_CASE("TraceEnum_ELBO reproduces seed 003's mixture MAP", "[enumeration][svi
                              .loss(tyche::PRNGKey(0), svi.get_params(state), model, guide, std::tuple{data})
                              .item();
   CHECK_THAT(guessed, WithinAbs(best_loss, 1e-12));
+}
+
+TEST_CASE("The guessed max_plate_nesting leaves room for a batch axis without a plate", "[enumeration][svi]") {
+  // `beta` has batch shape (3,) outside any plate: the enumerated `z` must go
+  // left of that axis, at dim -2, as if a plate of 3 were there.
+  const auto model = tyche::config_enumerate([] {
+    auto beta = tyche::sample("beta", dist::Normal(Tensor::zeros({3}), 1.0));
+    auto z = tyche::sample("z", dist::Bernoulli({.probs = 0.3}));
+    tyche::sample("x", dist::Normal(z + beta, 1.0), Tensor{0.1, 0.2, 0.3});
+  });
+  const auto guide = [] { tyche::sample("beta", dist::Normal(tyche::param("loc", Tensor{0.5, 0.0, -0.5}), 1.0)); };
+  const tyche::ValueMap params{{"loc", Tensor{0.5, 0.0, -0.5}}};
+  const auto loss = [&](std::optional<int> nesting) {
+    return tyche::TraceEnum_ELBO{.max_plate_nesting = nesting}
+        .loss(tyche::PRNGKey(1), params, model, guide, std::tuple<>{})
+        .item();
+  };
+  CHECK(loss(std::nullopt) == loss(1));
+  const auto map_of_z = [&](std::optional<int> first_available_dim) {
+    return tyche::infer_discrete(model, {.temperature = 0, .first_available_dim = first_available_dim,
+                                         .rng_key = tyche::PRNGKey(2)})
+        .draw()
+        .at("z")
+        .item();
+  };
+  CHECK(map_of_z(std::nullopt) == map_of_z(-2));
 }
 
 TEST_CASE("TraceEnum_ELBO errors name the site", "[enumeration][svi]") {

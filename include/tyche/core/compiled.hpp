@@ -95,9 +95,11 @@ class ReplayPlanner {
     plan_.recorded = nodes_.size();
     live_.assign(nodes_.size(), false);
     unit_.assign(nodes_.size(), false);
+    // An empty output holds no element, and may start where the next
+    // allocation does: left out, every array in the index holds its start.
     for (std::size_t k = 0; k < nodes_.size(); ++k)
       for (const Operand* out = nodes_[k]->outputs_begin(); out != nodes_[k]->outputs_end(); ++out)
-        arrays_.push_back({out->value, out->value + out->size, k, {}});
+        if (out->size > 0) arrays_.push_back({out->value, out->value + out->size, k, {}});
     std::sort(arrays_.begin(), arrays_.end(), [](const Written& a, const Written& b) { return a.begin < b.begin; });
     for (std::size_t k = 0; k < nodes_.size(); ++k) index_reads(k);
   }
@@ -127,27 +129,30 @@ class ReplayPlanner {
     std::vector<std::size_t> readers;  // may hold nodes that no longer read it (fused): re-checked
   };
 
-  // The written array holding the element at `p`, or null (data, constants, the parameters).
-  const Written* written(const double* p) const {
+  // The place in arrays_ of the written array holding the element at `p`, or
+  // npos (data, constants, the parameters).
+  std::size_t written_index(const double* p) const {
     auto it = std::upper_bound(arrays_.begin(), arrays_.end(), p,
                                [](const double* q, const Written& a) { return q < a.begin; });
-    if (it == arrays_.begin()) return nullptr;
+    if (it == arrays_.begin()) return npos;
     --it;
-    return p < it->end ? &*it : nullptr;
+    return p < it->end ? std::size_t(it - arrays_.begin()) : npos;
+  }
+  const Written* written(const double* p) const {
+    const std::size_t i = written_index(p);
+    return i == npos ? nullptr : &arrays_[i];
   }
   void index_reads(std::size_t k) {
     for (const Operand* in = nodes_[k]->inputs_begin(); in != nodes_[k]->inputs_end(); ++in)
-      if (const Written* w = written(in->value)) const_cast<Written*>(w)->readers.push_back(k);
+      if (const std::size_t i = written_index(in->value); i != npos) arrays_[i].readers.push_back(k);
   }
 
-  // Whether a live node other than those at `except` reads any element of `array`.
+  // Whether a live node other than those at `except` reads any element of
+  // `array`, which is always a node's output (the callers find it by its
+  // writer).
   bool read_elsewhere(const Operand& array, std::size_t except, std::size_t except_too) const {
     const Written* w = written(array.value);
-    if (!w) {
-      for (std::size_t k = 0; k < nodes_.size(); ++k)
-        if (live_[k] && k != except && k != except_too && reads(*nodes_[k], array)) return true;
-      return false;
-    }
+    if (!w) return false;  // an empty output, left out of the index: it has no element to read
     for (std::size_t k : w->readers)
       if (live_[k] && k != except && k != except_too && reads(*nodes_[k], array)) return true;
     return false;

@@ -456,105 +456,42 @@ Tensor loc_scale_log_density(const Tensor& x, const Tensor& loc, const Tensor& s
   return y;
 }
 
-// y log sigmoid(eta) + (1 - y) log sigmoid(-eta) = y eta - softplus(eta). The
-// forward pass keeps sigmoid(eta), computed from the same exponential as the
-// softplus, so the backward pass needs no transcendental function.
-struct BernoulliLogitNode : Node {
-  const double* y;
-  const double* eta;
-  const double* out;
-  double* sigmoid;
-  double* g_eta;
-  const double* g_out;
-  std::int64_t n;
-  std::int64_t y_stride, eta_stride, out_stride;  // out_stride 0: summed
-};
-
-inline void bernoulli_logit_forward(const Node& base) {
-  const auto& nd = static_cast<const BernoulliLogitNode&>(base);
-  double* out = const_cast<double*>(nd.out);
-  if (nd.out_stride == 0) out[0] = 0.0;
-  for (std::int64_t i = 0; i < nd.n; ++i) {
-    const double eta = nd.eta[i * nd.eta_stride], e = std::exp(-std::abs(eta));
-    // y eta - max(eta, 0) is exact for y in {0, 1}; subtracting log1p last keeps
-    // tiny log probabilities such as log sigmoid(40) instead of rounding them to 0.
-    const double lp = (nd.y[i * nd.y_stride] * eta - std::max(eta, 0.0)) - std::log1p(e);
-    if (nd.out_stride) out[i] = lp;
-    else out[0] += lp;
-    if (nd.sigmoid) nd.sigmoid[i] = (eta >= 0.0 ? 1.0 : e) / (1.0 + e);
-  }
-}
-
-inline void bernoulli_logit_backward(const Node& base) {
-  const auto& nd = static_cast<const BernoulliLogitNode&>(base);
-  for (std::int64_t i = 0; i < nd.n; ++i)
-    nd.g_eta[i * nd.eta_stride] += nd.g_out[i * nd.out_stride] * (nd.y[i * nd.y_stride] - nd.sigmoid[i]);
-}
-
-template <class T = Tensor>
-Tensor bernoulli_logit(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits, bool sum) {
-  const Shape out = broadcast_shapes(y.shape(), logits.shape(), "bernoulli_logit_log_mass");
-  const Tensor ys = y.size() == 1 || y.shape() == out ? y : broadcast_to(y, out);
-  const Tensor etas = logits.size() == 1 || logits.shape() == out ? logits : broadcast_to(logits, out);
-  Tape& tape = this_thread_tape();
-  const bool grad = needs_grad(tape, etas);
-  Access::check_live(ys);
-  if (Access::grad(ys) && tape.recording())
-    throw std::invalid_argument(
-        "tyche: bernoulli_logit_log_mass: the outcomes y must be data, not depend on parameters");
-  Tensor result = Access::result(sum ? Shape{} : out, grad);
-  BernoulliLogitNode local;
-  auto& node = tape.node_for(grad, local, &bernoulli_logit_forward, &bernoulli_logit_backward,
-                             {Access::operand(ys), Access::operand(etas)}, {Access::operand(result)});
-  node.y = Access::data(ys);
-  node.eta = Access::data(etas);
-  node.out = Access::data(result);
-  node.sigmoid = grad ? tape.allocate_doubles(out.numel()) : nullptr;
-  node.g_eta = Access::grad(etas);
-  node.g_out = Access::grad(result);
-  node.n = out.numel();
-  node.y_stride = ys.size() == 1 ? 0 : 1;
-  node.eta_stride = etas.size() == 1 ? 0 : 1;
-  node.out_stride = sum ? 0 : 1;
-  bernoulli_logit_forward(node);
-  return result;
-}
-
-// Counts whose log mass is linear in a natural parameter eta (the log rate of
-// a Poisson, the logit of a binomial), as one node:
+// Counts whose log mass is linear in a natural parameter eta (the logit of a
+// Bernoulli or binomial, the log rate of a Poisson), as one node:
 //   log p(k) = k eta - n A(eta) + c(k, n),
-// Poisson:  n = 1, A = exp,      c = -lgamma(k + 1)
-// binomial: n trials, A = softplus, c = lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1).
+// Bernoulli: n = 1,        A = softplus, c = 0 (k in {0, 1})
+// binomial:  n trials,     A = softplus, c = lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)
+// Poisson:   n = 1,        A = exp,      c = -lgamma(k + 1).
 // No probability or rate is formed, so that no intermediate overflows or
-// underflows to 0 for large |eta| (Stan's poisson_log and binomial_logit).
-// The forward pass keeps n A'(eta), which d log p / d eta = k - n A'(eta) needs.
-// k and n are data: c(k, n) of a summed node is added up once, when it is made.
+// underflows to 0 for large |eta| (Stan's bernoulli_logit, binomial_logit and
+// poisson_log). The forward pass keeps n A'(eta) (for the softplus, the
+// sigmoid, from the same exponential), so that the backward pass,
+// d log p / d eta = k - n A'(eta), needs no transcendental function.
+// k and n are data: c(k, n) is computed once, when the node is made (summed
+// for a summed node).
 struct CountLogMassNode : Node {
   const double* k;
-  const double* trials;  // null for a Poisson
+  const double* trials;     // null for one trial
   const double* eta;
   const double* out;
-  double* expected;      // n A'(eta) per element, or null without a gradient
+  const double* constants;  // c(k, n) per element (element-wise nodes of a family with c)
+  double* expected;         // n A'(eta) per element, or null without a gradient
   double* g_eta;
   const double* g_out;
-  double constant;       // the sum of c(k, n) (summed nodes)
+  double constant;          // the sum of c(k, n) (summed nodes)
   std::int64_t n;
   std::int64_t k_stride, trials_stride, eta_stride, out_stride;  // out_stride 0: summed
 };
 
-// Each family's kernel(k, n, eta, expected) is k eta - n A(eta), and sets expected.
-struct PoissonLogFamily {
-  static double kernel(double k, double, double eta, double& expected) {
-    expected = std::exp(eta);  // overflows only where the log mass is -infinity anyway
-    return k * eta - expected;
-  }
-  static double constant(double k, double) { return -special::lgamma<>(k + 1.0); }
-};
+// Each family's kernel(k, n, eta, expected) is k eta - n A(eta), and sets
+// expected; kHasConstant: whether c(k, n) is not 0.
 struct BinomialLogitFamily {
+  static constexpr bool kHasConstant = true;
+  static constexpr const char* kData = "the counts (and numbers of trials)";
   // n softplus(eta) = n max(eta, 0) + n log1p(e^-|eta|), the sigmoid from the
   // same exponential. k eta - n max(eta, 0) is formed first: at k = n (or 0)
   // and a large |eta| it is exactly 0, so that a tiny log mass such as
-  // -n e^-50 is kept instead of being rounded to 0.
+  // -n e^-50 (or log sigmoid(40)) is kept instead of being rounded to 0.
   static double kernel(double k, double trials, double eta, double& expected) {
     const double e = std::exp(-std::abs(eta));
     expected = trials * (eta >= 0.0 ? 1.0 : e) / (1.0 + e);
@@ -563,6 +500,22 @@ struct BinomialLogitFamily {
   static double constant(double k, double trials) {
     return special::lgamma<>(trials + 1.0) - special::lgamma<>(k + 1.0) - special::lgamma<>(trials - k + 1.0);
   }
+};
+struct BernoulliLogitFamily {
+  static constexpr bool kHasConstant = false;
+  static constexpr const char* kData = "the outcomes y";
+  static double kernel(double k, double, double eta, double& expected) {
+    return BinomialLogitFamily::kernel(k, 1.0, eta, expected);
+  }
+};
+struct PoissonLogFamily {
+  static constexpr bool kHasConstant = true;
+  static constexpr const char* kData = "the counts (and numbers of trials)";
+  static double kernel(double k, double, double eta, double& expected) {
+    expected = std::exp(eta);  // overflows only where the log mass is -infinity anyway
+    return k * eta - expected;
+  }
+  static double constant(double k, double) { return -special::lgamma<>(k + 1.0); }
 };
 
 template <class Family>
@@ -575,11 +528,14 @@ void count_log_mass_forward(const Node& base) {
     const double trials = nd.trials ? nd.trials[i * nd.trials_stride] : 1.0;
     double expected;
     const double lp = Family::kernel(k, trials, eta, expected);
-    if (nd.out_stride) out[i] = lp + Family::constant(k, trials);
-    else total += lp;
+    if (!nd.out_stride) total += lp;
+    else if constexpr (Family::kHasConstant) out[i] = lp + nd.constants[i];
+    else out[i] = lp;
     if (nd.expected) nd.expected[i] = expected;
   }
-  if (!nd.out_stride) out[0] = total + nd.constant;
+  if (nd.out_stride) return;
+  if constexpr (Family::kHasConstant) out[0] = total + nd.constant;
+  else out[0] = total;
 }
 
 template <class = void>
@@ -589,22 +545,20 @@ void count_log_mass_backward(const Node& base) {
     nd.g_eta[i * nd.eta_stride] += nd.g_out[i * nd.out_stride] * (nd.k[i * nd.k_stride] - nd.expected[i]);
 }
 
-// trials: null for a Poisson.
+// trials: null for one trial.
 template <class Family, class T = Tensor>
 Tensor count_log_mass(const std::type_identity_t<T>& k, const std::type_identity_t<T>* trials,
                       const std::type_identity_t<T>& eta, bool sum, const char* name) {
-  const Shape out = trials ? broadcast_shapes(broadcast_shapes(k.shape(), trials->shape(), name), eta.shape(), name)
-                           : broadcast_shapes(k.shape(), eta.shape(), name);
-  const auto full_or_single_of = [&](const Tensor& x) { return x.size() == 1 || x.shape() == out ? x : broadcast_to(x, out); };
-  const Tensor ks = full_or_single_of(k), etas = full_or_single_of(eta);
-  const Tensor ns = trials ? full_or_single_of(*trials) : Tensor(1.0);
+  const std::array<Tensor, 3> operands = full_or_single({k, trials ? *trials : Tensor(1.0), eta}, name);
+  const auto& [ks, ns, etas] = operands;
+  const Shape out = result_shape(operands);
   Tape& tape = this_thread_tape();
   const bool grad = needs_grad(tape, etas);
   Access::check_live(ks);
   Access::check_live(ns);
   if ((Access::grad(ks) || Access::grad(ns)) && tape.recording())
-    throw std::invalid_argument(std::string("tyche: ") + name +
-                                ": the counts (and numbers of trials) must be data, not depend on parameters");
+    throw std::invalid_argument(std::string("tyche: ") + name + ": " + Family::kData +
+                                " must be data, not depend on parameters");
   Tensor result = Access::result(sum ? Shape{} : out, grad);
   CountLogMassNode local;
   auto& node = tape.node_for(grad, local, &count_log_mass_forward<Family>, &count_log_mass_backward<>,
@@ -623,9 +577,21 @@ Tensor count_log_mass(const std::type_identity_t<T>& k, const std::type_identity
   node.eta_stride = etas.size() == 1 ? 0 : 1;
   node.out_stride = sum ? 0 : 1;
   node.constant = 0.0;
-  if (sum)
-    for (std::int64_t i = 0; i < node.n; ++i)
-      node.constant += Family::constant(node.k[i * node.k_stride], node.trials ? node.trials[i * node.trials_stride] : 1.0);
+  node.constants = nullptr;
+  Tensor constants;  // the buffer of c(k, n) per element, which must outlive the node's runs
+  if constexpr (Family::kHasConstant) {
+    const auto constant = [&](std::int64_t i) {
+      return Family::constant(node.k[i * node.k_stride], node.trials ? node.trials[i * node.trials_stride] : 1.0);
+    };
+    if (sum) {
+      for (std::int64_t i = 0; i < node.n; ++i) node.constant += constant(i);
+    } else {
+      constants = Access::result(out, false);
+      double* c = Access::data(constants);
+      for (std::int64_t i = 0; i < node.n; ++i) c[i] = constant(i);
+      node.constants = c;
+    }
+  }
   count_log_mass_forward<Family>(node);
   return result;
 }
@@ -673,11 +639,13 @@ Tensor half_cauchy_log_density_sum(const std::type_identity_t<T>& x, const std::
 // broadcasting, and its sum. The gradient flows to the logits only: y is data.
 template <class T = Tensor>
 Tensor bernoulli_logit_log_mass(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits) {
-  return detail::bernoulli_logit(y, logits, false);
+  return detail::count_log_mass<detail::BernoulliLogitFamily, T>(y, nullptr, logits, false,
+                                                                 "bernoulli_logit_log_mass");
 }
 template <class T = Tensor>
 Tensor bernoulli_logit_log_mass_sum(const std::type_identity_t<T>& y, const std::type_identity_t<T>& logits) {
-  return detail::bernoulli_logit(y, logits, true);
+  return detail::count_log_mass<detail::BernoulliLogitFamily, T>(y, nullptr, logits, true,
+                                                                 "bernoulli_logit_log_mass");
 }
 
 // log Poisson(k | exp(log_rate)) = k log_rate - exp(log_rate) - lgamma(k + 1)

@@ -83,14 +83,18 @@ class Distribution {
   // Whether enumerate_support can list the support: a finite discrete one
   // (Bernoulli, Categorical, Binomial, DiscreteUniform, BetaBinomial, and
   // expand or mask of one), as NumPyro's has_enumerate_support.
-  virtual bool has_enumerate_support() const;
+  virtual bool has_enumerate_support() const { return false; }
   // Every value of the support along a new leading axis, as NumPyro's
   // enumerate_support: shape (n,) + batch_shape with expand, (n,) and a 1 per
   // batch axis without. The support must be the same for the whole batch
   // (a Binomial's total_count equal everywhere), as in NumPyro.
   //
   //   dist::Bernoulli({.probs = tyche::Tensor{0.1, 0.2, 0.3}}).enumerate_support(false);   // (2, 1): 0, 1
-  virtual Tensor enumerate_support(bool expand = true) const;
+  virtual Tensor enumerate_support(bool /*expand*/ = true) const {
+    throw std::invalid_argument("tyche: " + name() + " has no enumerate_support: its support " + support().str() +
+                                " is not a finite set tyche can list (Bernoulli, Categorical, Binomial, "
+                                "DiscreteUniform and BetaBinomial can)");
+  }
 
   // The same distribution broadcast to a larger batch shape; new batch
   // elements are independent draws.
@@ -221,36 +225,20 @@ Tensor broadcast_to_shape(const std::type_identity_t<T>& x, const Shape& shape) 
   return x.shape() == shape ? x : broadcast_to(x, shape);
 }
 
+// A wrapper's enumerate_support (expand, mask): the values its base lists,
+// shape (n,) and 1s, laid out for the wrapper's batch shape as
+// Distribution::enumerate_support says.
+template <class T = Tensor>
+Tensor enumerate_for_batch(const std::type_identity_t<T>& values, const Shape& batch_shape, bool expand) {
+  Shape shape{values.dim(0)};
+  for (int i = 0; i < batch_shape.rank(); ++i) shape.push_back(1);
+  if (!expand) return values.reshape(shape);
+  Shape full{values.dim(0)};
+  for (std::int64_t d : batch_shape) full.push_back(d);
+  return broadcast_to(values.reshape(shape), full);
+}
+
 }  // namespace detail
 }  // namespace tyche::dist
 
 #include "tyche/distributions/wrappers.hpp"
-
-namespace tyche::dist {
-
-// Defined here, where the wrappers are complete: expand and mask list the
-// support of the distribution they wrap, laid out for their own batch shape.
-inline bool Distribution::has_enumerate_support() const {
-  if (const auto* d = dynamic_cast<const ExpandedDistribution*>(this)) return d->base().has_enumerate_support();
-  if (const auto* d = dynamic_cast<const MaskedDistribution*>(this)) return d->base().has_enumerate_support();
-  return false;
-}
-
-inline Tensor Distribution::enumerate_support(bool expand) const {
-  const Distribution* base = nullptr;
-  if (const auto* d = dynamic_cast<const ExpandedDistribution*>(this)) base = &d->base();
-  if (const auto* d = dynamic_cast<const MaskedDistribution*>(this)) base = &d->base();
-  if (!base || !base->has_enumerate_support())
-    throw std::invalid_argument("tyche: " + name() + " has no enumerate_support: its support " + support().str() +
-                                " is not a finite set tyche can list (Bernoulli, Categorical, Binomial, "
-                                "DiscreteUniform and BetaBinomial can)");
-  const Tensor values = base->enumerate_support(false);
-  Shape shape{values.dim(0)};
-  for (int i = 0; i < batch_shape().rank(); ++i) shape.push_back(1);
-  if (!expand) return values.reshape(shape);
-  Shape full{values.dim(0)};
-  for (std::int64_t d : batch_shape()) full.push_back(d);
-  return broadcast_to(values.reshape(shape), full);
-}
-
-}  // namespace tyche::dist

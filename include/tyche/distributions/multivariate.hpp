@@ -85,10 +85,13 @@ void require_matrices(const char* distribution, const char* parameter, const Ten
 // is sqrt(y_r) z_r / |z_r| in its first r entries and sqrt(1 - y_r) on the
 // diagonal. A node, so that gradients reach y (and the concentration behind
 // it): dL_rc / dy_r = L_rc / (2 y_r) for c < r, dL_rr / dy_r = -1 / (2 L_rr).
+// z is data: its rows' squared norms, L's zeros above the diagonal and
+// L_00 = 1 are set once, when the node is made; a replay writes the rest.
 struct OnionNode : tyche::detail::Node {
   const double* y;
   double* gy;
   const double* z;
+  const double* squared_norms;  // |z_r|^2, n - 1 per matrix
   const double* l;
   const double* gl;
   std::int64_t matrices, n;
@@ -99,17 +102,14 @@ void onion_forward(const tyche::detail::Node& base) {
   const auto& node = static_cast<const OnionNode&>(base);
   const std::int64_t n = node.n;
   double* out = const_cast<double*>(node.l);
-  std::fill(out, out + node.matrices * n * n, 0.0);
   for (std::int64_t m = 0; m < node.matrices; ++m) {
     double* l = out + m * n * n;
     const double* ym = node.y + m * (n - 1);
     const double* zm = node.z + m * n * (n - 1) / 2;
-    l[0] = 1.0;
+    const double* squared_norms = node.squared_norms + m * (n - 1);
     for (std::int64_t r = 1; r < n; ++r) {
       const double* u = zm + r * (r - 1) / 2;
-      double norm = 0.0;
-      for (std::int64_t c = 0; c < r; ++c) norm += u[c] * u[c];
-      const double radius = std::sqrt(ym[r - 1] / norm);
+      const double radius = std::sqrt(ym[r - 1] / squared_norms[r - 1]);
       for (std::int64_t c = 0; c < r; ++c) l[r * n + c] = u[c] * radius;
       l[r * n + r] = std::sqrt(1.0 - ym[r - 1]);
     }
@@ -148,8 +148,25 @@ Tensor onion(const std::type_identity_t<T>& y, const Tensor& z, const Shape& sha
   node.z = core::Access::data(z);
   node.l = core::Access::data(l);
   node.gl = core::Access::grad(l);
-  node.n = shape[shape.rank() - 1];
-  node.matrices = shape.numel() / (node.n * node.n);
+  const std::int64_t n = shape[shape.rank() - 1];
+  node.n = n;
+  node.matrices = shape.numel() / (n * n);
+  // The constant parts (see OnionNode); the buffer must outlive the node's runs.
+  Tensor squared_norms = core::Access::result(Shape{node.matrices * (n - 1)}, false);
+  double* sq = core::Access::data(squared_norms);
+  double* out = core::Access::data(l);
+  std::fill(out, out + shape.numel(), 0.0);
+  for (std::int64_t m = 0; m < node.matrices; ++m) {
+    out[m * n * n] = 1.0;
+    const double* zm = core::Access::values_unguarded(z) + m * n * (n - 1) / 2;  // z is data
+    for (std::int64_t r = 1; r < n; ++r) {
+      const double* u = zm + r * (r - 1) / 2;
+      double norm = 0.0;
+      for (std::int64_t c = 0; c < r; ++c) norm += u[c] * u[c];
+      sq[m * (n - 1) + r - 1] = norm;
+    }
+  }
+  node.squared_norms = sq;
   onion_forward<>(node);
   return l;
 }

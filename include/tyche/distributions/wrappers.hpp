@@ -81,6 +81,12 @@ class ExpandedDistribution : public DistributionBase<ExpandedDistribution> {
   Tensor mean() const override { return detail::broadcast_to_shape(base_->mean(), shape()); }
   Tensor variance() const override { return detail::broadcast_to_shape(base_->variance(), shape()); }
   std::optional<Tensor> value_mask() const override { return base_->value_mask(); }
+  // The support its base lists, laid out for this batch shape.
+  bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
+  Tensor enumerate_support(bool expand = true) const override {
+    if (!base_->has_enumerate_support()) return Distribution::enumerate_support(expand);  // which throws
+    return detail::enumerate_for_batch(base_->enumerate_support(false), batch_shape(), expand);
+  }
 
  private:
   DistributionPtr base_;
@@ -161,6 +167,12 @@ class MaskedDistribution : public DistributionBase<MaskedDistribution> {
     const Tensor own = event_aligned(mask_);
     const std::optional<Tensor> inner = base_->value_mask();
     return inner ? own * *inner : own;
+  }
+  // The support its base lists, laid out for this batch shape.
+  bool has_enumerate_support() const override { return base_->has_enumerate_support(); }
+  Tensor enumerate_support(bool expand = true) const override {
+    if (!base_->has_enumerate_support()) return Distribution::enumerate_support(expand);  // which throws
+    return detail::enumerate_for_batch(base_->enumerate_support(false), batch_shape(), expand);
   }
 
  private:

@@ -136,9 +136,20 @@ struct AutoSite {
   Tensor init_loc;                              // unconstrained
 };
 
+// A latent site's slice of the flat unconstrained vector of AutoContinuous.
+struct FlatSite {
+  const AutoSite* site;
+  std::int64_t offset, size;
+};
+
 struct AutoPrototype {
+  AutoPrototype() = default;
+  AutoPrototype(const AutoPrototype&) = delete;  // `flat` points into `sites`
+  AutoPrototype& operator=(const AutoPrototype&) = delete;
+
   bool ready = false;
-  std::vector<AutoSite> sites;
+  std::vector<AutoSite> sites;  // in the order the model runs them
+  std::vector<FlatSite> flat;   // in the order of their names, one after the other
 };
 
 // The prototype of model(args...) (see the top of the file).
@@ -176,6 +187,14 @@ void setup_prototype(AutoPrototype& prototype, const Model& model, const InitStr
                                     std::to_string(i) + " is " + std::to_string(l[i]) + ")");
     prototype.sites.push_back({site.name, value.shape(), support, site.fn->event_dim(),
                                site.fn->event_dim() + loc.ndim() - value.ndim(), site.cond_indep_stack, value, loc});
+  }
+  for (const AutoSite& site : prototype.sites) prototype.flat.push_back({&site, 0, site.init_loc.size()});
+  std::sort(prototype.flat.begin(), prototype.flat.end(),
+            [](const FlatSite& a, const FlatSite& b) { return a.site->name < b.site->name; });
+  std::int64_t offset = 0;
+  for (FlatSite& f : prototype.flat) {
+    f.offset = offset;
+    offset += f.size;
   }
   prototype.ready = true;
 }
@@ -367,26 +386,6 @@ class AutoDelta {
 
 namespace detail {
 
-// A latent site's slice of the flat unconstrained vector of AutoContinuous.
-struct FlatSite {
-  const AutoSite* site;
-  std::int64_t offset, size;
-};
-
-// The sites in the order of their names, one after the other.
-template <class P = AutoPrototype>
-std::vector<FlatSite> flat_sites(const std::type_identity_t<P>& prototype) {
-  std::vector<FlatSite> flat;
-  for (const AutoSite& site : prototype.sites) flat.push_back({&site, 0, site.init_loc.size()});
-  std::sort(flat.begin(), flat.end(), [](const FlatSite& a, const FlatSite& b) { return a.site->name < b.site->name; });
-  std::int64_t offset = 0;
-  for (FlatSite& f : flat) {
-    f.offset = offset;
-    offset += f.size;
-  }
-  return flat;
-}
-
 template <class P = AutoPrototype>
 std::int64_t latent_dim(const std::type_identity_t<P>& prototype) {
   std::int64_t d = 0;
@@ -398,7 +397,7 @@ std::int64_t latent_dim(const std::type_identity_t<P>& prototype) {
 template <class P = AutoPrototype>
 Tensor init_latent(const std::type_identity_t<P>& prototype) {
   std::vector<double> values;
-  for (const FlatSite& f : flat_sites(prototype))
+  for (const FlatSite& f : prototype.flat)
     values.insert(values.end(), f.site->init_loc.data(), f.site->init_loc.data() + f.size);
   return Tensor(values, Shape{std::int64_t(values.size())});
 }
@@ -415,7 +414,7 @@ Tensor site_coordinates(const std::type_identity_t<T>& latent, const FlatSite& f
 template <class P = AutoPrototype>
 ValueMap unpack_and_constrain(const std::type_identity_t<P>& prototype, const Tensor& latent) {
   ValueMap values;
-  for (const FlatSite& f : flat_sites(prototype))
+  for (const FlatSite& f : prototype.flat)
     values.emplace(f.site->name, biject_to(f.site->support)->forward(site_coordinates(latent, f)));
   return values;
 }
@@ -425,15 +424,10 @@ ValueMap unpack_and_constrain(const std::type_identity_t<P>& prototype, const Te
 template <class P = AutoPrototype>
 ValueMap continuous_guide_sites(const std::type_identity_t<P>& prototype, const Tensor& latent) {
   ValueMap result;
-  for (const FlatSite& f : flat_sites(prototype)) {
+  for (const FlatSite& f : prototype.flat) {
     const AutoSite& site = *f.site;
-    const Tensor coordinates = site_coordinates(latent, f);
-    const transforms::TransformPtr transform = biject_to(site.support);
-    const Tensor value = transform->forward(coordinates);
-    const Tensor log_det = transform->log_abs_det_jacobian(coordinates, value);
-    const int batch_ndim = value.ndim() - site.event_dim;
-    const Tensor log_density = -transforms::detail::sum_rightmost(log_det, log_det.ndim() - batch_ndim);
-    result.emplace(site.name, sample(site.name, dist::Delta(value, log_density, site.event_dim)));
+    const auto [value, log_det] = constrain_coordinates(site.support, site_coordinates(latent, f), site.event_dim);
+    result.emplace(site.name, sample(site.name, dist::Delta(value, -log_det, site.event_dim)));
   }
   return result;
 }

@@ -237,14 +237,15 @@ void check_model_guide_match(const std::type_identity_t<T>& model_trace, const T
 
 // One particle's traces, as NumPyro: the key splits into the model's and the
 // guide's; the guide runs under seed and substitute(params), then the model
-// replayed against the guide's trace.
+// replayed against the guide's trace, inside `around_model` (TraceEnum_ELBO
+// enumerates it there).
 struct ParticleTraces {
   Trace model, guide;
 };
 
-template <class Model, class Guide, class ArgsTuple>
-ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& model, const Guide& guide,
-                               const ArgsTuple& args, const char* loss_name, bool require_rsample = true) {
+template <class Model, class Guide, class ArgsTuple, class AroundModel = std::identity>
+ParticleTraces run_particle(Key key, const ValueMap& params, const Model& model, const Guide& guide,
+                            const ArgsTuple& args, const AroundModel& around_model = {}) {
   const auto [model_key, guide_key] = split(key);
   Trace guide_trace = std::apply(
       [&](const auto&... a) {
@@ -253,13 +254,21 @@ ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& mod
       args);
   Trace model_trace = std::apply(
       [&](const auto&... a) {
-        return tyche::trace(
-                   tyche::substitute(tyche::replay(tyche::seed(std::cref(model), model_key), guide_trace), params))
+        return tyche::trace(around_model(tyche::substitute(
+                                tyche::replay(tyche::seed(std::cref(model), model_key), guide_trace), params)))
             .get_trace(a...);
       },
       args);
-  check_model_guide_match(model_trace, guide_trace, loss_name, require_rsample);
   return {std::move(model_trace), std::move(guide_trace)};
+}
+
+// run_particle's traces, the guide checked against the model.
+template <class Model, class Guide, class ArgsTuple>
+ParticleTraces particle_traces(Key key, const ValueMap& params, const Model& model, const Guide& guide,
+                               const ArgsTuple& args, const char* loss_name, bool require_rsample = true) {
+  ParticleTraces traces = run_particle(key, params, model, guide, args);
+  check_model_guide_match(traces.model, traces.guide, loss_name, require_rsample);
+  return traces;
 }
 
 // -(mean over num_particles of particle(key)), each particle on its own key

@@ -112,7 +112,7 @@ class InferDiscrete {
     tyche::block hide_from_outer_handlers;
     const auto seeded = seed(std::cref(model_), model_key);
     const int nesting = options_.first_available_dim ? -*options_.first_available_dim - 1
-                                                     : max_plate_nesting(trace(std::cref(seeded)).get_trace(args...));
+                                                     : guess_max_plate_nesting(trace(std::cref(seeded)).get_trace(args...));
     const auto reduce = options_.temperature == 0.0 ? detail::EnumReduce::max : detail::EnumReduce::logsumexp;
     ValueMap drawn;
     const auto enumerated_trace = [&] {

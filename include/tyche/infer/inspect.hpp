@@ -48,8 +48,8 @@
 
 #include "tyche/core/provenance.hpp"
 #include "tyche/distributions/distribution.hpp"
-#include "tyche/effects/handlers/seed.hpp"
 #include "tyche/effects/handlers/trace.hpp"
+#include "tyche/infer/initial_trace.hpp"
 #include "tyche/infer/trailing_options.hpp"
 
 #include <algorithm>
@@ -96,20 +96,7 @@ struct ModelRelations {
 
 namespace detail {
 
-// The distribution's name with NumPyro's wrappers (Independent, expand,
-// mask) taken off: a plate's Normal is "Normal".
-template <class T = dist::Distribution>
-std::string distribution_name(const std::type_identity_t<T>& fn) {
-  const dist::Distribution* d = &fn;
-  for (;;) {
-    if (const auto* independent = dynamic_cast<const dist::Independent*>(d)) d = &independent->base();
-    else if (const auto* expanded = dynamic_cast<const dist::ExpandedDistribution*>(d)) d = &expanded->base();
-    else if (const auto* masked = dynamic_cast<const dist::MaskedDistribution*>(d)) d = &masked->base();
-    else return d->name();
-  }
-}
-
-// The innermost handler of get_model_relations: gives every latent sample
+// The handler around get_model_relations's run: gives every latent sample
 // site, deterministic site and param the value the model receives as a leaf
 // of the recording labelled with the site's name, and keeps for each sample
 // site its log density and for each deterministic site the value the model
@@ -118,12 +105,6 @@ template <class = void>
 class ProvenanceSitesT : public Handler<NoModel> {
  public:
   explicit ProvenanceSitesT(ProvenanceRecording& recording) : recording_(recording) {}
-
-  void process_message(Message& msg) override {
-    // ImproperUniform cannot be sampled: start its site at a point of the support.
-    if (msg.type == SiteType::sample && !msg.is_observed && !msg.value && distribution_name(*msg.fn) == "ImproperUniform")
-      msg.value = msg.fn->support().feasible_like(Tensor::zeros(msg.fn->shape(msg.sample_shape)));
-  }
 
   void postprocess_message(Message& msg) override {
     if (msg.name.empty() || !msg.value) return;
@@ -251,11 +232,8 @@ void add_subgraph(std::type_identity_t<T>& parent, const std::string& name, cons
 template <class Model, class... Args>
 ModelRelations get_model_relations(Model&& model, Args&&... args) {
   ProvenanceRecording recording;
-  tyche::trace<> recorder;
-  tyche::seed<> seeded(std::uint64_t{0});
   detail::ProvenanceSitesT<> sites(recording);
-  static_cast<void>(std::invoke(std::forward<Model>(model), std::forward<Args>(args)...));
-  const Trace& trace = recorder.get_trace();
+  const Trace trace = detail::initial_trace(model, std::forward_as_tuple(args...));
 
   ModelRelations r;
   std::vector<std::pair<std::string, std::set<std::string>>> plate_sets;
@@ -268,7 +246,7 @@ ModelRelations get_model_relations(Model&& model, Args&&... args) {
     }
     if (site.type != SiteType::sample && site.type != SiteType::deterministic) continue;
     r.sites.push_back(site.name);
-    r.sample_dist[site.name] = site.type == SiteType::sample ? detail::distribution_name(*site.fn) : "Deterministic";
+    r.sample_dist[site.name] = site.type == SiteType::sample ? detail::innermost(*site.fn).name() : "Deterministic";
     if (site.type == SiteType::sample && site.is_observed) r.observed.push_back(site.name);
     auto& plates = r.sample_plate[site.name];
     for (const CondIndepStackFrame& frame : site.cond_indep_stack) plates.push_back(frame.name);

@@ -540,11 +540,7 @@ class MCMC {
                   std::int64_t num_warmup, std::int64_t num_samples, detail::Collection collection) {
     chains_.clear();
     plan_sites_.clear();
-    const Trace initial = std::apply(
-        [&](const auto&... a) {
-          return trace(substitute(seed(std::cref(kernel_.model()), 0), detail::feasible_if_improper<>)).get_trace(a...);
-        },
-        model_args);
+    const Trace initial = detail::initial_trace(kernel_.model(), model_args);
     detail::warn_missing_plates(initial);
     const PotentialEnergy potential(kernel_.model(), model_args, LatentLayout(initial));
     const detail::SamplePlan plan(initial, potential);

@@ -36,8 +36,8 @@
 // enumerate(config_enumerate(model)) and sums them out with
 // enum_log_density (effects/handlers/enum.hpp), so HMC and NUTS sample the
 // continuous sites from their marginal; a notice says so once per process.
-// tyche::infer_discrete draws them afterwards. max_plate_nesting is the
-// deepest plate nesting (or batch rank of a sample site) of the first run.
+// tyche::infer_discrete draws them afterwards. max_plate_nesting is guessed
+// from the first run (guess_max_plate_nesting).
 // Other discrete latent sites (Poisson, ...) are an error.
 #pragma once
 
@@ -50,6 +50,7 @@
 #include "tyche/effects/handlers/trace.hpp"
 #include "tyche/effects/log_density.hpp"
 #include "tyche/effects/primitives.hpp"
+#include "tyche/infer/initial_trace.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -79,14 +80,6 @@ struct LatentSite {
 };
 
 namespace detail {
-
-// The distribution under expand, to_event and mask wrappers.
-inline const dist::Distribution& innermost(const dist::Distribution& fn) {
-  if (const auto* d = dynamic_cast<const dist::ExpandedDistribution*>(&fn)) return innermost(d->base());
-  if (const auto* d = dynamic_cast<const dist::Independent*>(&fn)) return innermost(d->base());
-  if (const auto* d = dynamic_cast<const dist::MaskedDistribution*>(&fn)) return innermost(d->base());
-  return fn;
-}
 
 inline bool is_latent(const Message& site) {
   if (site.type != SiteType::sample || site.is_observed) return false;
@@ -147,7 +140,6 @@ class LatentLayout {
                                     " of " + std::to_string(site.plate_size) +
                                     " elements: the potential energy needs the whole data set (NumPyro would keep "
                                     "the first subsample for every evaluation); remove the subsample size");
-      if (site.type == SiteType::sample) max_plate_nesting_ = std::max(max_plate_nesting_, site.fn->batch_shape().rank());
       if (!detail::is_latent(site)) continue;
       if (const std::string why = detail::unsupported_latent(site); !why.empty()) throw std::invalid_argument(why);
       if (detail::enumerated_latent(site)) {
@@ -157,7 +149,7 @@ class LatentLayout {
       const Shape shape = site.value->shape();
       sites_.push_back({site.name, 0, shape, biject_to(site.fn->support())->inverse_shape(shape)});
     }
-    max_plate_nesting_ = std::max(max_plate_nesting_, tyche::max_plate_nesting(trace));
+    max_plate_nesting_ = guess_max_plate_nesting<T>(trace);
     std::string enumerated;
     for (const std::string& name : enumerated_) enumerated += (enumerated.empty() ? "`" : ", `") + name + "`";
     if (sites_.empty() && !enumerated_.empty())
@@ -210,6 +202,22 @@ class LatentLayout {
 
 namespace detail {
 
+// A value on `support` (of a distribution with `event_dim` event axes) from
+// its unconstrained coordinates, and log |det J| of that map summed to the
+// value's batch shape.
+struct ConstrainedValue {
+  Tensor value, log_det;
+};
+
+template <class T = Tensor>
+ConstrainedValue constrain_coordinates(const constraints::Constraint& support,
+                                       const std::type_identity_t<T>& coordinates, int event_dim) {
+  const transforms::TransformPtr transform = biject_to(support);
+  Tensor value = transform->forward(coordinates);
+  const Tensor log_det = transform->log_abs_det_jacobian(coordinates, value);
+  return {value, transforms::detail::sum_rightmost(log_det, log_det.ndim() - value.ndim() + event_dim)};
+}
+
 // A latent site's value at u: its coordinates mapped onto its support, with
 // the log-Jacobian of the map added as a factor site (inside the site's
 // plates, scale and mask, which the factor passes through as well).
@@ -218,12 +226,9 @@ Tensor constrain_site(const Message& msg, const LatentSite& site, const std::typ
   const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
   const constraints::Constraint support = msg.fn->support();
   if (support.kind() == constraints::Kind::real) return coordinates;
-  const transforms::TransformPtr transform = biject_to(support);
-  Tensor value = transform->forward(coordinates);
-  const Tensor log_det = transform->log_abs_det_jacobian(coordinates, value);
-  factor("_" + msg.name + "_log_det",
-         transforms::detail::sum_rightmost(log_det, log_det.ndim() - value.ndim() + msg.fn->event_dim()));
-  return value;
+  ConstrainedValue constrained = constrain_coordinates(support, coordinates, msg.fn->event_dim());
+  factor("_" + msg.name + "_log_det", constrained.log_det);
+  return std::move(constrained.value);
 }
 
 }  // namespace detail
@@ -346,31 +351,13 @@ class PotentialEnergy {
   LatentLayout layout_;
 };
 
-namespace detail {
-
-// For the run that finds the latent sites: a point of the support for an
-// ImproperUniform site (under any wrapper a plate or to_event adds), which
-// cannot be sampled; none for the other sites, which seed draws.
-template <class = void>
-std::optional<Tensor> feasible_if_improper(const Message& site) {
-  if (site.type != SiteType::sample || site.is_observed || site.value) return std::nullopt;
-  if (!dynamic_cast<const dist::ImproperUniform*>(&innermost(*site.fn))) return std::nullopt;
-  return site.fn->support().feasible_like(Tensor::zeros(site.fn->shape(site.sample_shape)));
-}
-
-}  // namespace detail
-
 // The potential energy of model(args...): one run under seed(0) finds the
 // latent sites and their shapes (NumPyro's initialize_model), values are
 // then given by u. The arguments are copied (a Tensor copy shares its data).
 template <class Model, class... Args>
 PotentialEnergy<Model, std::decay_t<Args>...> potential_energy(Model model, Args&&... args) {
   std::tuple<std::decay_t<Args>...> arguments(std::forward<Args>(args)...);
-  LatentLayout layout(std::apply(
-      [&](const auto&... a) {
-        return trace(substitute(seed(std::cref(model), 0), detail::feasible_if_improper<>)).get_trace(a...);
-      },
-      arguments));
+  LatentLayout layout(detail::initial_trace(model, arguments));
   return {std::move(model), std::move(arguments), std::move(layout)};
 }
 

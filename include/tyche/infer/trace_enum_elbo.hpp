@@ -32,7 +32,6 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
-#include <vector>
 
 namespace tyche {
 
@@ -44,54 +43,36 @@ struct TraceEnum_ELBO {
   template <class Model, class Guide, class... Args>
   Tensor loss(Key key, const ValueMap& params, const Model& model, const Guide& guide,
               const std::tuple<Args...>& args) const {
-    if (num_particles < 1)
-      throw std::invalid_argument("tyche: TraceEnum_ELBO: num_particles must be >= 1, got " +
-                                  std::to_string(num_particles));
     const int nesting = max_plate_nesting ? *max_plate_nesting : std::apply([&](const auto&... a) {
-      return tyche::max_plate_nesting(trace(substitute(seed(std::cref(model), key), params)).get_trace(a...));
+      return guess_max_plate_nesting(trace(substitute(seed(std::cref(model), key), params)).get_trace(a...));
     }, args);
     if (nesting < 0)
       throw std::invalid_argument("tyche: TraceEnum_ELBO: max_plate_nesting must be >= 0, got " +
                                   std::to_string(nesting));
-    if (num_particles == 1) return -particle_elbo(key, params, model, guide, args, nesting);
-    std::vector<Tensor> elbos;
-    elbos.reserve(std::size_t(num_particles));
-    for (const Key& particle_key : split(key, num_particles))
-      elbos.push_back(particle_elbo(particle_key, params, model, guide, args, nesting));
-    return -add_n(elbos) / double(num_particles);
+    return detail::negative_mean_over_particles(key, num_particles, "TraceEnum_ELBO", [&](Key particle_key) {
+      const auto enumerated = [nesting](auto replayed) { return enumerate(std::move(replayed), -nesting - 1); };
+      return particle_elbo(detail::run_particle(particle_key, params, model, guide, args, enumerated), nesting);
+    });
   }
 
  private:
-  template <class Model, class Guide, class ArgsTuple>
-  static Tensor particle_elbo(Key key, const ValueMap& params, const Model& model, const Guide& guide,
-                              const ArgsTuple& args, int nesting) {
-    const auto [model_key, guide_key] = split(key);
-    const Trace guide_trace = std::apply(
-        [&](const auto&... a) { return trace(substitute(seed(std::cref(guide), guide_key), params)).get_trace(a...); },
-        args);
-    for (const Message& site : guide_trace)
+  static Tensor particle_elbo(const detail::ParticleTraces& traces, int nesting) {
+    for (const Message& site : traces.guide)
       if (site.type == SiteType::sample && !site.is_observed && detail::marked_parallel(site))
         throw std::invalid_argument("tyche: TraceEnum_ELBO: the guide's " + detail::describe_site(site) +
                                     " is marked for enumeration; tyche enumerates the model's sites only");
-    const Trace model_trace = std::apply(
-        [&](const auto&... a) {
-          return trace(enumerate(substitute(replay(seed(std::cref(model), model_key), guide_trace), params),
-                                 -nesting - 1))
-              .get_trace(a...);
-        },
-        args);
     // The guide must cover the model's latent sites that are not enumerated.
     Trace not_enumerated;
-    for (const Message& site : model_trace) {
+    for (const Message& site : traces.model) {
       if (detail::enumerate_dim(site)) continue;
-      if (detail::is_latent(site) && !guide_trace.contains(site.name) && site.fn->is_discrete())
+      if (detail::is_latent(site) && !traces.guide.contains(site.name) && site.fn->is_discrete())
         throw std::invalid_argument("tyche: TraceEnum_ELBO: the model's discrete latent " + detail::describe_site(site) +
                                     " is neither in the guide nor enumerated: mark it infer[\"enumerate\"] = "
                                     "\"parallel\", or wrap the model in tyche::config_enumerate");
       not_enumerated.record(site);
     }
-    detail::check_model_guide_match(not_enumerated, guide_trace, "TraceEnum_ELBO");
-    return enum_log_density(model_trace, nesting) - trace_log_density(guide_trace);
+    detail::check_model_guide_match(not_enumerated, traces.guide, "TraceEnum_ELBO");
+    return enum_log_density(traces.model, nesting) - trace_log_density(traces.guide);
   }
 };
 

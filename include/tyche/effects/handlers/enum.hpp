@@ -148,13 +148,18 @@ auto config_enumerate(Fn model, std::string default_strategy = "parallel") {
                       }));
 }
 
-// The deepest plate nesting of a trace: how many dims right of the
-// enumerated ones the plates take (NumPyro's _guess_max_plate_nesting).
+// max_plate_nesting guessed from a trace of one run (NumPyro's
+// _guess_max_plate_nesting, which assumes every run has the same plates):
+// how many dims right of the enumerated ones to leave free, the deepest
+// plate nesting or, if larger, the batch rank of a sample site, since a
+// batch axis without a plate counts as a plate of its own.
 template <class T = Trace>
-int max_plate_nesting(const std::type_identity_t<T>& trace) {
+int guess_max_plate_nesting(const std::type_identity_t<T>& trace) {
   int nesting = 0;
-  for (const Message& site : trace)
+  for (const Message& site : trace) {
+    if (site.type == SiteType::sample) nesting = std::max(nesting, site.fn->batch_shape().rank());
     for (const CondIndepStackFrame& frame : site.cond_indep_stack) nesting = std::max(nesting, -frame.dim);
+  }
   return nesting;
 }
 
