@@ -369,3 +369,32 @@ TEST_CASE("a NUTS transition after warm-up allocates nothing on the heap, throug
   CHECK(shorter > 0);  // the counter sees the run's setup
   CHECK(heap_calls(400) == shorter);
 }
+
+// SVI::run with an AutoNormal guide and Trace_ELBO replays the model's
+// recorded potential at each step (infer/auto_normal_elbo.hpp): two runs
+// from the same seed, one with more steps, make the same number of heap
+// calls, so a step allocates nothing (the eager path allocates in every one).
+TEST_CASE("an SVI step with AutoNormal and Trace_ELBO allocates nothing on the heap, through SVI::run") {
+  const Tensor x{-1.2, -0.4, 0.3, 0.9, 1.6, 2.2};
+  const Tensor y{0.1, 0.0, 1.0, 1.0, 1.0, 1.0};
+  const auto model = [&] {
+    const Tensor a = tyche::sample("a", tyche::dist::Normal(0.0, 2.0));
+    const Tensor b = tyche::sample("b", tyche::dist::Normal(0.0, 2.0));
+    const Tensor s = tyche::sample("s", tyche::dist::HalfNormal(1.0));
+    tyche::plate data("data", 6);
+    tyche::sample("y", tyche::dist::Normal(a + b * x, s), y);
+  };
+  const auto heap_calls = [&](int num_steps) {
+    tyche::SVI svi(model, tyche::AutoNormal(model), tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
+    g_allocations = 0;
+    g_counting = true;
+    const auto result = svi.run(2, num_steps, tyche::SVIRunOptions{.progress_bar = false});
+    g_counting = false;
+    REQUIRE(result.losses.size() == num_steps);
+    return g_allocations.load();
+  };
+  heap_calls(10);  // first uses: the thread's tape arenas and the like
+  const long shorter = heap_calls(50);
+  CHECK(shorter > 0);
+  CHECK(heap_calls(250) == shorter);
+}

@@ -60,11 +60,13 @@ namespace tyche::detail {
 // An array whose element i is draw(u_i), u_i the uniform [0, 1) number from
 // element i's random bits.
 template <class Draw>
+void fill_elementwise(Key key, double* out, std::int64_t count, Draw draw) {
+  for (std::int64_t i = 0; i < count; ++i) out[i] = draw(unit_interval_from_bits(random_bits(key, std::uint64_t(i))));
+}
+template <class Draw>
 Tensor draw_elementwise(Key key, const Shape& shape, Draw draw) {
   Tensor out = Tensor::zeros(shape);
-  double* out_data = Access::data(out);
-  for (std::int64_t i = 0; i < shape.numel(); ++i)
-    out_data[i] = draw(unit_interval_from_bits(random_bits(key, std::uint64_t(i))));
+  fill_elementwise(key, Access::data(out), shape.numel(), draw);
   return out;
 }
 
@@ -479,6 +481,19 @@ double binomial_draw(ElementStream& s, double n, double p) {
   return flip ? n - k : k;
 }
 
+// A standard normal from a uniform on [0, 1): sqrt(2) erfinv(u) with u on
+// (-1, 1) formed in float32 as JAX forms it (see random::normal).
+inline double standard_normal_from_unit(double unit) {
+  constexpr float kLow = -0.99999994f;  // nextafter(-1, 0) in float32
+  const float u = std::max(kLow, float(unit) * (1.0f - kLow) + kLow);
+  return std::numbers::sqrt2 * boost::math::erf_inv(double(u));
+}
+
+// random::normal(key, {count}) written into `out`, allocating nothing.
+inline void fill_standard_normal(Key key, double* out, std::int64_t count) {
+  fill_elementwise(key, out, count, standard_normal_from_unit);
+}
+
 }  // namespace tyche::detail
 
 namespace tyche::random {
@@ -492,11 +507,7 @@ inline Tensor uniform(Key key, const Shape& shape, double low = 0.0, double high
 // u is formed in float32 exactly as JAX forms it, so that the same key gives
 // the same number as NumPyro up to float32 rounding of the final value.
 inline Tensor normal(Key key, const Shape& shape) {
-  return tyche::detail::draw_elementwise(key, shape, [](double unit) {
-    constexpr float kLow = -0.99999994f;  // nextafter(-1, 0) in float32
-    const float u = std::max(kLow, float(unit) * (1.0f - kLow) + kLow);
-    return std::numbers::sqrt2 * boost::math::erf_inv(double(u));
-  });
+  return tyche::detail::draw_elementwise(key, shape, tyche::detail::standard_normal_from_unit);
 }
 
 // Standard exponential: -log1p(-u), as JAX draws it.

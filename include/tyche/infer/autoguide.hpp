@@ -227,6 +227,10 @@ const Tensor& param_value(const std::type_identity_t<M>& params, const std::stri
 
 }  // namespace detail
 
+namespace detail {
+struct AutoNormalAccess;  // infer/auto_normal_elbo.hpp: SVI::run's compiled path
+}
+
 template <class Model>
 class AutoNormal {
  public:
@@ -315,6 +319,8 @@ class AutoNormal {
   const Model& model() const { return model_; }
 
  private:
+  friend struct detail::AutoNormalAccess;
+
   const std::vector<detail::AutoSite>& sites() const {
     if (!prototype_->ready)
       throw std::logic_error("tyche: AutoNormal: the guide has not run yet (SVI::init runs it): its sites are unknown");

@@ -28,7 +28,10 @@
 // vector of those coordinates, the sites laid out in the order of their
 // names. `update` splits the state's key, differentiates the loss at the
 // constrained params by reverse AD (value_and_grad) and takes one optimiser
-// step. The model and the guide are called with the same arguments.
+// step. The model and the guide are called with the same arguments. `run`
+// takes the same steps; with an AutoNormal guide and Trace_ELBO it records
+// the model's potential energy once and replays it at every step
+// (infer/auto_normal_elbo.hpp says when), which changes only the speed.
 //
 // A template over a defaulted parameter where needed (the idiom of
 // core/tensor.hpp): including tyche compiles none of this.
@@ -36,8 +39,10 @@
 
 #include "tyche/core/grad.hpp"
 #include "tyche/distributions/biject_to.hpp"
+#include "tyche/infer/auto_normal_elbo.hpp"
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/optim.hpp"
+#include "tyche/infer/param_layout.hpp"
 #include "tyche/infer/trailing_options.hpp"
 
 #include <Eigen/Core>
@@ -58,94 +63,6 @@
 #include <vector>
 
 namespace tyche {
-
-// One param site's place in the flat unconstrained vector.
-struct ParamSite {
-  std::string name;
-  std::int64_t offset = 0;
-  Shape shape;                // of its (constrained) value
-  Shape unconstrained_shape;  // biject_to(constraint)->inverse_shape(shape)
-  constraints::Constraint constraint;
-  transforms::TransformPtr transform;  // biject_to(constraint)
-  std::int64_t size() const { return unconstrained_shape.numel(); }
-};
-
-// The param sites of a guide and a model, in the order of their names, and
-// their coordinates in the flat vector the optimiser moves.
-class ParamLayout {
- public:
-  ParamLayout() = default;
-  // From the param sites' messages (a later message of the same name wins).
-  template <class M = Message>
-  explicit ParamLayout(const std::vector<std::type_identity_t<M>>& params) {
-    std::map<std::string, const Message*> by_name;
-    for (const Message& site : params) by_name[site.name] = &site;
-    for (const auto& [name, site] : by_name) {
-      const constraints::Constraint constraint = site->constraint.value_or(constraints::real);
-      if (constraint.is_discrete())
-        throw std::invalid_argument("tyche: SVI: " + detail::describe_site(*site) + " has the discrete constraint " +
-                                    constraint.str() + ": an optimiser moves params in a continuous space");
-      transforms::TransformPtr transform = biject_to(constraint);
-      const Shape shape = site->value->shape();
-      sites_.push_back({name, size_, shape, transform->inverse_shape(shape), constraint, std::move(transform)});
-      size_ += sites_.back().size();
-    }
-  }
-
-  const std::vector<ParamSite>& sites() const { return sites_; }
-  std::int64_t size() const { return size_; }
-  std::string names() const {
-    std::string out;
-    for (const ParamSite& site : sites_) out += (out.empty() ? "`" : ", `") + site.name + "`";
-    return out.empty() ? "none" : out;
-  }
-  const ParamSite* find(std::string_view name) const {
-    for (const ParamSite& site : sites_)
-      if (site.name == name) return &site;
-    return nullptr;
-  }
-
-  // The constrained value of every param at the coordinates u (a rank-1
-  // array of length size()); differentiable in u.
-  template <class T = Tensor>
-  ValueMap constrain(const std::type_identity_t<T>& u) const {
-    ValueMap values;
-    for (const ParamSite& site : sites_) {
-      const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
-      values.emplace(site.name, site.constraint.kind() == constraints::Kind::real ? coordinates
-                                                                                  : site.transform->forward(coordinates));
-    }
-    return values;
-  }
-
-  // The coordinates of constrained values, one for every param; a value
-  // outside its constraint is an error naming the param.
-  template <class T = Tensor>
-  Eigen::VectorXd unconstrain(const std::map<std::string, std::type_identity_t<T>, std::less<>>& values) const {
-    Eigen::VectorXd u(size_);
-    for (const ParamSite& site : sites_) {
-      const auto it = values.find(site.name);
-      if (it == values.end()) throw std::invalid_argument("tyche: SVI: no value for param `" + site.name + "`");
-      if (!(it->second.shape() == site.shape))
-        throw ShapeError("tyche: SVI: param `" + site.name + "` has shape " + site.shape.str() + ", got a value of shape " +
-                         it->second.shape().str());
-      const Tensor coordinates = site.transform->inverse(it->second);
-      const double* c = coordinates.data();
-      for (std::int64_t i = 0; i < site.size(); ++i) {
-        if (!std::isfinite(c[i]))
-          throw std::invalid_argument("tyche: SVI: the value of param `" + site.name + "` lies outside its constraint " +
-                                      site.constraint.str() + " (unconstrained coordinate " + std::to_string(i) +
-                                      " is " + std::to_string(c[i]) + ")");
-        u[Eigen::Index(site.offset + i)] = c[i];
-      }
-    }
-    return u;
-  }
-
- private:
-  std::vector<ParamSite> sites_;
-  std::int64_t size_ = 0;
-};
 
 // Where an SVI run is: the optimiser's state (the unconstrained params in
 // it) and the key the next step splits.
@@ -313,12 +230,38 @@ class SVI {
         return init_from(PRNGKey(rng_seed), model_args, options.init_params);
       }
     }();
+    if constexpr (detail::IsAutoNormal<Guide>::value && std::is_same_v<Loss, Trace_ELBO>) {
+      // The compiled path (infer/auto_normal_elbo.hpp), when it applies.
+      const auto potential = detail::potential_of(model_, model_args);
+      if (auto sites = detail::auto_normal_sites(potential.layout(), guide_, layout())) {
+        std::optional<detail::AutoNormalElbo<std::remove_const_t<decltype(potential)>>> compiled;
+        try {
+          compiled.emplace(potential, std::move(*sites), loss_.num_particles);
+        } catch (const ConcretizationError&) {
+          // The model reads a parameter's value: step as update does.
+        }
+        if (compiled) return run_loop(std::move(state), num_steps, options, *compiled);
+      }
+    }
+    const auto eager = [&](Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient) {
+      return eager_loss_and_grad(step_key, u, gradient, model_args);
+    };
+    return run_loop(std::move(state), num_steps, options, eager);
+  }
+
+  // num_steps steps from `state`, each differentiating the loss with
+  // loss_and_grad(step key, params, gradient) -> loss, as step does.
+  template <class InitState, class LossAndGrad>
+  SVIRunResult<State> run_loop(State state, std::int64_t num_steps, const SVIRunOptions<InitState>& options,
+                               LossAndGrad& loss_and_grad) const {
     std::vector<double> losses;
     losses.reserve(std::size_t(num_steps));
     detail::SVIProgress<> progress(num_steps, options.progress_bar);
+    Eigen::VectorXd gradient(layout().size());
     for (std::int64_t i = 0; i < num_steps; ++i) {
-      double loss = 0.0;
-      std::tie(state, loss) = step(state, model_args, options.stable_update);
+      const auto [next_key, step_key] = split(state.rng_key);
+      const double loss = loss_and_grad(step_key, optimizer_.get_params(state.optim_state), gradient);
+      advance(state, next_key, loss, gradient, options.stable_update);
       losses.push_back(loss);
       progress.report(i + 1, loss);
     }
@@ -367,15 +310,29 @@ class SVI {
 
   template <class ArgsTuple>
   std::pair<State, double> step(const State& state, const ArgsTuple& args, bool stable) const {
-    const ParamLayout& params = layout();
     const auto [next_key, step_key] = split(state.rng_key);
-    const auto loss_at = [&](const Tensor& u) { return loss_.loss(step_key, params.constrain(u), model_, guide_, args); };
-    Eigen::VectorXd gradient(params.size());
-    const double loss = value_and_grad(loss_at, optimizer_.get_params(state.optim_state), gradient);
+    Eigen::VectorXd gradient(layout().size());
+    const double loss = eager_loss_and_grad(step_key, optimizer_.get_params(state.optim_state), gradient, args);
     State next = state;
-    next.rng_key = next_key;
-    if (!stable || (std::isfinite(loss) && gradient.allFinite())) optimizer_.update(gradient, next.optim_state);
+    advance(next, next_key, loss, gradient, stable);
     return {std::move(next), loss};
+  }
+
+  // The loss at the unconstrained params u and its gradient, by reverse AD
+  // through the loss (the guide and the model run under their handlers).
+  template <class ArgsTuple>
+  double eager_loss_and_grad(Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient,
+                             const ArgsTuple& args) const {
+    const ParamLayout& params = layout();
+    const auto loss_at = [&](const Tensor& t) { return loss_.loss(step_key, params.constrain(t), model_, guide_, args); };
+    return value_and_grad(loss_at, u, gradient);
+  }
+
+  // The optimiser's step from the loss's gradient (skipped, under
+  // stable_update, when either is not finite); the key moves on regardless.
+  void advance(State& state, Key next_key, double loss, const Eigen::VectorXd& gradient, bool stable) const {
+    state.rng_key = next_key;
+    if (!stable || (std::isfinite(loss) && gradient.allFinite())) optimizer_.update(gradient, state.optim_state);
   }
 
   Model model_;
