@@ -232,11 +232,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "eight_schools: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return tyche::examples::main_reporting_errors("eight_schools", run, argc, argv); }

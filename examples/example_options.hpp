@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -191,5 +192,17 @@ class Checks {
   int total_ = 0;
   int failed_ = 0;
 };
+
+// main's body: run(argc, argv), an exception reported on standard error as
+// "<program>: <what>" with exit status 1 rather than ending in std::terminate.
+template <class Run>
+int main_reporting_errors(const char* program, Run run, int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
+}
 
 }  // namespace tyche::examples

@@ -293,11 +293,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "linear_regression: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return tyche::examples::main_reporting_errors("linear_regression", run, argc, argv); }
