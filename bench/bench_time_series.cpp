@@ -12,6 +12,16 @@
 // the median of the rounds' ratios loop/hand and scan/hand are printed
 // (issue 16's target: scan at most 3x hand).
 //
+// Both compiled gradients record every step (the "ops" printed grow with T)
+// and replay each step's one-element operations in scalar blocks
+// (core/scalar_block.hpp): a table of instructions run by one call each way,
+// the moves stacking a step's result folded into the instruction computing
+// it. What is left per step is the instructions' own work and their reads
+// and writes of the carry's value and gradient in memory, where the hand
+// gradient keeps them in registers. On a 2-core AMD EPYC VM at -O2, scan/hand
+// went from 9.1 (ARMA) and 5.2 (GARCH), one call per operation each way, to
+// 6.1 and 3.0; loop/hand alike.
+//
 // Models (unconstrained coordinates in the order of the latent layout):
 //   ARMA(1,1):  mu ~ N(0, 10), phi ~ N(0, 2), theta ~ N(0, 2), sigma ~ HalfCauchy(5);
 //               nu_t = mu + phi y_{t-1} + theta e_{t-1}, e_t = y_t - nu_t (y_{-1} = e_{-1} = 0),

@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <random>
+#include <vector>
 
 using tyche::Tensor;
 
@@ -347,4 +348,25 @@ TEST_CASE("a product and a sum written as users write them become an fma, which 
   auto compiled_shared = tyche::compile_gradient(shared, q);
   REQUIRE(compiled_shared(q, g) == tyche::value_and_grad(shared, q, g_eager));
   REQUIRE(g == g_eager);
+}
+
+TEST_CASE("a compiled gradient replays a run of one-element operations as one scalar block, exactly") {
+  const auto every_scalar_operation = [](const Tensor& q) {
+    const Tensor a = q[0], b = q[1], c = q[2];
+    const Tensor d = (a + b) - c;
+    const Tensor e = d * a / tyche::sqrt(b * b + 0.5);
+    const Tensor f = -(e * 3.0) + tyche::fma(a, c, e);
+    const Tensor h = (2.0 - f) / 4.0 - 1.5;
+    // Moves stacking h, e and d: h's and e's fold into the instructions
+    // computing them (e's readers then read it in the stacked array); d is
+    // read after its move (by the fma of the second block below), which stays.
+    const Tensor series = tyche::stack(std::vector<Tensor>{h, e, d});
+    const Tensor d_squared = d * d;
+    return tyche::sum(tyche::exp(series)) + tyche::sum(tyche::square(series)) + d_squared;
+  };
+  // add, subtract, multiply (2), add_constant, sqrt, divide, scale, negate,
+  // fma, add, constant_minus, divide_by_constant, subtract_constant, three
+  // moves; after the sums, a second block: their add, and d * d + that as an fma.
+  REQUIRE(tyche::compile_gradient(every_scalar_operation, random_vector(3, 1)).in_scalar_blocks() == 19);
+  require_replay_matches_eager(every_scalar_operation, 3);
 }

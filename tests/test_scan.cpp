@@ -2,15 +2,20 @@
 // name with a leading time axis, under seed, trace, condition, substitute,
 // mask, Predictive and the potential energy; checked against the same model
 // written as a loop with one site per step, closed-form log densities, and
-// the exact posterior of an AR(1) coefficient under NUTS.
+// the exact posterior of an AR(1) coefficient under NUTS; the compiled
+// gradients of ARMA and GARCH recursions against value_and_grad and
+// finite differences.
 #include <catch2/catch.hpp>
 
 #include <tyche/effects/scan.hpp>
 #include <tyche/tyche.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <numbers>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dist = tyche::dist;
 
@@ -82,6 +87,71 @@ void scan_level_loop(const tyche::Tensor& y) {
 }
 
 const tyche::Tensor kScanLevelY{0.3, 0.9, 0.4, 1.5, 1.1, 2.0};
+
+// ARMA(1,1) with y latent inside the step (condition gives it a series):
+// nu_t = mu + phi y_{t-1} + theta e_{t-1}, e_t = y_t - nu_t, y_t ~ Normal(nu_t, sigma).
+void scan_arma(const tyche::Tensor& y_prev, bool reverse) {
+  const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 10.0));
+  const tyche::Tensor phi = tyche::sample("phi", dist::Normal(0.0, 2.0));
+  const tyche::Tensor theta = tyche::sample("theta", dist::Normal(0.0, 2.0));
+  const tyche::Tensor sigma = tyche::sample("sigma", dist::HalfNormal(1.0));
+  tyche::scan(
+      [&](const tyche::Tensor& err, const tyche::Tensor& y_p) {
+        const tyche::Tensor nu = mu + phi * y_p + theta * err;
+        const tyche::Tensor y = tyche::sample("y", dist::Normal(nu, sigma));
+        return std::pair{y - nu, std::nullopt};
+      },
+      tyche::Tensor(0.0), y_prev, {.reverse = reverse});
+}
+
+// GARCH(1,1): h_{t+1} = a0 + a1 (y_t - mu)^2 + b1 h_t, y_t ~ Normal(mu, sqrt(h_t)), h_0 = 1.
+void scan_garch(const tyche::Tensor& y) {
+  const tyche::Tensor mu = tyche::sample("mu", dist::Normal(0.0, 10.0));
+  const tyche::Tensor a0 = tyche::sample("alpha0", dist::HalfNormal(1.0));
+  const tyche::Tensor a1 = tyche::sample("alpha1", dist::Uniform(0.0, 1.0));
+  const tyche::Tensor b1 = tyche::sample("beta1", dist::Uniform(0.0, 1.0));
+  tyche::scan(
+      [&](const tyche::Tensor& h, const tyche::Tensor& y_t) {
+        tyche::sample("y", dist::Normal(mu, tyche::sqrt(h)), y_t);
+        const tyche::Tensor r = y_t - mu;
+        return std::pair{a0 + a1 * r * r + b1 * h, std::nullopt};
+      },
+      tyche::Tensor(1.0), y);
+}
+
+const std::vector<double> kScanSeries{0.4, 1.1, -0.3, 0.8, 1.6, 0.2, -0.9, 0.5, 1.3, 0.7, -0.1, 0.9};
+
+// The first T values of kScanSeries and the same shifted by one (0 first).
+std::pair<tyche::Tensor, tyche::Tensor> scan_series(std::size_t T) {
+  std::vector<double> y(kScanSeries.begin(), kScanSeries.begin() + std::ptrdiff_t(T)), prev{0.0};
+  prev.insert(prev.end(), y.begin(), y.end() - 1);
+  return {tyche::Tensor(y), tyche::Tensor(prev)};
+}
+
+// The compiled gradient of a potential equals value_and_grad's at u and at a
+// second point, and central differences; `in_blocks` of its operations
+// replay in scalar blocks (core/scalar_block.hpp).
+template <class Potential>
+void scan_check_compiled(const Potential& potential, const Eigen::VectorXd& u, std::size_t in_blocks) {
+  auto compiled = tyche::compile_gradient(potential, u);
+  CHECK(compiled.in_scalar_blocks() == in_blocks);
+  Eigen::VectorXd v = u;
+  v[0] += 0.2;
+  v[v.size() - 1] -= 0.3;
+  for (const Eigen::VectorXd& at : {u, v}) {
+    Eigen::VectorXd g(at.size()), g_compiled(at.size());
+    const double eager = tyche::value_and_grad(potential, at, g);
+    CHECK(compiled(at, g_compiled) == Approx(eager).epsilon(1e-14));
+    for (Eigen::Index i = 0; i < at.size(); ++i) CHECK(g_compiled[i] == Approx(g[i]).epsilon(1e-13).margin(1e-14));
+    for (Eigen::Index i = 0; i < at.size(); ++i) {
+      Eigen::VectorXd a = at, b = at;
+      a[i] += 1e-6;
+      b[i] -= 1e-6;
+      const double fd = (potential(tyche::Tensor(a)).item() - potential(tyche::Tensor(b)).item()) / 2e-6;
+      CHECK(g_compiled[i] == Approx(fd).epsilon(1e-6).margin(1e-6));
+    }
+  }
+}
 
 }  // namespace
 
@@ -424,4 +494,33 @@ TEST_CASE("scan: NUTS recovers the exact posterior of an AR(1) coefficient", "[s
   REQUIRE(n_eff > 100);
   CHECK(std::abs(m - mean) < 4 * sd / std::sqrt(n_eff));
   CHECK(std::abs(s - sd) < 4 * sd / std::sqrt(2 * n_eff));
+}
+
+TEST_CASE("scan: compiled ARMA gradient with a conditioned series equals value_and_grad and differences", "[scan]") {
+  Eigen::VectorXd u(4);  // mu, phi, log sigma, theta
+  u << 0.4, 0.5, std::log(0.9), 0.2;
+  for (const std::size_t T : {std::size_t(1), std::size_t(2), kScanSeries.size()}) {
+    for (const bool reverse : {false, true}) {
+      INFO("T = " << T << ", reverse " << reverse);
+      const auto [y, y_prev] = scan_series(T);
+      const auto potential = tyche::potential_energy(tyche::condition(scan_arma, {{"y", y}}), y_prev, reverse);
+      REQUIRE(potential.layout().names() == "mu, phi, sigma, theta");
+      // Each step's two fmas (nu), subtract (e_t, but the last step's, which
+      // nothing reads) and move (stacking nu for the density; one step's nu is used as it is).
+      scan_check_compiled(potential, u, T == 1 ? 2 : 4 * T - 1);
+    }
+  }
+}
+
+TEST_CASE("scan: compiled GARCH gradient equals value_and_grad and differences", "[scan]") {
+  Eigen::VectorXd u(4);  // log alpha0, logit alpha1, logit beta1, mu
+  u << std::log(0.25), -0.5, 0.3, 0.05;
+  for (const std::size_t T : {std::size_t(1), std::size_t(2), kScanSeries.size()}) {
+    INFO("T = " << T);
+    const auto potential = tyche::potential_energy(scan_garch, scan_series(T).first);
+    REQUIRE(potential.layout().names() == "alpha0, alpha1, beta1, mu");
+    // Each step's sqrt, move (stacking the scales), subtract, multiply and two
+    // fmas, but the last step's update of h, which nothing reads; eight in the priors' transforms.
+    scan_check_compiled(potential, u, 6 * (T - 1) + 2 + 8);
+  }
 }

@@ -43,6 +43,12 @@
 //      backward one; the other terms' gradients are seeded with 1 up front;
 //      the negation or scale is applied to the value and gradient at the end.
 //   4. Only the gradient buffers a replay reads are cleared before it.
+//   5. A run of one-element operations in a row (a recursion over time:
+//      tyche::scan's steps, or a loop over scalar Tensors) is replayed as
+//      one scalar block (core/scalar_block.hpp): one call each way for the
+//      run, each operation an instruction of a table, not a call. A copy of
+//      one element into a larger array (stacking a step's result) is folded
+//      into the instruction computing it, which writes the element in place.
 // - Results equal value_and_grad's to rounding: bit for bit, except where
 //   the plan changes the order of additions (unit terms add their gradients
 //   in the forward sweep; a scaled output is multiplied at the end).
@@ -64,6 +70,7 @@
 #include "tyche/core/fma.hpp"
 #include "tyche/core/fused_densities.hpp"
 #include "tyche/core/reduce.hpp"
+#include "tyche/core/scalar_block.hpp"
 #include "tyche/core/tensor.hpp"
 
 namespace tyche {
@@ -83,8 +90,8 @@ struct ReplayPlan {
   const double* value = nullptr;     // the output, or the sum it scales
   double* value_grad = nullptr;      // seeded with 1 before the backward sweep (null: the sum's terms are seeded)
   double output_scale = 1.0;
-  std::size_t recorded = 0, unit_seeded = 0, fused = 0;
-  NodeStore store;                   // the fused nodes
+  std::size_t operations = 0, recorded = 0, unit_seeded = 0, fused = 0, in_scalar_blocks = 0;
+  NodeStore store;                   // the fused nodes and scalar blocks
 };
 
 // A template so that only a program that compiles a gradient compiles it.
@@ -298,19 +305,98 @@ class ReplayPlanner {
     }
   }
 
+  // The nodes in execution order, runs of one-element operations as scalar
+  // blocks (5.). A block's operations run in both sweeps, so it sits at the
+  // same place in each.
   void make_steps() {
+    std::vector<ScalarInstruction> run;
+    std::vector<std::size_t> run_nodes;  // the node of each instruction
+    const auto end_run = [&] {
+      if (run.size() == 1) {
+        const Node* node = nodes_[run_nodes.front()];
+        plan_.forward.push_back({node->forward, node});
+        plan_.backward.push_back({node->backward, node});
+      } else if (run.size() > 1) {
+        plan_.in_scalar_blocks += run.size();
+        fold_moves(run, run_nodes);
+        auto& block = plan_.store.make<ScalarBlockNode>();
+        block.first = plan_.store.copy(std::span<const ScalarInstruction>(run));
+        block.last = block.first + run.size();
+        plan_.forward.push_back({&scalar_block_forward, &block});
+        plan_.backward.push_back({&scalar_block_backward, &block});
+      }
+      run.clear();
+      run_nodes.clear();
+    };
     for (std::size_t k = 0; k < nodes_.size(); ++k) {
       if (!live_[k] || is_wrapper(k)) continue;
       const Node* node = nodes_[k];
+      ++plan_.operations;
+      if (!unit_[k] && k != sum_) {
+        if (const auto instruction = scalar_instruction(*node)) {
+          run.push_back(*instruction);
+          run_nodes.push_back(k);
+          continue;
+        }
+      }
+      end_run();
       plan_.forward.push_back({unit_[k] ? node->unit_seed : node->forward, node});
       if (!unit_[k] && k != sum_) plan_.backward.push_back({node->backward, node});
     }
+    end_run();
     if (sum_ != npos) {
       plan_.value = nodes_[sum_]->outputs_begin()->value;
     } else {
       plan_.value = output_.value;
       plan_.value_grad = output_.gradient;
     }
+  }
+
+  // A move of one element into a larger array (stack's parts, a series of
+  // locations) whose source an earlier instruction of the run computes and
+  // only the instructions between the two read: that instruction writes the
+  // element in place, those between read it there, and the move goes. The
+  // gradients add in the same order: the move's backward gave the source's
+  // gradient (still 0) the element's, and those between added theirs to it.
+  void fold_moves(std::vector<ScalarInstruction>& run, const std::vector<std::size_t>& run_nodes) const {
+    std::vector<bool> folded(run.size(), false);
+    for (std::size_t m = 1; m < run.size(); ++m) {
+      const ScalarInstruction move = run[m];
+      if (move.op != ScalarOp::move) continue;
+      std::size_t w = m;
+      while (w-- > 0 && (folded[w] || run[w].y != move.a)) {
+      }
+      if (w == npos || run[w].gy != move.ga) continue;
+      const Written* source = written(move.a);
+      if (!source || source->begin != move.a || source->end != move.a + 1 ||
+          overlaps(move.a, 1, output_.value, output_.value + output_.size))
+        continue;
+      // Readers of the source: only the run's instructions from w to m (the
+      // live nodes between two of a run are all in it, in order).
+      const bool read_between = std::all_of(source->readers.begin(), source->readers.end(), [&](std::size_t k) {
+        return !live_[k] || (k > run_nodes[w] && k <= run_nodes[m] && !is_wrapper(k));
+      });
+      const auto reads_element = [&](const ScalarInstruction& i) {
+        return i.a == move.y || i.b == move.y || i.c == move.y;
+      };
+      if (!read_between || std::any_of(run.begin() + std::ptrdiff_t(w) + 1, run.begin() + std::ptrdiff_t(m), reads_element))
+        continue;
+      double* element_grad = const_cast<double*>(move.gy);
+      for (std::size_t p = w + 1; p < m; ++p) {
+        ScalarInstruction& i = run[p];
+        for (const double** value : {&i.a, &i.b, &i.c})
+          if (*value == move.a) *value = move.y;
+        for (double** gradient : {&i.ga, &i.gb, &i.gc})
+          if (*gradient == move.ga) *gradient = element_grad;
+      }
+      run[w].y = move.y;
+      run[w].gy = move.gy;
+      folded[m] = true;
+    }
+    std::size_t kept = 0;
+    for (std::size_t p = 0; p < run.size(); ++p)
+      if (!folded[p]) run[kept++] = run[p];
+    run.resize(kept);
   }
 
   // 4. The gradient buffers that the backward sweep reads or adds into, the
@@ -324,8 +410,9 @@ class ReplayPlanner {
       if (!g || !overlaps(g, size, begin, end)) return;
       for (std::ptrdiff_t b = (g - begin) / kBlock; b * kBlock < (g - begin) + size; ++b) clear[std::size_t(b)] = true;
     };
-    for (const ReplayStep& step : plan_.backward)
-      for (const Operand* o = step.node->operands; o != step.node->outputs_end(); ++o) mark(o->gradient, o->size);
+    for (std::size_t k = 0; k < nodes_.size(); ++k)  // the nodes of the backward sweep
+      if (live_[k] && !is_wrapper(k) && !unit_[k] && k != sum_)
+        for (const Operand* o = nodes_[k]->operands; o != nodes_[k]->outputs_end(); ++o) mark(o->gradient, o->size);
     for (std::size_t k = 0; k < nodes_.size(); ++k)
       if (unit_[k])
         for (const Operand* in = nodes_[k]->inputs_begin(); in != nodes_[k]->inputs_end(); ++in)
@@ -389,7 +476,9 @@ class CompiledGradient {
   }
 
   // Operations a replay runs (views and constants are not operations).
-  std::size_t size() const { return plan_.forward.size(); }
+  std::size_t size() const { return plan_.operations; }
+  // Of those, the ones scalar blocks took (see the top), moves folded into them included.
+  std::size_t in_scalar_blocks() const { return plan_.in_scalar_blocks; }
   // Operations recorded, before dead ones were dropped and fused ones merged.
   std::size_t recorded() const { return plan_.recorded; }
   // Of those replayed, the ones that add their gradient in the forward sweep.

@@ -70,13 +70,24 @@ void unary_backward(const Node& base) {
 
 struct NegOp;
 struct MulScalarOp;
+struct SqrtOp;
+struct AddScalarOp;
+struct SubScalarOp;
+struct ScalarSubOp;
+struct DivScalarOp;
 
 // Negation and scaling by a constant are what compiled.hpp looks for above a
-// log joint (a potential is its negation).
+// log joint (a potential is its negation); they and the operations below of
+// one element join its scalar blocks.
 template <class Op>
 constexpr NodeKind unary_kind() {
   if constexpr (std::is_same_v<Op, NegOp>) return NodeKind::negate;
   else if constexpr (std::is_same_v<Op, MulScalarOp>) return NodeKind::scale_by_constant;
+  else if constexpr (std::is_same_v<Op, SqrtOp>) return NodeKind::square_root;
+  else if constexpr (std::is_same_v<Op, AddScalarOp>) return NodeKind::add_constant;
+  else if constexpr (std::is_same_v<Op, SubScalarOp>) return NodeKind::subtract_constant;
+  else if constexpr (std::is_same_v<Op, ScalarSubOp>) return NodeKind::constant_minus;
+  else if constexpr (std::is_same_v<Op, DivScalarOp>) return NodeKind::divide_by_constant;
   else return NodeKind::other;
 }
 
@@ -321,12 +332,17 @@ void broadcast_binary_backward(const Node& base) {
 
 struct AddOp;
 struct MulOp;
+struct SubOp;
+struct DivOp;
 
-// A product and a sum that compiled.hpp may merge into an fma.
+// A product and a sum that compiled.hpp may merge into an fma; these four of
+// one element join its scalar blocks.
 template <class Op>
 constexpr NodeKind binary_kind() {
   if constexpr (std::is_same_v<Op, AddOp>) return NodeKind::add;
   else if constexpr (std::is_same_v<Op, MulOp>) return NodeKind::multiply;
+  else if constexpr (std::is_same_v<Op, SubOp>) return NodeKind::subtract;
+  else if constexpr (std::is_same_v<Op, DivOp>) return NodeKind::divide;
   else return NodeKind::other;
 }
 

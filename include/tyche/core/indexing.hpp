@@ -101,6 +101,9 @@ Tensor gather_flat(const std::type_identity_t<T>& x, const Shape& shape, const s
                                    {Access::operand(x), Access::operand(*index_source)}, {Access::operand(y)})
                    : tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)},
                                    {Access::operand(y)});
+  // A plain move may join a scalar block (core/scalar_block.hpp); one that
+  // also lists its index array as an input stays an opaque node.
+  if (!index_is_variable) node.kind = NodeKind::move;
   node.x_index = index;
   node.y_index = nullptr;
   node.count = shape.numel();
@@ -382,6 +385,7 @@ Tensor concatenate_parts(std::size_t count, Part part, int axis) {
     MoveNode local;
     auto& node = tape.node_for(record, local, &move_forward, &move_backward, {Access::operand(p)},
                                {Access::operand(y)});
+    node.kind = NodeKind::move;
     node.x_index = nullptr;
     node.y_index = strided_offsets(p.shape(), strides, start * strides[std::size_t(a)]);
     node.count = p.size();

@@ -151,7 +151,16 @@ enum class NodeKind : std::uint8_t {
   add,               // a + b, likewise
   negate,            // -x
   scale_by_constant, // x * constant
-  loc_scale_density  // LocScaleNode (core/fused_densities.hpp): gets its compiled-only kernels when planned
+  loc_scale_density, // LocScaleNode (core/fused_densities.hpp): gets its compiled-only kernels when planned
+  // The rest only for compiled.hpp's scalar blocks (a run of one-element operations replayed by one kernel).
+  subtract,          // a - b
+  divide,            // a / b
+  square_root,       // sqrt(x)
+  add_constant,      // x + constant
+  subtract_constant, // x - constant
+  constant_minus,    // constant - x
+  divide_by_constant,// x / constant
+  move               // MoveNode (core/indexing.hpp): elements copied, possibly through index arrays
 };
 
 // Offered by a node that can compute one of its inputs itself when an fma
@@ -199,6 +208,13 @@ class NodeStore {
     return *new (allocate(sizeof(T))) T{};
   }
   Operand* operands(std::size_t n) { return new (allocate(n * sizeof(Operand))) Operand[n]; }
+  template <class T>
+  T* copy(std::span<const T> items) {
+    static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>);
+    T* first = static_cast<T*>(allocate(std::max<std::size_t>(1, items.size()) * sizeof(T)));
+    std::copy(items.begin(), items.end(), first);
+    return first;
+  }
 
  private:
   void* allocate(std::size_t bytes) {

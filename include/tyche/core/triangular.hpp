@@ -71,6 +71,7 @@ Tensor place(const std::type_identity_t<T>& x, const Shape& batch, const Shape& 
     for (std::int64_t e = 0; e < m; ++e) index[b * m + e] = b * event.numel() + offsets[std::size_t(e)];
   MoveNode local;
   auto& node = tape.node_for(grad, local, &move_forward, &move_backward, {Access::operand(x)}, {Access::operand(y)});
+  node.kind = NodeKind::move;
   node.x_index = nullptr;
   node.y_index = index;
   node.count = count;

@@ -48,8 +48,14 @@
 // number of previous steps visible to discrete enumeration) is accepted for
 // NumPyro's signature and has no effect: tyche enumerates discrete sites
 // outside a scan only (no markov); a discrete latent site inside f is not
-// summed out step by step. The compiled gradient of a model with scan records every step (the
-// recording grows with T); it does not record the step once and replay it.
+// summed out step by step.
+//
+// Compiled gradients. compile_gradient records every step's operations (the
+// recording grows with T, as a loop's would); it does not record the step
+// once. A step's one-element operations (a recursion's arithmetic on scalar
+// parameters and carries) are replayed as scalar blocks, one table of
+// instructions for a run of them (core/scalar_block.hpp), instead of one
+// call per operation each way.
 #pragma once
 
 #include "tyche/core/indexing.hpp"
