@@ -31,6 +31,7 @@
 #pragma once
 
 #include "tyche/core/compiled.hpp"
+#include "tyche/core/elementwise.hpp"
 #include "tyche/distributions/random.hpp"
 #include "tyche/infer/autoguide.hpp"
 #include "tyche/infer/potential.hpp"
@@ -136,7 +137,7 @@ class AutoNormalElbo {
       guide_key = next;
       fill_standard_normal(site_key, eps_.data() + site.u, site.size);
       for (std::int64_t i = 0; i < site.size; ++i) {
-        const double e = eps_[site.u + i], scale = softplus(params[site.scale + i]);
+        const double e = eps_[site.u + i], scale = softplus_scalar(params[site.scale + i]);
         u_[site.u + i] = params[site.loc + i] + scale * e;
         log_q -= 0.5 * e * e + std::log(scale);
       }
@@ -145,16 +146,14 @@ class AutoNormalElbo {
     const double potential = compiled_(u_, potential_gradient_);
     for (const AutoNormalSite& site : sites_)
       for (std::int64_t i = 0; i < site.size; ++i) {
-        const double raw = params[site.scale + i], g = potential_gradient_[site.u + i];
+        // scale = softplus(raw) as biject_to(softplus_positive) maps it; its
+        // derivative, the sigmoid, is exp(raw - scale).
+        const double raw = params[site.scale + i], scale = softplus_scalar(raw), g = potential_gradient_[site.u + i];
         gradient[site.loc + i] += weight * g;
-        gradient[site.scale + i] += weight * (g * eps_[site.u + i] - 1.0 / softplus(raw)) * sigmoid(raw);
+        gradient[site.scale + i] += weight * (g * eps_[site.u + i] - 1.0 / scale) * std::exp(raw - scale);
       }
     return weight * (potential + log_q);
   }
-
-  // As biject_to(softplus_positive) maps the raw scale, and its derivative.
-  static double softplus(double x) { return x > 0.0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
-  static double sigmoid(double x) { return x >= 0.0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x)); }
 
   CompiledGradient<Potential> compiled_;
   std::vector<AutoNormalSite> sites_;
