@@ -179,7 +179,7 @@ class ScanStackedT : public dist::DistributionBase<ScanStackedT<>> {
         (name != "Normal" && name != "Cauchy" && name != "Laplace" && name != "Logistic"))
       return nullptr;
     for (std::size_t t = 0; t < steps_.size(); ++t)
-      if (scales_[t] || typeid(*steps_[t]) != typeid(front)) return nullptr;
+      if (const auto& step = *steps_[t]; scales_[t] || typeid(step) != typeid(front)) return nullptr;
     const auto series = [&](const Tensor& (dist::LocScaleFamily::*parameter)() const) {
       const Tensor& first = (family->*parameter)();
       bool shared = true;

@@ -246,7 +246,10 @@ struct ParticleTraces {
 template <class Model, class Guide, class ArgsTuple, class AroundModel = std::identity>
 ParticleTraces run_particle(Key key, const ValueMap& params, const Model& model, const Guide& guide,
                             const ArgsTuple& args, const AroundModel& around_model = {}) {
-  const auto [model_key, guide_key] = split(key);
+  // Named keys, not a structured binding: lambdas below capture them, which
+  // clang before 16 refuses for bindings.
+  const std::array<Key, 2> keys = split(key);
+  const Key model_key = keys[0], guide_key = keys[1];
   Trace guide_trace = std::apply(
       [&](const auto&... a) {
         return tyche::trace(tyche::substitute(tyche::seed(std::cref(guide), guide_key), params)).get_trace(a...);

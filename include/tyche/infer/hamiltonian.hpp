@@ -944,8 +944,9 @@ class HamiltonianChainT {
   // probability of one leapfrog step from the current point crosses 0.8.
   double heuristic_step_size(double eps) {
     if (eps == 0 || eps > 1e7 || std::isnan(eps)) return eps;
-    const auto [next_key, heuristic_key] = split(key_);
-    key_ = next_key;
+    const std::array<Key, 2> keys = split(key_);  // not a binding: the lambda captures it
+    key_ = keys[0];
+    const Key heuristic_key = keys[1];
     std::uint32_t trials = 0;
     const auto delta_H = [&](double step) {
       const Key momentum_key = fold_in(heuristic_key, trials++);
