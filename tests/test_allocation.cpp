@@ -370,11 +370,11 @@ TEST_CASE("a NUTS transition after warm-up allocates nothing on the heap, throug
   CHECK(heap_calls(400) == shorter);
 }
 
-// SVI::run with an AutoNormal guide and Trace_ELBO replays the model's
-// recorded potential at each step (infer/auto_normal_elbo.hpp): two runs
-// from the same seed, one with more steps, make the same number of heap
-// calls, so a step allocates nothing (the eager path allocates in every one).
-TEST_CASE("an SVI step with AutoNormal and Trace_ELBO allocates nothing on the heap, through SVI::run") {
+// SVI::run with an autoguide and Trace_ELBO replays the model's recorded
+// potential at each step (infer/auto_guide_elbo.hpp): two runs from the same
+// seed, one with more steps, make the same number of heap calls, so a step
+// allocates nothing (the eager path allocates in every one).
+TEST_CASE("an SVI step with an autoguide and Trace_ELBO allocates nothing on the heap, through SVI::run") {
   const Tensor x{-1.2, -0.4, 0.3, 0.9, 1.6, 2.2};
   const Tensor y{0.1, 0.0, 1.0, 1.0, 1.0, 1.0};
   const auto model = [&] {
@@ -384,8 +384,8 @@ TEST_CASE("an SVI step with AutoNormal and Trace_ELBO allocates nothing on the h
     tyche::plate data("data", 6);
     tyche::sample("y", tyche::dist::Normal(a + b * x, s), y);
   };
-  const auto heap_calls = [&](int num_steps) {
-    tyche::SVI svi(model, tyche::AutoNormal(model), tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
+  const auto heap_calls = [&](const auto& make_guide, int num_steps) {
+    tyche::SVI svi(model, make_guide(), tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
     g_allocations = 0;
     g_counting = true;
     const auto result = svi.run(2, num_steps, tyche::SVIRunOptions{.progress_bar = false});
@@ -393,8 +393,13 @@ TEST_CASE("an SVI step with AutoNormal and Trace_ELBO allocates nothing on the h
     REQUIRE(result.losses.size() == num_steps);
     return g_allocations.load();
   };
-  heap_calls(10);  // first uses: the thread's tape arenas and the like
-  const long shorter = heap_calls(50);
-  CHECK(shorter > 0);
-  CHECK(heap_calls(250) == shorter);
+  const auto steps_allocate_nothing = [&](const auto& make_guide) {
+    heap_calls(make_guide, 10);  // first uses: the thread's tape arenas and the like
+    const long shorter = heap_calls(make_guide, 50);
+    CHECK(shorter > 0);
+    CHECK(heap_calls(make_guide, 250) == shorter);
+  };
+  SECTION("AutoNormal") { steps_allocate_nothing([&] { return tyche::AutoNormal(model); }); }
+  SECTION("AutoMultivariateNormal") { steps_allocate_nothing([&] { return tyche::AutoMultivariateNormal(model); }); }
+  SECTION("AutoDelta") { steps_allocate_nothing([&] { return tyche::AutoDelta(model); }); }
 }

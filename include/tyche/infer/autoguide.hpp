@@ -228,7 +228,7 @@ const Tensor& param_value(const std::type_identity_t<M>& params, const std::stri
 }  // namespace detail
 
 namespace detail {
-struct AutoNormalAccess;  // infer/auto_normal_elbo.hpp: SVI::run's compiled path
+struct AutoGuideAccess;  // infer/auto_guide_elbo.hpp: SVI::run's compiled path
 }
 
 template <class Model>
@@ -319,7 +319,7 @@ class AutoNormal {
   const Model& model() const { return model_; }
 
  private:
-  friend struct detail::AutoNormalAccess;
+  friend struct detail::AutoGuideAccess;
 
   const std::vector<detail::AutoSite>& sites() const {
     if (!prototype_->ready)
@@ -383,6 +383,8 @@ class AutoDelta {
   const Model& model() const { return model_; }
 
  private:
+  friend struct detail::AutoGuideAccess;
+
   std::string loc_name(const detail::AutoSite& site) const { return site.name + "_" + options_.prefix + "_loc"; }
 
   Model model_;
@@ -573,6 +575,8 @@ class AutoMultivariateNormal {
   const Model& model() const { return model_; }
 
  private:
+  friend struct detail::AutoGuideAccess;
+
   const detail::AutoPrototype& prototype() const {
     if (!prototype_->ready)
       throw std::logic_error(
@@ -648,6 +652,8 @@ class AutoLaplaceApproximation {
   const Model& model() const { return model_; }
 
  private:
+  friend struct detail::AutoGuideAccess;
+
   static ValueMap body(const detail::AutoPrototype& prototype, const std::string& prefix) {
     const Tensor loc = param(prefix + "_loc", detail::init_latent(prototype));
     const Tensor latent =

@@ -220,12 +220,15 @@ ConstrainedValue constrain_coordinates(const constraints::Constraint& support,
 
 // A latent site's value at u: its coordinates mapped onto its support, with
 // the log-Jacobian of the map added as a factor site (inside the site's
-// plates, scale and mask, which the factor passes through as well).
+// plates, scale and mask, which the factor passes through as well) unless
+// `with_jacobian` is false.
 template <class T = Tensor>
-Tensor constrain_site(const Message& msg, const LatentSite& site, const std::type_identity_t<T>& u) {
+Tensor constrain_site(const Message& msg, const LatentSite& site, const std::type_identity_t<T>& u,
+                      bool with_jacobian) {
   const Tensor coordinates = u.slice(site.offset, site.offset + site.size()).reshape(site.unconstrained_shape);
   const constraints::Constraint support = msg.fn->support();
   if (support.kind() == constraints::Kind::real) return coordinates;
+  if (!with_jacobian) return biject_to(support)->forward(coordinates);
   ConstrainedValue constrained = constrain_coordinates(support, coordinates, msg.fn->event_dim());
   factor("_" + msg.name + "_log_det", constrained.log_det);
   return std::move(constrained.value);
@@ -235,12 +238,15 @@ Tensor constrain_site(const Message& msg, const LatentSite& site, const std::typ
 
 // The potential energy of `model` called with fixed arguments, over the
 // latent sites of `layout` (see the top). A PotentialEnergy is a value: it
-// keeps a copy of the model and of its arguments.
+// keeps a copy of the model and of its arguments. With `with_jacobian`
+// false it is -log p(T(u)) without the log |det J| factors: the objective of
+// a point estimate in the constrained space (AutoDelta's MAP), not a density
+// on u.
 template <class Model, class... Args>
 class PotentialEnergy {
  public:
-  PotentialEnergy(Model model, std::tuple<Args...> args, LatentLayout layout)
-      : model_(std::move(model)), args_(std::move(args)), layout_(std::move(layout)) {
+  PotentialEnergy(Model model, std::tuple<Args...> args, LatentLayout layout, bool with_jacobian = true)
+      : model_(std::move(model)), args_(std::move(args)), layout_(std::move(layout)), with_jacobian_(with_jacobian) {
     if (layout_.enumerated().empty()) return;
     std::string names;
     for (const std::string& name : layout_.enumerated()) names += (names.empty() ? "`" : ", `") + name + "`";
@@ -274,7 +280,7 @@ class PotentialEnergy {
         return std::nullopt;
       }
       ++visited;
-      return detail::constrain_site(msg, *site, u);
+      return detail::constrain_site(msg, *site, u, with_jacobian_);
     };
     Trace recorded = record(constrain);
     if (visited != layout_.sites().size()) {
@@ -349,6 +355,7 @@ class PotentialEnergy {
   Model model_;
   std::tuple<Args...> args_;
   LatentLayout layout_;
+  bool with_jacobian_;
 };
 
 // The potential energy of model(args...): one run under seed(0) finds the

@@ -29,9 +29,12 @@
 // names. `update` splits the state's key, differentiates the loss at the
 // constrained params by reverse AD (value_and_grad) and takes one optimiser
 // step. The model and the guide are called with the same arguments. `run`
-// takes the same steps; with an AutoNormal guide and Trace_ELBO it records
-// the model's potential energy once and replays it at every step
-// (infer/auto_normal_elbo.hpp says when), which changes only the speed.
+// takes the same steps; with an autoguide (AutoNormal,
+// AutoMultivariateNormal, AutoLaplaceApproximation, AutoDelta) and
+// Trace_ELBO it records the model's potential energy once and replays it at
+// every step (infer/auto_guide_elbo.hpp says when), which changes only the
+// speed. update and evaluate always run the guide and the model under their
+// handlers: a loop of update is the slow path.
 //
 // A template over a defaulted parameter where needed (the idiom of
 // core/tensor.hpp): including tyche compiles none of this.
@@ -39,7 +42,7 @@
 
 #include "tyche/core/grad.hpp"
 #include "tyche/distributions/biject_to.hpp"
-#include "tyche/infer/auto_normal_elbo.hpp"
+#include "tyche/infer/auto_guide_elbo.hpp"
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/optim.hpp"
 #include "tyche/infer/param_layout.hpp"
@@ -51,6 +54,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -230,15 +234,18 @@ class SVI {
         return init_from(PRNGKey(rng_seed), model_args, options.init_params);
       }
     }();
-    if constexpr (detail::IsAutoNormal<Guide>::value && std::is_same_v<Loss, Trace_ELBO>) {
-      // The compiled path (infer/auto_normal_elbo.hpp), when it applies.
-      const auto potential = detail::potential_of(model_, model_args);
-      if (auto sites = detail::auto_normal_sites(potential.layout(), guide_, layout())) {
-        std::optional<detail::AutoNormalElbo<std::remove_const_t<decltype(potential)>>> compiled;
+    if constexpr (detail::IsCompiledAutoGuide<Guide>::value && std::is_same_v<Loss, Trace_ELBO>) {
+      // The compiled path (infer/auto_guide_elbo.hpp), when it applies.
+      const auto potential = detail::potential_of(model_, model_args, !detail::IsAutoDelta<Guide>::value);
+      if (auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout())) {
+        std::optional<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>> compiled;
         try {
-          compiled.emplace(potential, std::move(*sites), loss_.num_particles);
-        } catch (const ConcretizationError&) {
-          // The model reads a parameter's value: step as update does.
+          compiled.emplace(potential, std::move(*plan), loss_.num_particles);
+        } catch (const ConcretizationError& e) {
+          std::cerr << "tyche: SVI::run: the model reads the value of a parameter while it runs, so its potential "
+                       "energy cannot be recorded; every step runs the guide and the model with value_and_grad "
+                       "instead ("
+                    << e.what() << ")\n";
         }
         if (compiled) return run_loop(std::move(state), num_steps, options, *compiled);
       }
