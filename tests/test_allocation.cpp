@@ -384,8 +384,9 @@ TEST_CASE("an SVI step with an autoguide and Trace_ELBO allocates nothing on the
     tyche::plate data("data", 6);
     tyche::sample("y", tyche::dist::Normal(a + b * x, s), y);
   };
-  const auto heap_calls = [&](const auto& make_guide, int num_steps) {
-    tyche::SVI svi(model, make_guide(), tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
+  const auto heap_calls = [&](const auto& make_guide, int num_steps, int particles) {
+    tyche::SVI svi(model, make_guide(), tyche::optim::Adam({.step_size = 0.01}),
+                   tyche::Trace_ELBO{.num_particles = particles});
     g_allocations = 0;
     g_counting = true;
     const auto result = svi.run(2, num_steps, tyche::SVIRunOptions{.progress_bar = false});
@@ -393,13 +394,14 @@ TEST_CASE("an SVI step with an autoguide and Trace_ELBO allocates nothing on the
     REQUIRE(result.losses.size() == num_steps);
     return g_allocations.load();
   };
-  const auto steps_allocate_nothing = [&](const auto& make_guide) {
-    heap_calls(make_guide, 10);  // first uses: the thread's tape arenas and the like
-    const long shorter = heap_calls(make_guide, 50);
+  const auto steps_allocate_nothing = [&](const auto& make_guide, int particles = 1) {
+    heap_calls(make_guide, 10, particles);  // first uses: the thread's tape arenas and the like
+    const long shorter = heap_calls(make_guide, 50, particles);
     CHECK(shorter > 0);
-    CHECK(heap_calls(make_guide, 250) == shorter);
+    CHECK(heap_calls(make_guide, 250, particles) == shorter);
   };
   SECTION("AutoNormal") { steps_allocate_nothing([&] { return tyche::AutoNormal(model); }); }
+  SECTION("AutoNormal, 3 particles") { steps_allocate_nothing([&] { return tyche::AutoNormal(model); }, 3); }
   SECTION("AutoMultivariateNormal") { steps_allocate_nothing([&] { return tyche::AutoMultivariateNormal(model); }); }
   SECTION("AutoDelta") { steps_allocate_nothing([&] { return tyche::AutoDelta(model); }); }
 }

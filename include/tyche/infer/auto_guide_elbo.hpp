@@ -229,8 +229,8 @@ class AutoGuideElbo {
     gradient.setZero();
     if (num_particles_ == 1) return particle(key, params, gradient, 1.0);
     double loss = 0.0;
-    for (const Key& particle_key : split(key, num_particles_))
-      loss += particle(particle_key, params, gradient, 1.0 / num_particles_);
+    for (int i = 0; i < num_particles_; ++i)  // fold_in(key, i) is split(key, num_particles)[i], without the vector
+      loss += particle(fold_in(key, std::uint32_t(i)), params, gradient, 1.0 / num_particles_);
     return loss;
   }
 
