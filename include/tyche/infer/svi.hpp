@@ -54,12 +54,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <unistd.h>
@@ -147,6 +151,76 @@ class SVIProgress {
   Clock::time_point start_ = Clock::now(), last_ = {};
 };
 
+// The values of update's arguments, copied, so that a later call can tell
+// whether it passes the same ones: the address of a Tensor's storage says
+// nothing, as a view of memory the caller rewrites keeps its address.
+template <class = void>
+class ArgumentValuesT {
+ public:
+  template <class ArgsTuple>
+  static constexpr bool supported = []<class... A>(std::type_identity<std::tuple<A...>>) {
+    return ((std::is_same_v<std::decay_t<A>, Tensor> || std::is_arithmetic_v<std::decay_t<A>>) && ...);
+  }(std::type_identity<std::decay_t<ArgsTuple>>{});
+
+  template <class ArgsTuple>
+  explicit ArgumentValuesT(const ArgsTuple& args) {
+    std::apply([&](const auto&... a) { (append(a), ...); }, args);
+  }
+  // Bit for bit, so that NaN data still matches itself.
+  template <class ArgsTuple>
+  bool same(const ArgsTuple& args) const {
+    std::size_t shape = 0, value = 0;
+    bool equal = true;
+    const auto compare = [&](const auto& a) {
+      if (!equal) return;
+      if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
+        equal = shape < shapes_.size() && shapes_[shape++] == a.shape() &&
+                std::memcmp(values_.data() + value, a.data(), sizeof(double) * std::size_t(a.size())) == 0;
+        value += std::size_t(a.size());
+      } else {
+        const double d = double(a);
+        equal = std::memcmp(values_.data() + value++, &d, sizeof d) == 0;
+      }
+    };
+    std::apply([&](const auto&... a) { (compare(a), ...); }, args);
+    return equal;
+  }
+
+ private:
+  template <class A>
+  void append(const A& a) {
+    if constexpr (std::is_same_v<A, Tensor>) {
+      shapes_.push_back(a.shape());
+      values_.insert(values_.end(), a.data(), a.data() + a.size());
+    } else {
+      values_.push_back(double(a));
+    }
+  }
+  std::vector<Shape> shapes_;
+  std::vector<double> values_;
+};
+using ArgumentValues = ArgumentValuesT<>;
+
+// Where SVI keeps update's recording (see SVI::update). A copy or a move of
+// an SVI starts without one: the recording refers to its SVI's model.
+struct UpdateRecordingSlot {
+  struct Recording {
+    virtual ~Recording() = default;
+  };
+  UpdateRecordingSlot() = default;
+  UpdateRecordingSlot(const UpdateRecordingSlot&) {}
+  UpdateRecordingSlot& operator=(const UpdateRecordingSlot&) {
+    recording.reset();  // the SVI assigned to holds another model now
+    given_up = false;
+    return *this;
+  }
+
+  std::mutex mutex;
+  std::unique_ptr<Recording> recording;
+  std::thread::id thread;     // the recording serves the thread that made it
+  bool given_up = false;      // the arguments changed after a single step: data moves every step
+};
+
 }  // namespace detail
 
 template <class Model, class Guide, optim::Optimizer Optim, class Loss = Trace_ELBO>
@@ -166,7 +240,13 @@ class SVI {
     return init_from(PRNGKey(rng_seed), model_args, options.init_params);
   }
 
-  // One optimiser step: (the new state, the loss at the old params).
+  // One optimiser step: (the new state, the loss at the old params). With an
+  // autoguide and Trace_ELBO the first call records the model's potential
+  // energy, as run does, and later calls with the same argument values (a
+  // Tensor or a number each, compared by value) replay it: the same steps,
+  // faster. Arguments that change between calls are differentiated with
+  // handlers, as are other guides and losses; when they change after a single
+  // step (a new minibatch each step) no recording is tried again.
   template <class... Args>
   std::pair<State, double> update(const State& state, const Args&... args) const {
     return step(state, std::forward_as_tuple(args...), false);
@@ -234,21 +314,8 @@ class SVI {
         return init_from(PRNGKey(rng_seed), model_args, options.init_params);
       }
     }();
-    if constexpr (detail::IsCompiledAutoGuide<Guide>::value && std::is_same_v<Loss, Trace_ELBO>) {
-      // The compiled path (infer/auto_guide_elbo.hpp), when it applies.
-      const auto potential = detail::potential_of(model_, model_args, !detail::IsAutoDelta<Guide>::value);
-      if (auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout())) {
-        std::optional<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>> compiled;
-        try {
-          compiled.emplace(potential, std::move(*plan), loss_.num_particles);
-        } catch (const ConcretizationError& e) {
-          std::cerr << "tyche: SVI::run: the model reads the value of a parameter while it runs, so its potential "
-                       "energy cannot be recorded; every step runs the guide and the model with value_and_grad "
-                       "instead ("
-                    << e.what() << ")\n";
-        }
-        if (compiled) return run_loop(std::move(state), num_steps, options, *compiled);
-      }
+    if constexpr (kCompilable) {
+      if (const auto compiled = compiled_elbo(model_args)) return run_loop(std::move(state), num_steps, options, *compiled);
     }
     const auto eager = [&](Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient) {
       return eager_loss_and_grad(step_key, u, gradient, model_args);
@@ -315,11 +382,70 @@ class SVI {
     return {optimizer_.init(u), rng_key};
   }
 
+  static constexpr bool kCompilable = detail::IsCompiledAutoGuide<Guide>::value && std::is_same_v<Loss, Trace_ELBO>;
+
+  // The loss recorded from the model's potential (infer/auto_guide_elbo.hpp)
+  // when that path applies, null otherwise.
+  template <class ArgsTuple>
+  auto compiled_elbo(const ArgsTuple& args) const {
+    const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
+    std::unique_ptr<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>> compiled;
+    if (auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout())) {
+      try {
+        compiled = std::make_unique<typename decltype(compiled)::element_type>(potential, std::move(*plan),
+                                                                                loss_.num_particles);
+      } catch (const ConcretizationError& e) {
+        std::cerr << "tyche: SVI: the model reads the value of a parameter while it runs, so its potential energy "
+                     "cannot be recorded; every step runs the guide and the model with value_and_grad instead ("
+                  << e.what() << ")\n";
+      }
+    }
+    return compiled;
+  }
+
+  // update's loss and gradient: the recording of these argument values when
+  // there is one or one can be made (see update), else eager_loss_and_grad.
+  template <class ArgsTuple>
+  double update_loss_and_grad(Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient,
+                              const ArgsTuple& args) const {
+    if constexpr (kCompilable && detail::ArgumentValues::supported<ArgsTuple>) {
+      using Elbo = typename decltype(compiled_elbo(args))::element_type;
+      struct Recording : detail::UpdateRecordingSlot::Recording {
+        detail::ArgumentValues arguments;
+        std::unique_ptr<Elbo> elbo;
+        std::int64_t steps = 0;
+        Recording(const ArgsTuple& a, std::unique_ptr<Elbo> e) : arguments(a), elbo(std::move(e)) {}
+      };
+      detail::UpdateRecordingSlot& slot = update_recording_;
+      const std::lock_guard<std::mutex> lock(slot.mutex);
+      auto* recording = dynamic_cast<Recording*>(slot.recording.get());
+      const bool same_thread = slot.thread == std::this_thread::get_id();
+      if (recording && same_thread && recording->arguments.same(args)) {
+        ++recording->steps;
+        return (*recording->elbo)(step_key, u, gradient);
+      }
+      if (recording && recording->steps <= 1) slot.given_up = true;
+      if (!slot.given_up) {
+        slot.recording.reset();
+        if (auto elbo = compiled_elbo(args)) {
+          auto made = std::make_unique<Recording>(args, std::move(elbo));
+          made->steps = 1;
+          const double loss = (*made->elbo)(step_key, u, gradient);
+          slot.recording = std::move(made);
+          slot.thread = std::this_thread::get_id();
+          return loss;
+        }
+        slot.given_up = true;  // the path does not apply to this model and guide
+      }
+    }
+    return eager_loss_and_grad(step_key, u, gradient, args);
+  }
+
   template <class ArgsTuple>
   std::pair<State, double> step(const State& state, const ArgsTuple& args, bool stable) const {
     const auto [next_key, step_key] = split(state.rng_key);
     Eigen::VectorXd gradient(layout().size());
-    const double loss = eager_loss_and_grad(step_key, optimizer_.get_params(state.optim_state), gradient, args);
+    const double loss = update_loss_and_grad(step_key, optimizer_.get_params(state.optim_state), gradient, args);
     State next = state;
     advance(next, next_key, loss, gradient, stable);
     return {std::move(next), loss};
@@ -347,6 +473,7 @@ class SVI {
   Optim optimizer_;
   Loss loss_;
   std::optional<ParamLayout> layout_;
+  mutable detail::UpdateRecordingSlot update_recording_;
 };
 
 }  // namespace tyche
