@@ -3,10 +3,10 @@
 // (bench/bench_models.hpp), with an AutoNormal guide, Adam(0.01) and
 // Trace_ELBO, through SVI::run, the path users take. Measured in one run:
 // - steps per second of SVI::run, which replays the model's recorded
-//   potential at each step (infer/auto_normal_elbo.hpp), against the same
-//   run with the guide's type hidden from SVI, which differentiates the loss
-//   with handlers at every step as SVI::update does; both runs start from
-//   the same seed and must end at the same params (checked, exit 1 if not);
+//   potential at each step (infer/auto_guide_elbo.hpp), against the same
+//   run with the guide's type hidden from SVI, which differentiates the
+//   loss with handlers at every step, as for a hand-written guide; both runs
+//   start from the same seed and must end at the same params (checked, exit 1 if not);
 // - steps per second of the same step written by hand (HandWrittenSvi:
 //   Eigen and plain loops, the log joint's gradient derived on paper, Adam's
 //   equations as optim.hpp's), and the median of the rounds' ratios SVI::run
@@ -52,7 +52,7 @@ double median(std::vector<double> v) {
 //          - sum_i (y_i l_i - softplus(l_i)),   l = alpha + X beta,
 //   dU/dalpha = alpha / 2.5^2 - sum_i r_i,   dU/dbeta = beta - X^T r,   r = y - sigmoid(l).
 // The guide draws z = loc + softplus(raw) * eps; the loss and its gradient
-// are those of infer/auto_normal_elbo.hpp's comment.
+// are those of infer/auto_guide_elbo.hpp's comment.
 class HandWrittenSvi {
  public:
   // loc and raw in z's order; key: the state's key that SVI::run starts from.
@@ -220,7 +220,7 @@ int main() {
   std::printf("SVI, logistic regression N=1000 D=3, AutoNormal, Adam(0.01), Trace_ELBO, %d steps, median of %d rounds\n",
               kSteps, kRounds);
   std::printf("  SVI::run (recorded potential)     %9.0f steps/s\n", median(compiled_rates));
-  std::printf("  handlers at every step (update's) %9.0f steps/s   (%.1fx slower)\n", median(eager_rates),
+  std::printf("  handlers at every step (eager)    %9.0f steps/s   (%.1fx slower)\n", median(eager_rates),
               median(compiled_rates) / median(eager_rates));
   std::printf("  hand-written Eigen step           %9.0f steps/s   (SVI::run / hand-written time per step: %.2f)\n",
               median(hand_rates), median(run_over_hand));

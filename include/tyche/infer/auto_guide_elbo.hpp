@@ -1,9 +1,9 @@
-// AutoGuideElbo: Trace_ELBO of an autoguide (AutoNormal, AutoMultivariateNormal,
-// AutoLaplaceApproximation, AutoDelta) computed from the model's potential
-// energy, recorded once (compile_gradient) and replayed at every step.
-// SVI::run takes this path by itself when the loss is Trace_ELBO and the
-// guide is one of these, the model having no param site of its own; it
-// changes nothing but the speed.
+// AutoGuideElbo: Trace_ELBO (or TraceEnum_ELBO) of an autoguide (AutoNormal,
+// AutoMultivariateNormal, AutoLaplaceApproximation, AutoDelta) computed from
+// the model's potential energy, recorded once (compile_gradient) and replayed
+// at every step. SVI::run and update take this path by themselves when the
+// loss is one of these and the guide is one of these, the model having no
+// param site of its own; it changes nothing but the speed.
 //
 //   auto guide = tyche::AutoNormal(model);
 //   tyche::SVI svi(model, guide, tyche::optim::Adam({.step_size = 0.01}), tyche::Trace_ELBO{});
@@ -34,8 +34,13 @@
 // multivariate normal: one, for its latent vector). So a run gives the
 // params a loop of SVI::update gives, to rounding.
 //
+// TraceEnum_ELBO sums the model's sites marked for enumeration out of the
+// model's density; so does the potential (potential.hpp), which the loss
+// above then reads as it stands.
+//
 // When does it apply: every latent site of the model is guided, with the
-// same sizes; the params are exactly the guide's; no site is enumerated; and
+// same sizes, but for the discrete sites TraceEnum_ELBO sums out (exactly
+// those marked for enumeration); the params are exactly the guide's; and
 // the potential can be recorded (the model does not branch on a parameter's
 // value; when it does, SVI::run says so on standard error and steps as
 // update does).
@@ -184,10 +189,14 @@ struct AutoGuideAccess {
 
 // The plan for an autoguide, when the path applies (see the top): the
 // checks every kind shares, then the guide's own.
+// `enumerates`: the loss sums the model's sites marked for enumeration out
+// (TraceEnum_ELBO), as the potential does with its enumerated sites; with
+// Trace_ELBO a discrete latent site has no place in this path.
 template <class Guide>
 std::optional<AutoGuidePlan> auto_guide_plan(const Guide& guide, const LatentLayout& latent,
-                                             const ParamLayout& params) {
-  if (!latent.enumerated().empty() || latent.sites().size() != AutoGuideAccess::prototype(guide).sites.size())
+                                             const ParamLayout& params, bool enumerates) {
+  if ((!enumerates && !latent.enumerated().empty()) ||
+      latent.sites().size() != AutoGuideAccess::prototype(guide).sites.size())
     return std::nullopt;
   std::optional<AutoGuidePlan> plan = AutoGuideAccess::plan(guide, latent, params);
   if (!plan || std::int64_t(plan->u_of_z.size()) != latent.size()) return std::nullopt;
@@ -196,6 +205,17 @@ std::optional<AutoGuidePlan> auto_guide_plan(const Guide& guide, const LatentLay
   if (plan->kind == AutoGuidePlan::Kind::multivariate_normal) guide_params += latent.size() * (latent.size() + 1) / 2;
   if (guide_params != params.size()) return std::nullopt;
   return plan;
+}
+
+// Whether the sites the potential sums out are exactly those the model marks
+// infer["enumerate"] = "parallel", the ones TraceEnum_ELBO sums out.
+template <class Model, class ArgsTuple>
+bool enumerates_as_marked(const Model& model, const ArgsTuple& args, const LatentLayout& latent) {
+  if (latent.enumerated().empty()) return true;
+  const Trace run = initial_trace(model, args);
+  for (const std::string& name : latent.enumerated())
+    if (!run.contains(name) || !marked_parallel(run[name])) return false;
+  return true;
 }
 
 // The potential energy of model(args...), the model held by reference.

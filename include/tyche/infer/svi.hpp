@@ -46,6 +46,7 @@
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/optim.hpp"
 #include "tyche/infer/param_layout.hpp"
+#include "tyche/infer/trace_enum_elbo.hpp"
 #include "tyche/infer/trailing_options.hpp"
 
 #include <Eigen/Core>
@@ -175,7 +176,8 @@ class ArgumentValuesT {
       if (!equal) return;
       if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
         equal = shape < shapes_.size() && shapes_[shape++] == a.shape() &&
-                std::memcmp(values_.data() + value, a.data(), sizeof(double) * std::size_t(a.size())) == 0;
+                (a.size() == 0 ||  // memcmp must not see the null data of an empty array
+                 std::memcmp(values_.data() + value, a.data(), sizeof(double) * std::size_t(a.size())) == 0);
         value += std::size_t(a.size());
       } else {
         const double d = double(a);
@@ -191,7 +193,7 @@ class ArgumentValuesT {
   void append(const A& a) {
     if constexpr (std::is_same_v<A, Tensor>) {
       shapes_.push_back(a.shape());
-      values_.insert(values_.end(), a.data(), a.data() + a.size());
+      if (a.size() > 0) values_.insert(values_.end(), a.data(), a.data() + a.size());
     } else {
       values_.push_back(double(a));
     }
@@ -382,7 +384,9 @@ class SVI {
     return {optimizer_.init(u), rng_key};
   }
 
-  static constexpr bool kCompilable = detail::IsCompiledAutoGuide<Guide>::value && std::is_same_v<Loss, Trace_ELBO>;
+  static constexpr bool kEnumerates = std::is_same_v<Loss, TraceEnum_ELBO>;
+  static constexpr bool kCompilable =
+      detail::IsCompiledAutoGuide<Guide>::value && (std::is_same_v<Loss, Trace_ELBO> || kEnumerates);
 
   // The loss recorded from the model's potential (infer/auto_guide_elbo.hpp)
   // when that path applies, null otherwise.
@@ -390,7 +394,8 @@ class SVI {
   auto compiled_elbo(const ArgsTuple& args) const {
     const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
     std::unique_ptr<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>> compiled;
-    if (auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout())) {
+    auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout(), kEnumerates);
+    if (plan && detail::enumerates_as_marked(model_, args, potential.layout())) {
       try {
         compiled = std::make_unique<typename decltype(compiled)::element_type>(potential, std::move(*plan),
                                                                                 loss_.num_particles);
