@@ -3,8 +3,8 @@
 // against Boost.Math, including log rates and logits of +-50 where a rate or
 // probability formed first overflows, underflows or rounds to 1; the fused
 // log_prob_sum against the sum of log_prob; gradients against finite
-// differences, eager and compiled; and NUTS on a Poisson log-linear regression
-// against the posterior computed by quadrature.
+// differences, eager and compiled; and NUTS on a Poisson log-linear and a
+// binomial logistic regression against the posterior computed by quadrature.
 #include <catch2/catch.hpp>
 #include <tyche/distributions/discrete.hpp>
 #include <tyche/tyche.hpp>
@@ -206,39 +206,33 @@ TEST_CASE("Poisson by log rate: sample, mean, variance and argument checks") {
   REQUIRE_THROWS_CONTAINING(dist::Poisson(dist::PoissonArgs{}), std::invalid_argument, "neither");
 }
 
-TEST_CASE("NUTS on a Poisson log-linear regression by log rate recovers the posterior computed by quadrature",
-          "[mcmc][statistical]") {
-  // alpha, beta ~ Normal(0, 2); y_i ~ Poisson(exp(alpha + beta x_i)), 30 points.
-  constexpr int points = 30;
-  std::vector<double> xs(points);
-  for (int i = 0; i < points; ++i) xs[std::size_t(i)] = -1.0 + 2.0 * i / (points - 1);
-  const Tensor x(xs, Shape{points});
-  const Tensor y = dist::Poisson({.log_rate = 0.5 + 1.2 * x}).sample(tyche::PRNGKey(11));
-  const auto model = [&] {
-    const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 2.0));
-    const Tensor beta = tyche::sample("beta", dist::Normal(0.0, 2.0));
-    tyche::plate data("data", points);
-    tyche::sample("y", dist::Poisson({.log_rate = alpha + beta * x}), y);
-  };
+namespace {
 
-  // The reference: the exact posterior moments by quadrature over a grid of
-  // +-8 sd around the mode (found by Newton's method; the Laplace
-  // approximation's covariance sets the grid), in plain doubles.
+// One observation of a GLM with linear predictor eta: its log likelihood
+// and the first and minus the second derivative in eta.
+struct GlmPoint {
+  double log_lik, slope, curvature;
+};
+
+// NUTS on alpha, beta ~ Normal(0, 2), y_i | eta_i = alpha + beta x_i (the
+// model given), against the exact posterior moments by quadrature over a
+// grid of +-8 sd around the mode (found by Newton's method; the Laplace
+// approximation's covariance sets the grid), in plain doubles.
+template <class Model, class Point>
+void check_nuts_against_quadrature(const Model& model, const std::vector<double>& xs, const Point& point) {
   const auto log_posterior = [&](double a, double b) {
     double lp = -(a * a + b * b) / 8.0;
-    for (int i = 0; i < points; ++i) {
-      const double eta = a + b * xs[std::size_t(i)];
-      lp += y.data()[i] * eta - std::exp(eta);
-    }
+    for (std::size_t i = 0; i < xs.size(); ++i) lp += point(i, a + b * xs[i]).log_lik;
     return lp;
   };
   double a = 0.0, b = 0.0, haa = 0.0, hab = 0.0, hbb = 0.0;
   for (int iteration = 0; iteration < 50; ++iteration) {
     double ga = -a / 4.0, gb = -b / 4.0;
     haa = 0.25, hab = 0.0, hbb = 0.25;  // the negative Hessian
-    for (int i = 0; i < points; ++i) {
-      const double xi = xs[std::size_t(i)], rate = std::exp(a + b * xi), r = y.data()[i] - rate;
-      ga += r, gb += r * xi, haa += rate, hab += rate * xi, hbb += rate * xi * xi;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double xi = xs[i];
+      const GlmPoint p = point(i, a + b * xi);
+      ga += p.slope, gb += p.slope * xi, haa += p.curvature, hab += p.curvature * xi, hbb += p.curvature * xi * xi;
     }
     const double det = haa * hbb - hab * hab;
     a += (hbb * ga - hab * gb) / det;
@@ -270,4 +264,54 @@ TEST_CASE("NUTS on a Poisson log-linear regression by log rate recovers the post
     CHECK(std::abs(m.mean - mean) < 4.0 * sd / std::sqrt(m.n_eff));
     CHECK(std::abs(m.sd - sd) < 4.0 * sd / std::sqrt(2.0 * m.n_eff));
   }
+}
+
+// 30 points evenly spaced on [-1, 1].
+std::vector<double> glm_design() {
+  constexpr int points = 30;
+  std::vector<double> xs(points);
+  for (int i = 0; i < points; ++i) xs[std::size_t(i)] = -1.0 + 2.0 * i / (points - 1);
+  return xs;
+}
+
+}  // namespace
+
+TEST_CASE("NUTS on a Poisson log-linear regression by log rate recovers the posterior computed by quadrature",
+          "[mcmc][statistical]") {
+  // y_i ~ Poisson(exp(alpha + beta x_i)).
+  const std::vector<double> xs = glm_design();
+  const Tensor x(xs, Shape{std::int64_t(xs.size())});
+  const Tensor y = dist::Poisson({.log_rate = 0.5 + 1.2 * x}).sample(tyche::PRNGKey(11));
+  const auto model = [&] {
+    const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 2.0));
+    const Tensor beta = tyche::sample("beta", dist::Normal(0.0, 2.0));
+    tyche::plate data("data", x.size());
+    tyche::sample("y", dist::Poisson({.log_rate = alpha + beta * x}), y);
+  };
+  // The log mass up to a constant in eta: y eta - exp(eta).
+  check_nuts_against_quadrature(model, xs, [&](std::size_t i, double eta) {
+    const double rate = std::exp(eta), k = y.data()[i];
+    return GlmPoint{k * eta - rate, k - rate, rate};
+  });
+}
+
+TEST_CASE("NUTS on a binomial logistic regression by logits recovers the posterior computed by quadrature",
+          "[mcmc][statistical]") {
+  // y_i ~ Binomial(8, sigmoid(alpha + beta x_i)), through the fused BinomialLogits.
+  const std::vector<double> xs = glm_design();
+  const Tensor x(xs, Shape{std::int64_t(xs.size())});
+  constexpr double trials = 8.0;
+  const Tensor y = dist::BinomialLogits(-0.3 + 1.5 * x, trials).sample(tyche::PRNGKey(12));
+  const auto model = [&] {
+    const Tensor alpha = tyche::sample("alpha", dist::Normal(0.0, 2.0));
+    const Tensor beta = tyche::sample("beta", dist::Normal(0.0, 2.0));
+    tyche::plate data("data", x.size());
+    tyche::sample("y", dist::BinomialLogits(alpha + beta * x, trials), y);
+  };
+  // The log mass up to a constant in eta: k log sigmoid(eta) + (n - k) log sigmoid(-eta).
+  check_nuts_against_quadrature(model, xs, [&](std::size_t i, double eta) {
+    const double k = y.data()[i], p = 1.0 / (1.0 + std::exp(-eta));
+    return GlmPoint{-k * std::log1p(std::exp(-eta)) - (trials - k) * std::log1p(std::exp(eta)), k - trials * p,
+                    trials * p * (1.0 - p)};
+  });
 }
