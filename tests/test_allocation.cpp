@@ -370,11 +370,11 @@ TEST_CASE("a NUTS transition after warm-up allocates nothing on the heap, throug
   CHECK(heap_calls(400) == shorter);
 }
 
-// SVI::run with an autoguide and Trace_ELBO replays the model's recorded
-// potential at each step (infer/auto_guide_elbo.hpp): two runs from the same
+// SVI::run with Trace_ELBO replays a recorded loss at each step
+// (infer/auto_guide_elbo.hpp, infer/guide_elbo.hpp): two runs from the same
 // seed, one with more steps, make the same number of heap calls, so a step
 // allocates nothing (the eager path allocates in every one).
-TEST_CASE("an SVI step with an autoguide and Trace_ELBO allocates nothing on the heap, through SVI::run") {
+TEST_CASE("an SVI step with Trace_ELBO allocates nothing on the heap, through SVI::run") {
   const Tensor x{-1.2, -0.4, 0.3, 0.9, 1.6, 2.2};
   const Tensor y{0.1, 0.0, 1.0, 1.0, 1.0, 1.0};
   const auto model = [&] {
@@ -404,4 +404,8 @@ TEST_CASE("an SVI step with an autoguide and Trace_ELBO allocates nothing on the
   SECTION("AutoNormal, 3 particles") { steps_allocate_nothing([&] { return tyche::AutoNormal(model); }, 3); }
   SECTION("AutoMultivariateNormal") { steps_allocate_nothing([&] { return tyche::AutoMultivariateNormal(model); }); }
   SECTION("AutoDelta") { steps_allocate_nothing([&] { return tyche::AutoDelta(model); }); }
+  SECTION("a guide of any type (infer/guide_elbo.hpp), 3 particles") {
+    steps_allocate_nothing(
+        [&] { return [guide = tyche::AutoNormal(model)](const auto&... args) { return guide(args...); }; }, 3);
+  }
 }

@@ -40,6 +40,7 @@
 #include "tyche/core/special.hpp"
 #include "tyche/core/tensor.hpp"
 #include "tyche/distributions/key.hpp"
+#include "tyche/distributions/noise_tap.hpp"
 #include "tyche/distributions/require.hpp"
 
 #include <boost/math/special_functions/erf.hpp>
@@ -67,6 +68,9 @@ template <class Draw>
 Tensor draw_elementwise(Key key, const Shape& shape, Draw draw) {
   Tensor out = Tensor::zeros(shape);
   fill_elementwise(key, Access::data(out), shape.numel(), draw);
+  if (NoiseTap* tap = noise_tap())
+    return tap->elementwise(key, std::move(out),
+                            [draw](Key k, double* values, std::int64_t count) { fill_elementwise(k, values, count, draw); });
   return out;
 }
 
@@ -79,7 +83,9 @@ inline float jax_uniform_float32(double unit, float low, float high) {
 // The random numbers of one element (see the header comment).
 class ElementStream {
  public:
-  ElementStream(Key key, std::uint64_t element) : key_(threefry_key(key, element)) {}
+  ElementStream(Key key, std::uint64_t element) : key_(threefry_key(key, element)) {
+    if (NoiseTap* tap = noise_tap()) tap->opaque("a sampler that draws element by element (Gamma, Poisson, ...)");
+  }
 
   // Uniform strictly inside (0, 1), so logs and divisions need no guards.
   double uniform() {

@@ -43,6 +43,7 @@
 //   { count_draws guard; tyche::seed(model, 0)(); }     // or guards a block: guard.count
 #pragma once
 
+#include "tyche/distributions/noise_tap.hpp"
 #include "tyche/effects/message.hpp"
 #include "tyche/effects/site_errors.hpp"
 
@@ -115,6 +116,7 @@ class StackEntry {
 // A uniformly random subset of 0 .. size-1 of `count` indices, in random
 // order: a partial Fisher-Yates shuffle driven by the key's bit stream.
 inline Tensor random_subsample(Key key, std::int64_t size, std::int64_t count) {
+  if (NoiseTap* tap = noise_tap()) tap->opaque("a subsampling plate's random subset");
   std::vector<double> order(static_cast<std::size_t>(size));
   std::iota(order.begin(), order.end(), 0.0);
   for (std::int64_t i = 0; i < count; ++i) {

@@ -55,6 +55,7 @@
 #include "tyche/core/elementwise.hpp"
 #include "tyche/distributions/random.hpp"
 #include "tyche/infer/autoguide.hpp"
+#include "tyche/infer/compiled_loss.hpp"
 #include "tyche/infer/potential.hpp"
 #include "tyche/infer/param_layout.hpp"
 
@@ -227,7 +228,7 @@ auto potential_of(const Model& model, const std::tuple<Args...>& args, bool with
 }
 
 template <class Potential>
-class AutoGuideElbo {
+class AutoGuideElbo : public CompiledLoss {
  public:
   // Records the potential at u (throws ConcretizationError when the model
   // reads a parameter's value).
@@ -245,7 +246,7 @@ class AutoGuideElbo {
 
   // The loss at the unconstrained params (SVI's flat vector) for the step's
   // key; its gradient is written into `gradient`.
-  double operator()(Key key, const Eigen::VectorXd& params, Eigen::VectorXd& gradient) {
+  double operator()(Key key, const Eigen::VectorXd& params, Eigen::VectorXd& gradient) override {
     gradient.setZero();
     if (num_particles_ == 1) return particle(key, params, gradient, 1.0);
     double loss = 0.0;

@@ -29,12 +29,14 @@
 // names. `update` splits the state's key, differentiates the loss at the
 // constrained params by reverse AD (value_and_grad) and takes one optimiser
 // step. The model and the guide are called with the same arguments. `run`
-// takes the same steps; with an autoguide (AutoNormal,
-// AutoMultivariateNormal, AutoLaplaceApproximation, AutoDelta) and
-// Trace_ELBO it records the model's potential energy once and replays it at
-// every step (infer/auto_guide_elbo.hpp says when), which changes only the
-// speed. update and evaluate always run the guide and the model under their
-// handlers: a loop of update is the slow path.
+// takes the same steps, faster: it records the loss once and replays it at
+// every step, with the autoguides (AutoNormal, AutoMultivariateNormal,
+// AutoLaplaceApproximation, AutoDelta) under Trace_ELBO or TraceEnum_ELBO
+// from the model's potential energy (infer/auto_guide_elbo.hpp), with any
+// guide under Trace_ELBO as a function of the params and the guide's noise
+// (infer/guide_elbo.hpp); each says when it applies. `update` does the same
+// while its argument values stay the same. Otherwise, and for the other
+// losses, each step runs the guide and the model under their handlers.
 //
 // A template over a defaulted parameter where needed (the idiom of
 // core/tensor.hpp): including tyche compiles none of this.
@@ -43,6 +45,8 @@
 #include "tyche/core/grad.hpp"
 #include "tyche/distributions/biject_to.hpp"
 #include "tyche/infer/auto_guide_elbo.hpp"
+#include "tyche/infer/compiled_loss.hpp"
+#include "tyche/infer/guide_elbo.hpp"
 #include "tyche/infer/elbo.hpp"
 #include "tyche/infer/optim.hpp"
 #include "tyche/infer/param_layout.hpp"
@@ -67,6 +71,7 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -164,14 +169,14 @@ class ArgumentValuesT {
   }(std::type_identity<std::decay_t<ArgsTuple>>{});
 
   template <class ArgsTuple>
-  explicit ArgumentValuesT(const ArgsTuple& args) {
+  explicit ArgumentValuesT(const ArgsTuple& args) : types_(&typeid(std::decay_t<ArgsTuple>)) {
     std::apply([&](const auto&... a) { (append(a), ...); }, args);
   }
   // Bit for bit, so that NaN data still matches itself.
   template <class ArgsTuple>
   bool same(const ArgsTuple& args) const {
     std::size_t shape = 0, value = 0;
-    bool equal = true;
+    bool equal = *types_ == typeid(std::decay_t<ArgsTuple>);
     const auto compare = [&](const auto& a) {
       if (!equal) return;
       if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Tensor>) {
@@ -185,7 +190,7 @@ class ArgumentValuesT {
       }
     };
     std::apply([&](const auto&... a) { (compare(a), ...); }, args);
-    return equal;
+    return equal && shape == shapes_.size() && value == values_.size();
   }
 
  private:
@@ -198,16 +203,20 @@ class ArgumentValuesT {
       values_.push_back(double(a));
     }
   }
+  const std::type_info* types_;
   std::vector<Shape> shapes_;
   std::vector<double> values_;
 };
 using ArgumentValues = ArgumentValuesT<>;
 
 // Where SVI keeps update's recording (see SVI::update). A copy or a move of
-// an SVI starts without one: the recording refers to its SVI's model.
+// an SVI starts without one: the recording refers to its SVI's model and
+// param layout.
 struct UpdateRecordingSlot {
   struct Recording {
-    virtual ~Recording() = default;
+    ArgumentValues arguments;
+    std::unique_ptr<CompiledLoss> loss;
+    std::int64_t steps = 0;
   };
   UpdateRecordingSlot() = default;
   UpdateRecordingSlot(const UpdateRecordingSlot&) {}
@@ -218,9 +227,9 @@ struct UpdateRecordingSlot {
   }
 
   std::mutex mutex;
-  std::unique_ptr<Recording> recording;
+  std::optional<Recording> recording;
   std::thread::id thread;     // the recording serves the thread that made it
-  bool given_up = false;      // the arguments changed after a single step: data moves every step
+  bool given_up = false;      // no recording applies, or the data change at every step
 };
 
 }  // namespace detail
@@ -242,13 +251,13 @@ class SVI {
     return init_from(PRNGKey(rng_seed), model_args, options.init_params);
   }
 
-  // One optimiser step: (the new state, the loss at the old params). With an
-  // autoguide and Trace_ELBO the first call records the model's potential
-  // energy, as run does, and later calls with the same argument values (a
-  // Tensor or a number each, compared by value) replay it: the same steps,
-  // faster. Arguments that change between calls are differentiated with
-  // handlers, as are other guides and losses; when they change after a single
-  // step (a new minibatch each step) no recording is tried again.
+  // One optimiser step: (the new state, the loss at the old params). Where
+  // run records the loss (see the top), the first call records it too, and
+  // later calls with the same argument values (a Tensor or a number each,
+  // compared by value) replay it: the same steps, faster. Arguments that
+  // change between calls are differentiated with handlers; when they change
+  // after a single step (a new minibatch each step) no recording is tried
+  // again.
   template <class... Args>
   std::pair<State, double> update(const State& state, const Args&... args) const {
     return step(state, std::forward_as_tuple(args...), false);
@@ -317,7 +326,8 @@ class SVI {
       }
     }();
     if constexpr (kCompilable) {
-      if (const auto compiled = compiled_elbo(model_args)) return run_loop(std::move(state), num_steps, options, *compiled);
+      if (const auto compiled = compiled_loss(model_args, optimizer_.get_params(state.optim_state)))
+        return run_loop(std::move(state), num_steps, options, *compiled);
     }
     const auto eager = [&](Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient) {
       return eager_loss_and_grad(step_key, u, gradient, model_args);
@@ -380,32 +390,40 @@ class SVI {
         values.insert_or_assign(name, value);
       }
     const Eigen::VectorXd u = layout.unconstrain(values);
+    update_recording_ = detail::UpdateRecordingSlot{};  // a recording knows the old layout
     layout_ = std::move(layout);
     return {optimizer_.init(u), rng_key};
   }
 
   static constexpr bool kEnumerates = std::is_same_v<Loss, TraceEnum_ELBO>;
-  static constexpr bool kCompilable =
-      detail::IsCompiledAutoGuide<Guide>::value && (std::is_same_v<Loss, Trace_ELBO> || kEnumerates);
+  static constexpr bool kAutoGuide = detail::IsCompiledAutoGuide<Guide>::value;
+  static constexpr bool kCompilable = std::is_same_v<Loss, Trace_ELBO> || (kAutoGuide && kEnumerates);
 
-  // The loss recorded from the model's potential (infer/auto_guide_elbo.hpp)
-  // when that path applies, null otherwise.
+  // The loss recorded once to be replayed at every step, when a path applies
+  // (infer/auto_guide_elbo.hpp for the autoguides, infer/guide_elbo.hpp for
+  // any guide under Trace_ELBO), null otherwise; u: the params to record at.
   template <class ArgsTuple>
-  auto compiled_elbo(const ArgsTuple& args) const {
-    const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
-    std::unique_ptr<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>> compiled;
-    auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout(), kEnumerates);
-    if (plan && detail::enumerates_as_marked(model_, args, potential.layout())) {
-      try {
-        compiled = std::make_unique<typename decltype(compiled)::element_type>(potential, std::move(*plan),
-                                                                                loss_.num_particles);
-      } catch (const ConcretizationError& e) {
-        std::cerr << "tyche: SVI: the model reads the value of a parameter while it runs, so its potential energy "
-                     "cannot be recorded; every step runs the guide and the model with value_and_grad instead ("
-                  << e.what() << ")\n";
+  std::unique_ptr<detail::CompiledLoss> compiled_loss(const ArgsTuple& args, const Eigen::VectorXd& u) const {
+    const auto say = [](const char* why, const std::exception& e) {
+      std::cerr << "tyche: SVI: " << why << "; every step runs the guide and the model with value_and_grad instead ("
+                << e.what() << ")\n";
+    };
+    try {
+      if constexpr (kAutoGuide) {
+        const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
+        auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout(), kEnumerates);
+        if (plan && detail::enumerates_as_marked(model_, args, potential.layout()))
+          return std::make_unique<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>>(
+              potential, std::move(*plan), loss_.num_particles);
       }
+      if constexpr (std::is_same_v<Loss, Trace_ELBO>)
+        return detail::guide_elbo(model_, guide_, args, layout(), u, loss_.num_particles);
+    } catch (const ConcretizationError& e) {
+      say("the model or the guide reads the value of a parameter while it runs, so the loss cannot be recorded", e);
+    } catch (const detail::NoiseNotReplayable& e) {
+      say("the loss cannot be recorded", e);
     }
-    return compiled;
+    return nullptr;
   }
 
   // update's loss and gradient: the recording of these argument values when
@@ -414,33 +432,22 @@ class SVI {
   double update_loss_and_grad(Key step_key, const Eigen::VectorXd& u, Eigen::VectorXd& gradient,
                               const ArgsTuple& args) const {
     if constexpr (kCompilable && detail::ArgumentValues::supported<ArgsTuple>) {
-      using Elbo = typename decltype(compiled_elbo(args))::element_type;
-      struct Recording : detail::UpdateRecordingSlot::Recording {
-        detail::ArgumentValues arguments;
-        std::unique_ptr<Elbo> elbo;
-        std::int64_t steps = 0;
-        Recording(const ArgsTuple& a, std::unique_ptr<Elbo> e) : arguments(a), elbo(std::move(e)) {}
-      };
       detail::UpdateRecordingSlot& slot = update_recording_;
       const std::lock_guard<std::mutex> lock(slot.mutex);
-      auto* recording = dynamic_cast<Recording*>(slot.recording.get());
-      const bool same_thread = slot.thread == std::this_thread::get_id();
-      if (recording && same_thread && recording->arguments.same(args)) {
+      auto& recording = slot.recording;
+      if (recording && slot.thread == std::this_thread::get_id() && recording->arguments.same(args)) {
         ++recording->steps;
-        return (*recording->elbo)(step_key, u, gradient);
+        return (*recording->loss)(step_key, u, gradient);
       }
       if (recording && recording->steps <= 1) slot.given_up = true;
+      recording.reset();
       if (!slot.given_up) {
-        slot.recording.reset();
-        if (auto elbo = compiled_elbo(args)) {
-          auto made = std::make_unique<Recording>(args, std::move(elbo));
-          made->steps = 1;
-          const double loss = (*made->elbo)(step_key, u, gradient);
-          slot.recording = std::move(made);
+        if (std::unique_ptr<detail::CompiledLoss> loss = compiled_loss(args, u)) {
+          recording.emplace(detail::UpdateRecordingSlot::Recording{detail::ArgumentValues(args), std::move(loss), 1});
           slot.thread = std::this_thread::get_id();
-          return loss;
+          return (*recording->loss)(step_key, u, gradient);
         }
-        slot.given_up = true;  // the path does not apply to this model and guide
+        slot.given_up = true;
       }
     }
     return eager_loss_and_grad(step_key, u, gradient, args);
