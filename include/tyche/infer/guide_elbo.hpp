@@ -1,8 +1,9 @@
-// GuideElbo: Trace_ELBO of any guide (a hand-written one, say), recorded
-// once (compile_gradient) and replayed at every step, with fresh noise for
-// the guide's draws at each replay. SVI::run and update take this path by
-// themselves for Trace_ELBO when the autoguide path (auto_guide_elbo.hpp)
-// does not apply; it changes nothing but the speed.
+// GuideElbo: the ELBO (Trace_ELBO, TraceMeanField_ELBO, TraceGraph_ELBO or
+// TraceEnum_ELBO) of any guide (a hand-written one, say), recorded once
+// (compile_gradient) and replayed at every step, with fresh noise for the
+// guide's draws at each replay. SVI::run and update take this path by
+// themselves when the autoguide path (auto_guide_elbo.hpp) does not apply;
+// it changes nothing but the speed.
 //
 //   auto guide = [](const tyche::Tensor&) {
 //     auto loc = tyche::param("loc", 0.0);
@@ -29,19 +30,22 @@
 // The same keys give the same numbers, so the steps are update's, to
 // rounding.
 //
-// When does it apply: the loss is Trace_ELBO; every noise draw comes from a
-// key the guide's seed hands a site (not from a key split inside a sampler,
-// nor from the model's); no draw is opaque to the tap (Gamma, Beta,
-// Dirichlet and StudentT draw by rejection, a subsampling plate draws a
-// permutation); and the model and the guide can be recorded (they do not
-// branch on a parameter's value). Otherwise SVI steps with handlers, and
-// says so on standard error.
+// When does it apply: every noise draw comes from a key the guide's seed
+// hands a site (not from a key split inside a sampler, nor from the
+// model's: TraceEnum_ELBO without max_plate_nesting runs the model under
+// seed to guess it); no draw is opaque to the tap (Gamma, Beta, Dirichlet
+// and StudentT draw by rejection, a subsampling plate draws a permutation);
+// and the model and the guide can be recorded (they do not branch on a
+// parameter's value: a discrete guide site under TraceGraph_ELBO reads its
+// noise's value). Otherwise SVI steps with handlers, and says so on
+// standard error.
 #pragma once
 
 #include "tyche/core/compiled.hpp"
 #include "tyche/distributions/noise_tap.hpp"
 #include "tyche/infer/compiled_loss.hpp"
 #include "tyche/infer/elbo.hpp"
+#include "tyche/infer/trace_enum_elbo.hpp"
 #include "tyche/infer/param_layout.hpp"
 
 #include <Eigen/Core>
@@ -152,27 +156,36 @@ class NoiseTapGuard {
   NoiseTap* previous_;
 };
 
-template <class Model, class Guide, class... Args>
+// The losses this path records: each averages particles keyed as
+// negative_mean_over_particles keys them, each particle running the guide
+// with split(particle key)[1] (elbo.hpp).
+template <class Loss>
+constexpr bool kParticleElbo = std::is_same_v<Loss, Trace_ELBO> || std::is_same_v<Loss, TraceMeanField_ELBO> ||
+                               std::is_same_v<Loss, TraceGraph_ELBO> || std::is_same_v<Loss, TraceEnum_ELBO>;
+
+template <class Loss, class Model, class Guide, class... Args>
 class GuideElbo : public CompiledLoss {
  public:
   // Finds the noise and records the loss at the params u (throws
   // NoiseNotReplayable or ConcretizationError when the path does not apply).
-  GuideElbo(const Model& model, const Guide& guide, std::tuple<Args...> args, const ParamLayout& layout,
-            const Eigen::VectorXd& u, int num_particles)
-      : model_(model),
+  GuideElbo(const Loss& loss, const Model& model, const Guide& guide, std::tuple<Args...> args,
+            const ParamLayout& layout, const Eigen::VectorXd& u)
+      : one_particle_(loss),
+        model_(model),
         guide_(guide),
         args_(std::move(args)),
         layout_(layout),
-        num_particles_(num_particles),
+        num_particles_(loss.num_particles),
         noise_(std::make_unique<GuideNoise>(guide_key(kRecordingKey))) {
+    one_particle_.num_particles = 1;
     {
       const NoiseTapGuard tap(*noise_);
-      (void)Trace_ELBO{}.loss(kRecordingKey, layout_.constrain(Tensor(u)), model_, guide_, args_);
+      (void)one_particle_.loss(kRecordingKey, layout_.constrain(Tensor(u)), model_, guide_, args_);
     }
     x_.resize(u.size() + noise_->size());
     x_ << u, Eigen::Map<const Eigen::VectorXd>(noise_->found_values().data(), noise_->size());
     gradient_.resize(x_.size());
-    compiled_.emplace(Loss{this}, x_);
+    compiled_.emplace(RecordedLoss{this}, x_);
     noise_->stop_recording();
   }
   GuideElbo(const GuideElbo&) = delete;
@@ -202,19 +215,20 @@ class GuideElbo : public CompiledLoss {
   static Key guide_key(Key particle_key) { return split(particle_key)[1]; }
 
   // The recorded function of x = (params, noise).
-  struct Loss {
+  struct RecordedLoss {
     GuideElbo* self;
     Tensor operator()(const Tensor& x) const {
       const std::int64_t n = self->layout_.size();
       self->noise_->record(x.slice(n, x.size()));
       const NoiseTapGuard tap(*self->noise_);
-      return Trace_ELBO{}.loss(kRecordingKey, self->layout_.constrain(x.slice(0, n)), self->model_, self->guide_,
-                               self->args_);
+      return self->one_particle_.loss(kRecordingKey, self->layout_.constrain(x.slice(0, n)), self->model_,
+                                      self->guide_, self->args_);
     }
   };
 
   // The model, guide and layout are SVI's; the arguments are copies (a
   // Tensor copy shares its data), which the recording may read at replays.
+  Loss one_particle_;
   const Model& model_;
   const Guide& guide_;
   std::tuple<Args...> args_;
@@ -222,15 +236,16 @@ class GuideElbo : public CompiledLoss {
   int num_particles_;
   std::unique_ptr<GuideNoise> noise_;
   Eigen::VectorXd x_, gradient_;
-  std::optional<CompiledGradient<Loss>> compiled_;
+  std::optional<CompiledGradient<RecordedLoss>> compiled_;
 };
 
 // A GuideElbo of model(args...) (the arguments copied).
-template <class Model, class Guide, class... Args>
-std::unique_ptr<CompiledLoss> guide_elbo(const Model& model, const Guide& guide, const std::tuple<Args...>& args,
-                                         const ParamLayout& layout, const Eigen::VectorXd& u, int num_particles) {
-  return std::make_unique<GuideElbo<Model, Guide, std::decay_t<Args>...>>(
-      model, guide, std::tuple<std::decay_t<Args>...>(args), layout, u, num_particles);
+template <class Loss, class Model, class Guide, class... Args>
+std::unique_ptr<CompiledLoss> guide_elbo(const Loss& loss, const Model& model, const Guide& guide,
+                                         const std::tuple<Args...>& args, const ParamLayout& layout,
+                                         const Eigen::VectorXd& u) {
+  return std::make_unique<GuideElbo<Loss, Model, Guide, std::decay_t<Args>...>>(
+      loss, model, guide, std::tuple<std::decay_t<Args>...>(args), layout, u);
 }
 
 }  // namespace tyche::detail

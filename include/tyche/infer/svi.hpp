@@ -33,10 +33,10 @@
 // every step, with the autoguides (AutoNormal, AutoMultivariateNormal,
 // AutoLaplaceApproximation, AutoDelta) under Trace_ELBO or TraceEnum_ELBO
 // from the model's potential energy (infer/auto_guide_elbo.hpp), with any
-// guide under Trace_ELBO as a function of the params and the guide's noise
+// guide and ELBO as a function of the params and the guide's noise
 // (infer/guide_elbo.hpp); each says when it applies. `update` does the same
-// while its argument values stay the same. Otherwise, and for the other
-// losses, each step runs the guide and the model under their handlers.
+// while its argument values stay the same. Otherwise each step runs the
+// guide and the model under their handlers.
 //
 // A template over a defaulted parameter where needed (the idiom of
 // core/tensor.hpp): including tyche compiles none of this.
@@ -397,11 +397,12 @@ class SVI {
 
   static constexpr bool kEnumerates = std::is_same_v<Loss, TraceEnum_ELBO>;
   static constexpr bool kAutoGuide = detail::IsCompiledAutoGuide<Guide>::value;
-  static constexpr bool kCompilable = std::is_same_v<Loss, Trace_ELBO> || (kAutoGuide && kEnumerates);
+  static constexpr bool kCompilable = detail::kParticleElbo<Loss>;
 
   // The loss recorded once to be replayed at every step, when a path applies
-  // (infer/auto_guide_elbo.hpp for the autoguides, infer/guide_elbo.hpp for
-  // any guide under Trace_ELBO), null otherwise; u: the params to record at.
+  // (infer/auto_guide_elbo.hpp for the autoguides under Trace_ELBO and
+  // TraceEnum_ELBO, infer/guide_elbo.hpp for any guide and ELBO), null
+  // otherwise; u: the params to record at.
   template <class ArgsTuple>
   std::unique_ptr<detail::CompiledLoss> compiled_loss(const ArgsTuple& args, const Eigen::VectorXd& u) const {
     const auto say = [](const char* why, const std::exception& e) {
@@ -409,15 +410,14 @@ class SVI {
                 << e.what() << ")\n";
     };
     try {
-      if constexpr (kAutoGuide) {
+      if constexpr (kAutoGuide && (std::is_same_v<Loss, Trace_ELBO> || kEnumerates)) {
         const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
         auto plan = detail::auto_guide_plan(guide_, potential.layout(), layout(), kEnumerates);
         if (plan && detail::enumerates_as_marked(model_, args, potential.layout()))
           return std::make_unique<detail::AutoGuideElbo<std::remove_const_t<decltype(potential)>>>(
               potential, std::move(*plan), loss_.num_particles);
       }
-      if constexpr (std::is_same_v<Loss, Trace_ELBO>)
-        return detail::guide_elbo(model_, guide_, args, layout(), u, loss_.num_particles);
+      return detail::guide_elbo(loss_, model_, guide_, args, layout(), u);
     } catch (const ConcretizationError& e) {
       say("the model or the guide reads the value of a parameter while it runs, so the loss cannot be recorded", e);
     } catch (const detail::NoiseNotReplayable& e) {
