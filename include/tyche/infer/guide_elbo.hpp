@@ -34,11 +34,11 @@
 // hands a site (not from a key split inside a sampler, nor from the
 // model's: TraceEnum_ELBO without max_plate_nesting runs the model under
 // seed to guess it); no draw is opaque to the tap (Gamma, Beta, Dirichlet
-// and StudentT draw by rejection, a subsampling plate draws a permutation);
-// and the model and the guide can be recorded (they do not branch on a
-// parameter's value: a discrete guide site under TraceGraph_ELBO reads its
-// noise's value). Otherwise SVI steps with handlers, and says so on
-// standard error.
+// and StudentT draw by rejection, the discrete distributions of a
+// TraceGraph_ELBO guide element by element, a subsampling plate draws a
+// permutation); and the model and the guide can be recorded (they do not
+// branch on a parameter's value). Otherwise SVI steps with handlers, and
+// says so on standard error.
 #pragma once
 
 #include "tyche/core/compiled.hpp"
