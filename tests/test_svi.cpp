@@ -656,6 +656,13 @@ TEST_CASE("SVI::run with a hand-written guide and a param of the model's own tak
     }
     CHECK(std::abs(reference.params.at("offset").item()) > 0.1);  // the model's own param moved
   }
+  // No particle: the error of the eager loss, not a silent NaN.
+  tyche::SVI none(model, guide, tyche::optim::Adam({.step_size = 0.05}), tyche::Trace_ELBO{.num_particles = 0});
+  REQUIRE_THROWS_CONTAINING(none.run(6, 5, kY, tyche::SVIRunOptions{.progress_bar = false}), std::invalid_argument,
+                            "num_particles must be >= 1, got 0");
+  tyche::SVI auto_none(model, tyche::AutoNormal(model), tyche::optim::Adam(), tyche::Trace_ELBO{.num_particles = 0});
+  REQUIRE_THROWS_CONTAINING(auto_none.run(6, 5, kY, tyche::SVIRunOptions{.progress_bar = false}),
+                            std::invalid_argument, "num_particles must be >= 1, got 0");
 }
 
 TEST_CASE("SVI records TraceMeanField_ELBO and TraceGraph_ELBO of any guide too, taking the eager steps", "[svi]") {

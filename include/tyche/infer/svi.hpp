@@ -409,6 +409,7 @@ class SVI {
       std::cerr << "tyche: SVI: " << why << "; every step runs the guide and the model with value_and_grad instead ("
                 << e.what() << ")\n";
     };
+    if (loss_.num_particles < 1) return nullptr;  // the eager loss says what is wrong
     try {
       if constexpr (kAutoGuide && (std::is_same_v<Loss, Trace_ELBO> || kEnumerates)) {
         const auto potential = detail::potential_of(model_, args, !detail::IsAutoDelta<Guide>::value);
@@ -422,6 +423,10 @@ class SVI {
       say("the model or the guide reads the value of a parameter while it runs, so the loss cannot be recorded", e);
     } catch (const detail::NoiseNotReplayable& e) {
       say("the loss cannot be recorded", e);
+    } catch (const std::exception& e) {
+      // Whatever else stops the recording: the eager steps are the
+      // reference, and a mistake in the model they raise again.
+      say("the loss could not be recorded", e);
     }
     return nullptr;
   }
